@@ -1,0 +1,268 @@
+// memsys core: the exported ABI of one arena. docs/abi.md is the contract; this file is its
+// implementation. Every export is a plain C-like function of numbers (offsets, counts, class
+// ids). Every call that changes state takes the arena lock; every error is a negative return
+// code, never a trap, so a host needs nothing of ours to use the module.
+
+import { NUM_CLASSES, classSize, runPages, slotsPerRun } from "./classes";
+import { checkAll } from "./check";
+import {
+  ABI_VERSION, GRANULE_SHIFT, KIND_HEAD, MAGIC, PAGE_SHIFT, ST_FREE, TAG_RAW, abi, arenaId,
+  dataPage, flags, format, freePages, freeSlots, headLen, headTag, hitsOf, liveOf, magic, mapAt,
+  outSlots, owner, pages, rawPages, runsOf, setHits, setLive, setRawPages, setState, slotState,
+  stateAt,
+} from "./layout";
+import { lock, unlock } from "./lock";
+import { markSpan, putSlot, takeSlot, trimClass } from "./run";
+import { spanAlloc, spanFree, spanInit } from "./span";
+
+export const E_CLASS: i32 = -1;      // class id not in 0..63
+export const E_OFFSET: i32 = -2;     // offset outside the data pages, or not 128-byte aligned
+export const E_NOT_SLOT: i32 = -3;   // offset is not the start of a buffer
+export const E_WRONG_CLASS: i32 = -4;// the buffer there belongs to another class
+export const E_NOT_OUT: i32 = -5;    // the buffer there is free (a double free)
+export const E_FORMAT: i32 = -6;     // no arena header, another ABI, or init on a used arena
+export const E_TOO_SMALL: i32 = -7;  // arena too small for its tables and one largest run
+export const E_ARG: i32 = -8;        // a count or array out of range
+
+export const FLAG_DEBUG: u32 = 1;
+
+// ---- helpers ---------------------------------------------------------------------------------------
+
+@inline function memBytes(): u64 { return <u64>memory.size() << 16; }
+
+// Is [ptr, ptr + 4n) a u32 array inside the data pages?
+function arrayOk(ptr: u32, n: u32): bool {
+  return (ptr & 3) == 0 && ptr >= dataPage() << PAGE_SHIFT && <u64>ptr + (<u64>n << 2) <= memBytes();
+}
+
+// Checks that `off` is a buffer of class c handed out by the core (OUT or LIVE).
+function validSlot(off: u32, c: u32): i32 {
+  if (c >= NUM_CLASSES) return E_CLASS;
+  if ((off & ((1 << GRANULE_SHIFT) - 1)) != 0 || off >>> PAGE_SHIFT < dataPage() ||
+      <u64>off >= memBytes()) return E_OFFSET;
+  const s = stateAt(off >>> GRANULE_SHIFT);
+  if (!s) return E_NOT_SLOT;
+  if (s >>> 2 != c) return E_WRONG_CLASS;
+  if ((s & 3) == ST_FREE) return E_NOT_OUT;
+  return <i32>(s & 3);
+}
+
+// In debug mode a mutating call ends with a full check; its result replaces `r` if it fails.
+@inline function done(r: i32): i32 {
+  if (flags() & FLAG_DEBUG) {
+    const e = checkAll();
+    if (e) r = e;
+  }
+  unlock();
+  return r;
+}
+
+// ---- arena -----------------------------------------------------------------------------------------
+
+// Formats a zeroed memory as an arena. `ownerId` and `id` are the host's: memsys stores its MMSA
+// and arena ids there so that any worker can tell which arena a shared buffer belongs to.
+export function init(flagBits: u32, ownerId: u32, id: u32): i32 {
+  lock();
+  if (magic() != 0) { unlock(); return E_FORMAT; }
+  const total = <u32>(memBytes() >>> PAGE_SHIFT);
+  if (!format(total, flagBits, ownerId, id)) { unlock(); return E_TOO_SMALL; }
+  spanInit();
+  return done(0);
+}
+
+// Checks that this memory holds an arena of our ABI; a second instance calls it before use.
+export function attach(): i32 {
+  return magic() == MAGIC && abi() == ABI_VERSION && <u64>pages() << PAGE_SHIFT == memBytes()
+    ? 0 : E_FORMAT;
+}
+
+export function check(): i32 {
+  lock();
+  const r = checkAll();
+  unlock();
+  return r;
+}
+
+// ---- slots -----------------------------------------------------------------------------------------
+
+// One buffer of class c; returns its offset, or 0 when the arena is full or c is not a class.
+export function alloc(c: u32): u32 {
+  if (c >= NUM_CLASSES) return 0;
+  lock();
+  const off = takeSlot(c);
+  return done(0) == 0 ? off : 0;
+}
+
+// Takes up to n buffers of class c into the u32 array at `out`. Returns how many (fewer when the
+// arena fills up).
+export function alloc_batch(c: u32, out: u32, n: u32): i32 {
+  if (c >= NUM_CLASSES) return E_CLASS;
+  if (!arrayOk(out, n)) return E_ARG;
+  lock();
+  let got: u32 = 0;
+  for (; got < n; got++) {
+    const off = takeSlot(c);
+    if (!off) break;
+    store<u32>(<usize>out + (<usize>got << 2), off);
+  }
+  return done(<i32>got);
+}
+
+// Gives back one buffer of class c.
+export function free(off: u32, c: u32): i32 {
+  lock();
+  const v = validSlot(off, c);
+  if (v < 0) { unlock(); return v; }
+  putSlot(c, off);
+  return done(0);
+}
+
+// A failed entry of a batch: -16·(i + 1) + code, so r <= -16 means entry (-r >> 4) - 1 failed
+// with code -(-r & 15), and -15 … -1 are errors of the call itself.
+@inline function batchError(i: u32, code: i32): i32 { return -16 * <i32>(i + 1) + code; }
+
+// Gives back the n buffers of class c whose offsets are in the u32 array at `ptr`. All or nothing:
+// if any entry is invalid, including the same buffer twice, nothing changes.
+export function free_batch(c: u32, ptr: u32, n: u32): i32 {
+  if (c >= NUM_CLASSES) return E_CLASS;
+  if (!arrayOk(ptr, n)) return E_ARG;
+  lock();
+  // Pass 1 marks each slot FREE in its state byte only, so that a duplicate fails validation; the
+  // old state (OUT or LIVE) waits in the entry's low bits, which are zero in any valid offset.
+  for (let i: u32 = 0; i < n; i++) {
+    const at = <usize>ptr + (<usize>i << 2);
+    const off = load<u32>(at);
+    const v = validSlot(off, c);
+    if (v < 0) {
+      for (let j: u32 = 0; j < i; j++) {
+        const bt = <usize>ptr + (<usize>j << 2);
+        const e = load<u32>(bt);
+        setState(e >>> GRANULE_SHIFT, slotState(c, e & 3));
+        store<u32>(bt, e & ~<u32>3);
+      }
+      unlock();
+      return batchError(i, v);
+    }
+    setState(off >>> GRANULE_SHIFT, slotState(c, ST_FREE));
+    store<u32>(at, off | <u32>v);
+  }
+  for (let i: u32 = 0; i < n; i++) {
+    const at = <usize>ptr + (<usize>i << 2);
+    const off = load<u32>(at) & ~<u32>3;
+    store<u32>(at, off);
+    putSlot(c, off);
+  }
+  return done(<i32>n);
+}
+
+// Is `off` a buffer of class c that the core has handed out? Returns 2 (OUT) or 3 (LIVE), or the
+// error code that `free` would return.
+export function validate(off: u32, c: u32): i32 {
+  return validSlot(off, c);
+}
+
+// Releases fully free runs of class c to the span allocator while the class keeps at least
+// `depth` free slots. Returns the number of slots released.
+export function trim(c: u32, depth: u32): i32 {
+  if (c >= NUM_CLASSES) return E_CLASS;
+  lock();
+  return done(<i32>trimClass(c, depth));
+}
+
+// Releases every fully free run of every class. Returns the number of pages given back to the
+// span allocator; the arena is empty when `arena_stat(STAT_FREE_PAGES)` equals its data pages.
+export function release(): i32 {
+  lock();
+  const before = freePages();
+  for (let c: u32 = 0; c < NUM_CLASSES; c++) trimClass(c, 0);
+  return done(<i32>(freePages() - before));
+}
+
+// ---- raw spans -------------------------------------------------------------------------------------
+
+// n contiguous pages for the host's own use (memsys keeps its batch arrays in one). Returns the
+// byte offset, or 0 when no span is long enough.
+export function raw_alloc(n: u32): u32 {
+  if (!n || n > 0xffff) return 0;
+  lock();
+  const p = spanAlloc(n);
+  if (p) {
+    markSpan(p, n, TAG_RAW);
+    setRawPages(rawPages() + n);
+  }
+  return done(0) == 0 ? p << PAGE_SHIFT : 0;
+}
+
+export function raw_free(off: u32): i32 {
+  if ((off & ((1 << PAGE_SHIFT) - 1)) != 0 || off >>> PAGE_SHIFT < dataPage() ||
+      <u64>off >= memBytes()) return E_OFFSET;
+  lock();
+  const p = off >>> PAGE_SHIFT;
+  const e = mapAt(p);
+  if (e >>> 30 != KIND_HEAD || headTag(e) != TAG_RAW) { unlock(); return E_NOT_SLOT; }
+  const n = headLen(e);
+  setRawPages(rawPages() - n);
+  spanFree(p, n);
+  return done(0);
+}
+
+// ---- counters --------------------------------------------------------------------------------------
+
+// The host's own counts: allocations served from its caches (hits) and the change in buffers in
+// its users' hands (live), published in batches so that the hot path never calls the core.
+export function add_counts(c: u32, hits: u32, live: i32): i32 {
+  if (c >= NUM_CLASSES) return E_CLASS;
+  lock();
+  setHits(c, hitsOf(c) + hits);
+  setLive(c, liveOf(c) + live);
+  unlock();
+  return 0;
+}
+
+export const CSTAT_SIZE = 0;
+export const CSTAT_RUN_PAGES = 1;
+export const CSTAT_SLOTS_PER_RUN = 2;
+export const CSTAT_RUNS = 3;
+export const CSTAT_FREE = 4;
+export const CSTAT_OUT = 5;
+export const CSTAT_LIVE = 6;
+export const CSTAT_HITS = 7;
+
+// One counter of class c (f64, so hits beyond 2^32 reach JavaScript exactly up to 2^53).
+export function class_stat(c: u32, field: u32): f64 {
+  if (c >= NUM_CLASSES) return -1;
+  switch (field) {
+    case CSTAT_SIZE: return classSize(c);
+    case CSTAT_RUN_PAGES: return runPages(c);
+    case CSTAT_SLOTS_PER_RUN: return slotsPerRun(c);
+    case CSTAT_RUNS: return runsOf(c);
+    case CSTAT_FREE: return freeSlots(c);
+    case CSTAT_OUT: return outSlots(c);
+    case CSTAT_LIVE: return liveOf(c);
+    case CSTAT_HITS: return <f64>hitsOf(c);
+  }
+  return -1;
+}
+
+export const STAT_ABI = 0;
+export const STAT_PAGES = 1;
+export const STAT_DATA_PAGE = 2;
+export const STAT_FREE_PAGES = 3;
+export const STAT_RAW_PAGES = 4;
+export const STAT_OWNER = 5;
+export const STAT_ARENA_ID = 6;
+export const STAT_FLAGS = 7;
+
+export function arena_stat(field: u32): f64 {
+  switch (field) {
+    case STAT_ABI: return abi();
+    case STAT_PAGES: return pages();
+    case STAT_DATA_PAGE: return dataPage();
+    case STAT_FREE_PAGES: return freePages();
+    case STAT_RAW_PAGES: return rawPages();
+    case STAT_OWNER: return owner();
+    case STAT_ARENA_ID: return arenaId();
+    case STAT_FLAGS: return flags();
+  }
+  return -1;
+}

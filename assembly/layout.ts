@@ -1,0 +1,192 @@
+// Arena layout: where every piece of core state lives in linear memory.
+//
+// One arena is one WebAssembly.Memory that never grows. All allocator state lives inside it,
+// none in module globals, so any number of core instances (one per worker) can work on the
+// same shared arena; they agree on nothing but this layout and the lock word.
+//
+//   offset 0     ┌──────────────────────────────────────────────┐  page 0
+//                │ header (256 B): magic, ABI, geometry, lock,   │
+//                │   ids, span buckets, offsets of the tables    │
+//          256   ├──────────────────────────────────────────────┤
+//                │ class records: 64 × 32 B                      │
+//         2304   ├──────────────────────────────────────────────┤
+//                │ (unused to the end of page 0)                 │
+//         4096   ├──────────────────────────────────────────────┤  page 1
+//                │ page map   u32 × pages   what each page is    │
+//                │ page next  u32 × pages   list links, by the   │
+//                │ page prev  u32 × pages     first page of a    │
+//                │                            span or a run      │
+//                │ run free   u32 × pages   free slots of a run  │
+//                │ slot state u8  × granules one byte per 128 B  │
+//                │ free bits  u32 × granules/32: free slot starts│
+//                ├──────────────────────────────────────────────┤  page `data` (4 KiB aligned)
+//                │ data pages: runs of slots, free spans, raw    │
+//                │   spans; never touched by the allocator       │
+//                └──────────────────────────────────────────────┘  arena end
+//
+// Metadata is kept out of band so that a free buffer's bytes belong to nobody: a write after
+// free cannot corrupt the allocator, and debug mode can fill free buffers with DEADBEEF.
+// A page is 4 KiB; a granule is 128 B, the smallest class and the alignment of every slot, so
+// `offset >> 7` indexes the slot state of any buffer without a lookup.
+
+export const MAGIC: u32 = 0x41534d4d; // "MMSA" little-endian
+export const ABI_VERSION: u32 = 1;
+
+export const PAGE_SHIFT: u32 = 12;
+export const GRANULE_SHIFT: u32 = 7;
+export const GRANULES_PER_PAGE: u32 = 1 << (PAGE_SHIFT - GRANULE_SHIFT); // 32
+
+// ---- header -------------------------------------------------------------------------------------
+//
+//    0 magic      4 abi        8 pages      12 data      16 lock      20 flags
+//   24 owner     28 arena id  32 free pgs  36 raw pgs   40 bucket mask (u64)
+//   48 bucket heads: 33 × u32 (lengths 1..32, then all longer spans)
+//  192 page map  196 next    200 prev     204 run free  208 state    212 free bits
+
+const H_MAGIC: usize = 0;
+const H_ABI: usize = 4;
+const H_PAGES: usize = 8;
+const H_DATA: usize = 12;
+export const H_LOCK: usize = 16;
+const H_FLAGS: usize = 20;
+const H_OWNER: usize = 24;
+const H_ARENA: usize = 28;
+const H_FREE_PAGES: usize = 32;
+const H_RAW_PAGES: usize = 36;
+const H_BUCKET_MASK: usize = 40;
+const H_BUCKET_HEADS: usize = 48;
+const H_MAP: usize = 192;
+const H_NEXT: usize = 196;
+const H_PREV: usize = 200;
+const H_RUN_FREE: usize = 204;
+const H_STATE: usize = 208;
+const H_BITS: usize = 212;
+
+export const BUCKETS: u32 = 33;
+export const CLASS_BASE: usize = 256;
+export const CLASS_RECORD: usize = 32;
+
+@inline export function magic(): u32 { return load<u32>(H_MAGIC); }
+@inline export function abi(): u32 { return load<u32>(H_ABI); }
+@inline export function pages(): u32 { return load<u32>(H_PAGES); }
+@inline export function dataPage(): u32 { return load<u32>(H_DATA); }
+@inline export function flags(): u32 { return load<u32>(H_FLAGS); }
+@inline export function owner(): u32 { return load<u32>(H_OWNER); }
+@inline export function arenaId(): u32 { return load<u32>(H_ARENA); }
+@inline export function freePages(): u32 { return load<u32>(H_FREE_PAGES); }
+@inline export function setFreePages(n: u32): void { store<u32>(H_FREE_PAGES, n); }
+@inline export function rawPages(): u32 { return load<u32>(H_RAW_PAGES); }
+@inline export function setRawPages(n: u32): void { store<u32>(H_RAW_PAGES, n); }
+@inline export function bucketMask(): u64 { return load<u64>(H_BUCKET_MASK); }
+@inline export function setBucketMask(m: u64): void { store<u64>(H_BUCKET_MASK, m); }
+@inline export function bucketHead(b: u32): u32 { return load<u32>(H_BUCKET_HEADS + (<usize>b << 2)); }
+@inline export function setBucketHead(b: u32, p: u32): void { store<u32>(H_BUCKET_HEADS + (<usize>b << 2), p); }
+
+// ---- page tables ---------------------------------------------------------------------------------
+//
+// page map entry (u32):   31..30 kind   29..0 payload
+//   KIND_NONE   0         metadata page, or the inside of a free span (never read there)
+//   KIND_FREE   1         first and last page of a free span; payload = length in pages
+//   KIND_HEAD   2         first page of a run or raw span; 23..16 class (TAG_RAW for raw),
+//                         15..0 length in pages
+//   KIND_INNER  3         any other page of a run or raw span; payload = its first page
+//
+// next/prev link the first pages of free spans (per length bucket) and of runs that have a free
+// slot (per class); 0 is "none", which is safe because page 0 is the header.
+
+export const KIND_NONE: u32 = 0;
+export const KIND_FREE: u32 = 1;
+export const KIND_HEAD: u32 = 2;
+export const KIND_INNER: u32 = 3;
+export const TAG_RAW: u32 = 0xff;
+
+@inline export function mapAt(p: u32): u32 { return load<u32>(load<u32>(H_MAP) + (p << 2)); }
+@inline export function setMap(p: u32, e: u32): void { store<u32>(load<u32>(H_MAP) + (p << 2), e); }
+@inline export function kindOf(e: u32): u32 { return e >>> 30; }
+@inline export function freeEntry(len: u32): u32 { return (KIND_FREE << 30) | len; }
+@inline export function headEntry(tag: u32, len: u32): u32 { return (KIND_HEAD << 30) | (tag << 16) | len; }
+@inline export function innerEntry(head: u32): u32 { return (KIND_INNER << 30) | head; }
+@inline export function spanLen(e: u32): u32 { return e & 0x3fffffff; }
+@inline export function headLen(e: u32): u32 { return e & 0xffff; }
+@inline export function headTag(e: u32): u32 { return (e >>> 16) & 0xff; }
+@inline export function innerHead(e: u32): u32 { return e & 0x3fffffff; }
+
+@inline export function nextOf(p: u32): u32 { return load<u32>(load<u32>(H_NEXT) + (p << 2)); }
+@inline export function setNext(p: u32, q: u32): void { store<u32>(load<u32>(H_NEXT) + (p << 2), q); }
+@inline export function prevOf(p: u32): u32 { return load<u32>(load<u32>(H_PREV) + (p << 2)); }
+@inline export function setPrev(p: u32, q: u32): void { store<u32>(load<u32>(H_PREV) + (p << 2), q); }
+@inline export function runFree(p: u32): u32 { return load<u32>(load<u32>(H_RUN_FREE) + (p << 2)); }
+@inline export function setRunFree(p: u32, n: u32): void { store<u32>(load<u32>(H_RUN_FREE) + (p << 2), n); }
+
+// ---- slot state ------------------------------------------------------------------------------------
+//
+// One byte per granule; non-zero only at the first granule of a slot:
+//   7..2 class   1..0 state: 1 FREE (in the core), 2 OUT (handed to a host cache), 3 LIVE
+// The core moves slots between FREE and OUT. A host that caches buffers (the TypeScript
+// magazines) flips OUT <-> LIVE itself with plain byte stores to tell "in my cache" from "in the
+// user's hands"; the core treats OUT and LIVE alike. A byte of 0 is "not the start of a slot".
+
+export const ST_FREE: u32 = 1;
+export const ST_OUT: u32 = 2;
+export const ST_LIVE: u32 = 3;
+
+@inline export function stateAt(g: u32): u32 { return load<u8>(load<u32>(H_STATE) + g); }
+@inline export function setState(g: u32, s: u32): void { store<u8>(load<u32>(H_STATE) + g, <u8>s); }
+@inline export function slotState(cls: u32, st: u32): u32 { return (cls << 2) | st; }
+
+// Free bits: bit g set <=> granule g starts a FREE slot. Runs are 32-granule (page) aligned, so a
+// run's bits are whole words and `ctz` finds the lowest free slot.
+@inline export function bitsWord(w: u32): u32 { return load<u32>(load<u32>(H_BITS) + (w << 2)); }
+@inline export function setBitsWord(w: u32, v: u32): void { store<u32>(load<u32>(H_BITS) + (w << 2), v); }
+
+// ---- class records ---------------------------------------------------------------------------------
+//
+//    0 avail head   4 avail tail   8 runs   12 free slots   16 out slots   20 live (host, i32)
+//   24 hits (u64, host-published)
+
+@inline function rec(c: u32): usize { return CLASS_BASE + <usize>c * CLASS_RECORD; }
+@inline export function availHead(c: u32): u32 { return load<u32>(rec(c)); }
+@inline export function setAvailHead(c: u32, p: u32): void { store<u32>(rec(c), p); }
+@inline export function availTail(c: u32): u32 { return load<u32>(rec(c), 4); }
+@inline export function setAvailTail(c: u32, p: u32): void { store<u32>(rec(c), p, 4); }
+@inline export function runsOf(c: u32): u32 { return load<u32>(rec(c), 8); }
+@inline export function setRuns(c: u32, n: u32): void { store<u32>(rec(c), n, 8); }
+@inline export function freeSlots(c: u32): u32 { return load<u32>(rec(c), 12); }
+@inline export function setFreeSlots(c: u32, n: u32): void { store<u32>(rec(c), n, 12); }
+@inline export function outSlots(c: u32): u32 { return load<u32>(rec(c), 16); }
+@inline export function setOutSlots(c: u32, n: u32): void { store<u32>(rec(c), n, 16); }
+@inline export function liveOf(c: u32): i32 { return load<i32>(rec(c), 20); }
+@inline export function setLive(c: u32, n: i32): void { store<i32>(rec(c), n, 20); }
+@inline export function hitsOf(c: u32): u64 { return load<u64>(rec(c), 24); }
+@inline export function setHits(c: u32, n: u64): void { store<u64>(rec(c), n, 24); }
+
+// ---- formatting ------------------------------------------------------------------------------------
+
+// Lays out an arena of `totalPages` 4 KiB pages whose bytes are all zero. Returns the first data
+// page, or 0 if the arena is too small to hold its tables and one 128 KiB run.
+export function format(totalPages: u32, flagBits: u32, ownerId: u32, id: u32): u32 {
+  const granules = totalPages << (PAGE_SHIFT - GRANULE_SHIFT);
+  let at: u32 = 1 << PAGE_SHIFT;
+  const map = at; at += totalPages << 2;
+  const next = at; at += totalPages << 2;
+  const prev = at; at += totalPages << 2;
+  const runFreeAt = at; at += totalPages << 2;
+  const state = at; at += granules;
+  const bits = at; at += granules >>> 3;
+  const data = (at + (1 << PAGE_SHIFT) - 1) >>> PAGE_SHIFT;
+  if (data + 32 > totalPages) return 0;
+  store<u32>(H_MAGIC, MAGIC);
+  store<u32>(H_ABI, ABI_VERSION);
+  store<u32>(H_PAGES, totalPages);
+  store<u32>(H_DATA, data);
+  store<u32>(H_FLAGS, flagBits);
+  store<u32>(H_OWNER, ownerId);
+  store<u32>(H_ARENA, id);
+  store<u32>(H_MAP, map);
+  store<u32>(H_NEXT, next);
+  store<u32>(H_PREV, prev);
+  store<u32>(H_RUN_FREE, runFreeAt);
+  store<u32>(H_STATE, state);
+  store<u32>(H_BITS, bits);
+  return data;
+}
