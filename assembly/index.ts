@@ -7,9 +7,8 @@ import { NUM_CLASSES, classSize, runPages, slotsPerRun } from "./classes";
 import { checkAll } from "./check";
 import {
   ABI_VERSION, GRANULE_SHIFT, KIND_HEAD, MAGIC, PAGE_SHIFT, ST_FREE, TAG_RAW, abi, arenaId,
-  dataPage, flags, format, freePages, freeSlots, headLen, headTag, hitsOf, liveOf, magic, mapAt,
-  outSlots, owner, pages, rawPages, runsOf, setHits, setLive, setRawPages, setState, slotState,
-  stateAt,
+  dataPage, flags, format, freePages, freeSlots, headLen, headTag, hitsOf, magic, mapAt,
+  outSlots, owner, pages, rawPages, runsOf, setRawPages, setState, slotState, stateAt,
 } from "./layout";
 import { lock, unlock } from "./lock";
 import { markSpan, putSlot, takeSlot, trimClass } from "./run";
@@ -208,27 +207,16 @@ export function raw_free(off: u32): i32 {
 
 // ---- counters --------------------------------------------------------------------------------------
 
-// The host's own counts: allocations served from its caches (hits) and the change in buffers in
-// its users' hands (live), published in batches so that the hot path never calls the core.
-export function add_counts(c: u32, hits: u32, live: i32): i32 {
-  if (c >= NUM_CLASSES) return E_CLASS;
-  lock();
-  setHits(c, hitsOf(c) + hits);
-  setLive(c, liveOf(c) + live);
-  unlock();
-  return 0;
-}
-
 export const CSTAT_SIZE = 0;
 export const CSTAT_RUN_PAGES = 1;
 export const CSTAT_SLOTS_PER_RUN = 2;
 export const CSTAT_RUNS = 3;
 export const CSTAT_FREE = 4;
 export const CSTAT_OUT = 5;
-export const CSTAT_LIVE = 6;
-export const CSTAT_HITS = 7;
+export const CSTAT_HITS = 6;
 
-// One counter of class c (f64, so hits beyond 2^32 reach JavaScript exactly up to 2^53).
+// One counter of class c. Hits count the slots the core has handed out; f64 carries them to
+// JavaScript exactly up to 2^53.
 export function class_stat(c: u32, field: u32): f64 {
   if (c >= NUM_CLASSES) return -1;
   switch (field) {
@@ -238,7 +226,6 @@ export function class_stat(c: u32, field: u32): f64 {
     case CSTAT_RUNS: return runsOf(c);
     case CSTAT_FREE: return freeSlots(c);
     case CSTAT_OUT: return outSlots(c);
-    case CSTAT_LIVE: return liveOf(c);
     case CSTAT_HITS: return <f64>hitsOf(c);
   }
   return -1;

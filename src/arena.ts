@@ -1,0 +1,168 @@
+// An arena: one WebAssembly.Memory that never grows, and this realm's core instance over it.
+//
+// The memory's initial size is its maximum, so its buffer never detaches and every view handed
+// out stays valid for the arena's life. Shared arenas are reached from several realms (workers);
+// each realm has its own Arena object and core instance over the same memory, and they find
+// each other's arenas by the ids in the header (owner = MMSA id, arena id).
+//
+//   this realm                          linear memory (see assembly/layout.ts)
+//   ┌────────────┐   scratch  ┌───────┬──────────┬────────────┬──────────────────────┐
+//   │ Arena      │──────────▶ │header │ tables   │ state bytes│ data … [scratch page]│
+//   │  x: core   │            └───────┴──────────┴────────────┴──────────────────────┘
+//   │  state ────┼──────────────────────────────▶ one byte per 128 B, read and written by the
+//   └────────────┘                                magazines without calling the core
+//
+// The scratch page is this realm's own raw span: batch calls pass their offsets through it.
+
+import {
+  type CoreExports, E_ARG, E_CLASS, E_NOT_OUT, E_NOT_SLOT, E_OFFSET, E_WRONG_CLASS, FLAG_DEBUG,
+  H_ARENA, H_MAGIC, H_OWNER, H_STATE, MAGIC, STAT_DATA_PAGE, STAT_FREE_PAGES, STAT_PAGES, STAT_RAW_PAGES,
+  checkMessage, instantiate,
+} from './core.js';
+import { MemsysError } from './errors.js';
+import { formatBytes } from './sizes.js';
+
+export const PAGE = 4096;
+export const WASM_PAGE = 65536;
+export const BATCH_MAX = PAGE / 4; // offsets that fit in one scratch page
+
+export class Arena {
+  readonly id: number;
+  readonly bytes: number;
+  readonly shared: boolean;
+  mm: object | null = null;          // the MMSA of this realm that owns it; null once dropped
+  memory: WebAssembly.Memory | undefined;
+  x: CoreExports | undefined;        // undefined while only a posted buffer of it has been seen
+  buffer: ArrayBufferLike;
+  state: Uint8Array;
+  u32: Uint32Array;
+  private scratch = 0;               // byte offset of this realm's scratch page, 0 until needed
+  private readonly debug: boolean;
+
+  private constructor(id: number, buffer: ArrayBufferLike, shared: boolean, debug: boolean) {
+    this.id = id;
+    this.bytes = buffer.byteLength;
+    this.shared = shared;
+    this.debug = debug;
+    this.buffer = buffer;
+    this.u32 = new Uint32Array(buffer);
+    // state[offset >> 7] is the state byte of the buffer at `offset` (the table's place is in the
+    // header; for an arena being created it is known once init has run).
+    this.state = new Uint8Array(0);
+  }
+
+  private mapState(): void {
+    this.state = new Uint8Array(this.buffer, this.u32[H_STATE], this.bytes >>> 7);
+  }
+
+  // A new arena of `bytes` (a multiple of 64 KiB). A RangeError from the engine (no address space,
+  // a memory limit) becomes ERR_MEMSYS_OUT_OF_MEMORY; the caller's state is untouched.
+  static create(bytes: number, shared: boolean, debug: boolean, owner: number, id: number): Arena {
+    const pages = bytes / WASM_PAGE;
+    let memory: WebAssembly.Memory;
+    try {
+      memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
+    } catch (e) {
+      throw new MemsysError('ERR_MEMSYS_OUT_OF_MEMORY',
+        `cannot create a ${formatBytes(bytes)} arena: ${(e as Error).message}`);
+    }
+    const a = new Arena(id, memory.buffer, shared, debug);
+    a.memory = memory;
+    a.x = instantiate(memory, shared, debug);
+    const r = a.x.init(debug ? FLAG_DEBUG : 0, owner, id);
+    if (r !== 0) throw new MemsysError('ERR_MEMSYS_CORE', `arena init failed with code ${r}`);
+    a.mapState();
+    return a;
+  }
+
+  // This realm's view of an arena another realm created (its memory arrived by postMessage).
+  static adopt(memory: WebAssembly.Memory, debug: boolean): Arena {
+    const hdr = readHeader(memory.buffer);
+    if (!hdr) throw new MemsysError('ERR_MEMSYS_DESCRIPTOR', 'memory is not a memsys arena (no header)');
+    const a = new Arena(hdr.id, memory.buffer, true, debug);
+    a.mapState();
+    a.bind(memory);
+    return a;
+  }
+
+  // An arena known only from a posted buffer's SharedArrayBuffer: its bytes and state can be used,
+  // its core cannot be called until its memory arrives (bind).
+  static fromBuffer(buffer: SharedArrayBuffer, id: number, debug: boolean): Arena {
+    const a = new Arena(id, buffer, true, debug);
+    a.mapState();
+    return a;
+  }
+
+  bind(memory: WebAssembly.Memory): void {
+    this.memory = memory;
+    this.x = instantiate(memory, this.shared, this.debug);
+    if (this.x.attach() !== 0) throw new MemsysError('ERR_MEMSYS_DESCRIPTOR', `arena ${this.id}: header or ABI mismatch`);
+  }
+
+  private scratchIndex(): number {
+    if (!this.scratch) {
+      this.scratch = this.x!.raw_alloc(1);
+      if (!this.scratch) throw new MemsysError('ERR_MEMSYS_OUT_OF_MEMORY', `arena ${this.id} has no page left for a batch`);
+    }
+    return this.scratch >>> 2;
+  }
+
+  // Takes up to n (≤ BATCH_MAX) buffers of class c; calls `each(offset)` for each. Returns how many.
+  take(c: number, n: number, each: (off: number) => void): number {
+    const at = this.scratchIndex();
+    const got = this.x!.alloc_batch(c, at << 2, n);
+    this.fail(got);
+    const u32 = this.u32;
+    for (let i = 0; i < got; i++) each(u32[at + i]);
+    return got;
+  }
+
+  // Gives back the buffers whose offsets `fill` writes into the array it is passed.
+  give(c: number, n: number, fill: (u32: Uint32Array, at: number) => void): void {
+    const at = this.scratchIndex();
+    fill(this.u32, at);
+    this.fail(this.x!.free_batch(c, at << 2, n));
+  }
+
+  // A negative core result here is a bug of ours (the TypeScript validated everything first).
+  private fail(r: number): void {
+    if (r >= 0) return;
+    const code = r <= -16 ? -(-r & 15) : r;
+    const what = r <= -16 ? `entry ${(-r >> 4) - 1}: ` : '';
+    const text: Record<number, string> = {
+      [E_CLASS]: 'bad class', [E_OFFSET]: 'bad offset', [E_NOT_SLOT]: 'not a buffer',
+      [E_WRONG_CLASS]: 'wrong class', [E_NOT_OUT]: 'already free', [E_ARG]: 'bad array',
+    };
+    throw new MemsysError('ERR_MEMSYS_CORE', `arena ${this.id}: ${what}${text[code] ?? checkMessage(code)}`);
+  }
+
+  check(): void {
+    if (!this.x) return;
+    const r = this.x.check();
+    if (r !== 0) throw new MemsysError('ERR_MEMSYS_CORE', `arena ${this.id}: ${checkMessage(r)}`);
+  }
+
+  // Gives back fully free runs, and this realm's scratch page; afterwards the arena is empty iff
+  // nothing of it is in use anywhere.
+  releaseAll(): void {
+    if (!this.x) return;
+    this.fail(this.x.release());
+    if (this.scratch) {
+      this.fail(this.x.raw_free(this.scratch));
+      this.scratch = 0;
+    }
+  }
+
+  get dataPages(): number { return this.x ? this.x.arena_stat(STAT_PAGES) - this.x.arena_stat(STAT_DATA_PAGE) : 0; }
+  get freePages(): number { return this.x ? this.x.arena_stat(STAT_FREE_PAGES) : 0; }
+  get rawPages(): number { return this.x ? this.x.arena_stat(STAT_RAW_PAGES) : 0; }
+}
+
+// The ids in an arena's header, read straight from any realm's copy of its buffer; undefined if
+// the buffer is not an arena.
+export function readHeader(buffer: ArrayBufferLike): { owner: number; id: number } | undefined {
+  if (buffer.byteLength < WASM_PAGE) return undefined;
+  const h = new Uint32Array(buffer, 0, 8);
+  if (h[H_MAGIC] !== MAGIC) return undefined;
+  return { owner: h[H_OWNER], id: h[H_ARENA] };
+}

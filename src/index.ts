@@ -1,0 +1,12 @@
+// memsys: the browser-safe entry. Nothing here or below imports a Node module; `memsys/node`
+// adds the Node adapters.
+
+export { MMSA } from './mmsa.js';
+export type { ClassStats, MMSAOptions, MMSAStats, ShareDescriptor } from './mmsa.js';
+export { Slab } from './slab.js';
+export { MemsysError, MemsysRangeError, MemsysTypeError } from './errors.js';
+export type { MemsysErrorCode } from './errors.js';
+export type { HostMemory, MemStatsProvider } from './host.js';
+export { setDefaultMemStats } from './host.js';
+export { KiB, MiB, GiB, MAX_SIZE, classSize, parseSize, formatBytes } from './sizes.js';
+export { init, initError, pageMM, byteMM } from './global.js';

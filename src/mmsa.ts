@@ -1,0 +1,621 @@
+// MMSA: memory manager and slab allocator.
+//
+// Design
+//
+// An MMSA hands out fixed-size buffers (`Uint8Array`s) of 64 size classes, 128 B … 128 KiB, and
+// takes them back, without the garbage collector ever seeing a new ArrayBuffer. Its memory is a
+// set of arenas (arena.ts): WebAssembly memories whose initial size is their maximum, so no view
+// into them is ever detached. Inside each arena the core (assembly/, a WebAssembly module) keeps
+// all allocator state in the arena itself: page spans, runs of slots, one state byte per slot.
+//
+// Three layers, fastest first:
+//
+//   Slab (slab.ts)   per class, per realm: a magazine of cached views. alloc = pop, free = push,
+//                    plus one state-byte store. No call into WebAssembly, no new object.
+//   MMSA (here)      refills and flushes magazines a batch at a time, picks or adds arenas,
+//                    routes frees that the fast path cannot prove (buffers posted from another
+//                    worker, foreign arrays, misuse) and turns every misuse into a typed error.
+//   core (wasm)      per arena: takes and returns slots under the arena lock, so any number of
+//                    realms can share one arena.
+//
+// Giving memory back: linear memory cannot shrink, so the unit returned to the OS is a whole
+// arena, dropped when it is empty (housekeeping, issue #5). Sharing: `share()` gives a descriptor
+// that a worker passes to `MMSA.attach`; arenas created later by any realm are announced on a
+// BroadcastChannel, and a buffer posted before its arena's announcement is still freed correctly
+// (its state byte is in the SharedArrayBuffer that came with it).
+
+import { Arena, BATCH_MAX, PAGE, WASM_PAGE, readHeader } from './arena.js';
+import { ST_LIVE, ST_OUT, CSTAT_FREE, CSTAT_HITS, CSTAT_OUT, CSTAT_RUNS } from './core.js';
+import {
+  MemsysError, MemsysTypeError, invalidArg, invalidSize, show,
+} from './errors.js';
+import { type HostMemory, type MemStatsProvider, defaultMemStats, processEnv } from './host.js';
+import { type MinFree, insufficient, minFree } from './minfree.js';
+import { Slab, type SlabBuffer, kArena, kSlot } from './slab.js';
+import {
+  GiB, KiB, MAX_SIZE, MiB, NUM_CLASSES, classSize, exactClass, fitClass,
+} from './sizes.js';
+
+export interface MMSAOptions {
+  name: string;
+  /** Housekeeping interval, ms (AIStore's TimeIval). Default 3 minutes. */
+  timeIval?: number;
+  /** Minimum free host memory, bytes. */
+  minFree?: number;
+  /** Minimum free memory as a percentage of total memory. */
+  minPctTotal?: number;
+  /** Minimum free memory as a percentage of the memory free at init. */
+  minPctFree?: number;
+  /** Bytes per arena, a multiple of 64 KiB from 1 MiB to 4 GiB. Default 64 MiB (Node), 16 MiB elsewhere. */
+  arenaSize?: number;
+  /** A small-buffer MMSA: default buffer 1 KiB, and 4 KiB is the small class. */
+  small?: boolean;
+  /** Size of `alloc()`'s buffers. Default 32 KiB, or 1 KiB for a small MMSA. */
+  defaultSize?: number;
+  /** Shared arenas (workers). Default: wherever SharedArrayBuffer is usable. */
+  shared?: boolean;
+  /** Debug mode: DEADBEEF-filled free buffers, every invariant checked on every call. Default: AIS_DEBUG. */
+  debug?: boolean;
+  /** Bytes a magazine may cache per class, per realm. Default 1 MiB. */
+  magazineBytes?: number;
+  /** Host memory figures for init's minimum-free check. Default: memsys/node's reader, if loaded. */
+  memStats?: MemStatsProvider;
+  /** Environment (AIS_MINMEM_*, AIS_DEBUG). Default: process.env where there is one. */
+  env?: Record<string, string | undefined>;
+  /** Clock, ms, for idle times. Default performance.now. */
+  now?: () => number;
+}
+
+export interface ClassStats {
+  size: number;
+  hits: number;    // allocations served, all realms (as published; this realm's exactly)
+  inUse: number;   // buffers in users' hands
+  cached: number;  // buffers in this realm's magazine
+  free: number;    // free buffers in the arenas' runs
+  runs: number;
+  idle: number;    // ms since the last allocation seen
+}
+
+export interface MMSAStats {
+  name: string;
+  mode: 'shared' | 'single-threaded';
+  debug: boolean;
+  arenas: number;
+  arenaSize: number;
+  bytes: number;      // all arenas
+  freeBytes: number;  // pages in no run of any class
+  minFree: number;
+  classes: ClassStats[];
+}
+
+export interface ShareDescriptor {
+  kind: 'memsys.mmsa';
+  v: 1;
+  id: number;
+  name: string;
+  small: boolean;
+  defaultSize: number;
+  arenaSize: number;
+  magazineBytes: number;
+  timeIval: number;
+  debug: boolean;
+  control: SharedArrayBuffer;
+  arenas: WebAssembly.Memory[];
+}
+
+const MIN_ARENA = 1 * MiB;
+const MAX_ARENA = 4 * GiB;
+const DEFAULT_TIME_IVAL = 3 * 60_000;
+const DEADBEEF = 0xefbeadde; // little-endian bytes DE AD BE EF
+
+type Env = Record<string, string | undefined>;
+
+function isNode(): boolean {
+  return typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+}
+
+function sharedAvailable(): boolean {
+  return typeof SharedArrayBuffer === 'function' &&
+    (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false;
+}
+
+function optInt(o: Record<string, unknown>, key: string, min: number, max: number): number | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw invalidSize(`option ${key}`, v, `must be an integer from ${min} to ${max}`);
+  }
+  return v;
+}
+
+// AIS_DEBUG as in AIStore: "memsys", "memsys=4", or a comma list of module=level.
+function debugFromEnv(env: Env): boolean {
+  const v = env.AIS_DEBUG;
+  if (v === undefined || v.trim() === '') return false;
+  let on = false;
+  for (const part of v.split(',')) {
+    const m = /^\s*([\w.-]+)\s*(?:=\s*(\S*))?\s*$/.exec(part);
+    if (!m || (m[2] !== undefined && !/^\d+$/.test(m[2]))) {
+      throw new MemsysError('ERR_MEMSYS_ENV',
+        `cannot parse AIS_DEBUG ${JSON.stringify(v)}: expected a comma list of module or module=level, such as memsys=4`);
+    }
+    if (m[1] === 'memsys' && (m[2] === undefined || Number(m[2]) > 0)) on = true;
+  }
+  return on;
+}
+
+// Per-MMSA counters shared by every realm: next arena id, then per class hits and buffers in use.
+//   i32[0] next arena id   ·   BigInt64 hits[64] at byte 8   ·   i32 live[64] at byte 520
+class Control {
+  readonly sab: SharedArrayBuffer | ArrayBuffer;
+  readonly head: Int32Array;
+  readonly hits: BigInt64Array;
+  readonly live: Int32Array;
+  constructor(sab?: SharedArrayBuffer | ArrayBuffer, shared = true) {
+    this.sab = sab ?? (shared ? new SharedArrayBuffer(8 + NUM_CLASSES * 12) : new ArrayBuffer(8 + NUM_CLASSES * 12));
+    this.head = new Int32Array(this.sab, 0, 2);
+    this.hits = new BigInt64Array(this.sab, 8, NUM_CLASSES);
+    this.live = new Int32Array(this.sab, 8 + NUM_CLASSES * 8, NUM_CLASSES);
+  }
+}
+
+export class MMSA {
+  readonly name: string;
+  readonly small: boolean;
+  readonly defaultSize: number;
+  readonly arenaSize: number;
+  readonly timeIval: number;
+  readonly shared: boolean;
+  /** @internal */ debug = false;
+  private readonly opts: MMSAOptions;
+  private readonly magazineBytes: number;
+  private readonly now: () => number;
+  private id: number;
+  private control: Control;
+  private readonly slabs: Slab[] = [];
+  private readonly arenas: Arena[] = [];
+  private readonly byId = new Map<number, Arena>();
+  private readonly byBuffer = new WeakMap<ArrayBufferLike, Arena>();
+  private channel: BroadcastChannel | undefined;
+  private state: 'new' | 'ready' | 'terminated' = 'new';
+  private min: MinFree = { bytes: 0, source: 'not initialised' };
+  private readonly idle: { hits: number; since: number }[] = [];
+  private pattern: Uint32Array | undefined;
+
+  constructor(options: MMSAOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw invalidArg('options', options, 'must be an object with at least a name');
+    }
+    const o = options as unknown as Record<string, unknown>;
+    if (typeof o.name !== 'string' || o.name === '') throw invalidArg('option name', o.name, 'must be a non-empty string');
+    this.name = o.name;
+    this.opts = options;
+    this.small = Boolean(options.small);
+    this.timeIval = optInt(o, 'timeIval', 1, 24 * 3600_000) ?? DEFAULT_TIME_IVAL;
+    optInt(o, 'minFree', 0, Number.MAX_SAFE_INTEGER);
+    optInt(o, 'minPctTotal', 0, 100);
+    optInt(o, 'minPctFree', 0, 100);
+    const arena = optInt(o, 'arenaSize', MIN_ARENA, MAX_ARENA) ?? (isNode() ? 64 * MiB : 16 * MiB);
+    if (arena % WASM_PAGE !== 0) throw invalidSize('option arenaSize', arena, 'must be a multiple of 64 KiB (65536)');
+    this.arenaSize = arena;
+    const def = options.defaultSize ?? (this.small ? 1 * KiB : 32 * KiB);
+    exactClass(def, this.small);
+    this.defaultSize = def;
+    this.magazineBytes = optInt(o, 'magazineBytes', 0, 1 * GiB) ?? 1 * MiB;
+    for (const k of ['memStats', 'now'] as const) {
+      if (o[k] !== undefined && typeof o[k] !== 'function') throw invalidArg(`option ${k}`, o[k], 'must be a function');
+    }
+    if (o.env !== undefined && (typeof o.env !== 'object' || o.env === null)) throw invalidArg('option env', o.env, 'must be an object of strings');
+    if (options.shared === true && !sharedAvailable()) {
+      throw new MemsysTypeError('ERR_MEMSYS_STATE',
+        'option shared true needs SharedArrayBuffer, which this page lacks (it must be cross-origin isolated)');
+    }
+    this.shared = options.shared ?? sharedAvailable();
+    this.now = options.now ?? (() => performance.now());
+    this.id = randomId();
+    this.control = new Control(undefined, this.shared);
+  }
+
+  // ---- life cycle --------------------------------------------------------------------------------
+
+  // Reads the environment, checks free memory against the minimum and makes the MMSA usable.
+  // Returns the error (the MMSA is initialised all the same), or throws it when panicOnErr.
+  init(panicOnErr = false): MemsysError | null {
+    if (this.state !== 'new') {
+      throw new MemsysError('ERR_MEMSYS_STATE', `MMSA ${show(this.name)} is already ${this.state === 'ready' ? 'initialised' : 'terminated'}`);
+    }
+    const env: Env = this.opts.env ?? processEnv();
+    let err: MemsysError | null = null;
+    let host: HostMemory | undefined;
+    try {
+      this.debug = this.opts.debug ?? debugFromEnv(env);
+      host = (this.opts.memStats ?? defaultMemStats())?.();
+      this.min = minFree(env, this.opts, host);
+      if (host && host.free < this.min.bytes) err = insufficient(host.free, this.min);
+    } catch (e) {
+      if (!(e instanceof MemsysError)) throw e;
+      err = e;
+    }
+    this.setup();
+    if (err && panicOnErr) throw err;
+    return err;
+  }
+
+  private setup(): void {
+    for (let c = 0; c < NUM_CLASSES; c++) {
+      const size = classSize(c);
+      const cap = Math.max(4, Math.min(256, Math.floor(this.magazineBytes / size)));
+      this.slabs.push(new Slab(this, c, size, cap & ~1, this.debug));
+      this.idle.push({ hits: 0, since: this.now() });
+    }
+    if (this.debug) this.pattern = new Uint32Array(MAX_SIZE / 4).fill(DEADBEEF);
+    this.state = 'ready';
+  }
+
+  // Frees every slab and drops every arena of this realm. Buffers still in use become invalid:
+  // freeing one afterwards is an error, and their memory goes when the last view of it does.
+  terminate(): void {
+    if (this.state === 'terminated') return;
+    for (const s of this.slabs) this.flush(s, s.mag.length);
+    for (const a of this.arenas) {
+      a.releaseAll();
+      a.mm = null;
+    }
+    this.arenas.length = 0;
+    this.byId.clear();
+    this.channel?.close();
+    this.channel = undefined;
+    this.state = 'terminated';
+  }
+
+  private ready(): void {
+    if (this.state === 'ready') return;
+    throw new MemsysError('ERR_MEMSYS_STATE', this.state === 'new'
+      ? `MMSA ${show(this.name)} is not initialised: call init() first`
+      : `MMSA ${show(this.name)} is terminated`);
+  }
+
+  // ---- allocation --------------------------------------------------------------------------------
+
+  // The slab of buffers of exactly `size` bytes.
+  getSlab(size: number): Slab {
+    this.ready();
+    return this.slabs[exactClass(size, this.small)];
+  }
+
+  // A buffer of the default size.
+  alloc(): Uint8Array {
+    this.ready();
+    return this.slabs[exactClass(this.defaultSize, this.small)].alloc();
+  }
+
+  // A buffer of the smallest class that holds `n` bytes; its length is the class size.
+  allocSize(n: number): Uint8Array {
+    this.ready();
+    return this.slabs[fitClass(n, this.small)].alloc();
+  }
+
+  free(buf: Uint8Array): void {
+    const v = buf as SlabBuffer;
+    const a = v[kArena];
+    if (a === undefined || a.mm !== this) return this.freeSlow(buf, undefined);
+    // A stale view's slot is -1: its state reads undefined, slab 0 takes it and rejects it.
+    this.slabs[a.state[v[kSlot]!] >>> 2].free(v);
+  }
+
+  // The slab a buffer of this MMSA belongs to.
+  slabOf(buf: Uint8Array): Slab {
+    this.ready();
+    if (!(buf instanceof Uint8Array)) throw invalidArg('buffer', buf, 'must be a Uint8Array from this MMSA');
+    // The state byte knows the class (4 KiB buffers exist in both families); a view that is not a
+    // live one of ours falls back to its length.
+    const v = buf as SlabBuffer;
+    const a = v[kArena];
+    const s = a !== undefined && a.mm === this && v[kSlot]! >= 0 ? a.state[v[kSlot]!] : 0;
+    return s ? this.slabs[s >>> 2] : this.slabs[exactClass(buf.byteLength, this.small)];
+  }
+
+  // ---- magazines ---------------------------------------------------------------------------------
+
+  /** @internal Fills an empty magazine with a batch from the arenas, adding an arena if all are full. */
+  refill(s: Slab): void {
+    this.ready();
+    this.publish(s);
+    const n = Math.min(s.batch, BATCH_MAX);
+    // Oldest arenas first: live data packs into them and the newest ones drain, to be dropped.
+    for (const a of this.arenas) {
+      if (a.x && this.takeInto(s, a, n) > 0) return;
+    }
+    const a = this.addArena();
+    if (this.takeInto(s, a, n) === 0) {
+      throw new MemsysError('ERR_MEMSYS_OUT_OF_MEMORY', `a new ${a.bytes}-byte arena has no room for a ${s.size}-byte buffer`);
+    }
+  }
+
+  private takeInto(s: Slab, a: Arena, n: number): number {
+    const size = s.size;
+    const got = a.take(s.cls, n, (off) => {
+      const v = new Uint8Array(a.buffer, off, size) as SlabBuffer;
+      v[kArena] = a;
+      v[kSlot] = off >>> 7;
+      if (this.pattern) fillPattern(v, this.pattern);
+      s.mag.push(v);
+    });
+    if (this.debug) a.check();
+    return got;
+  }
+
+  /** @internal Gives the n oldest views of a magazine back to their arenas. */
+  flush(s: Slab, n: number): void {
+    this.publish(s);
+    const out = s.mag.splice(0, n);
+    const keep: SlabBuffer[] = [];
+    const byArena = new Map<Arena, SlabBuffer[]>();
+    for (const v of out) {
+      const a = v[kArena]!;
+      if (!a.x) { keep.push(v); continue; } // its memory has not arrived yet
+      let list = byArena.get(a);
+      if (!list) byArena.set(a, (list = []));
+      list.push(v);
+    }
+    for (const [a, list] of byArena) {
+      for (let i = 0; i < list.length; i += BATCH_MAX) {
+        const part = list.slice(i, i + BATCH_MAX);
+        a.give(s.cls, part.length, (u32, at) => {
+          for (let j = 0; j < part.length; j++) u32[at + j] = part[j][kSlot]! << 7;
+        });
+      }
+      for (const v of list) v[kSlot] = -1;
+      if (this.debug) a.check();
+    }
+    if (keep.length) s.mag.unshift(...keep);
+  }
+
+  private publish(s: Slab): void {
+    if (s.hits) Atomics.add(this.control.hits, s.cls, BigInt(s.hits));
+    if (s.live) Atomics.add(this.control.live, s.cls, s.live);
+    s.hits = 0;
+    s.live = 0;
+  }
+
+  // ---- arenas ------------------------------------------------------------------------------------
+
+  private addArena(): Arena {
+    const id = Atomics.add(this.control.head, 0, 1) + 1;
+    const a = Arena.create(this.arenaSize, this.shared, this.debug, this.id, id);
+    this.register(a);
+    if (this.channel && a.memory) this.channel.postMessage({ arena: a.memory });
+    return a;
+  }
+
+  private register(a: Arena): void {
+    a.mm = this;
+    this.arenas.push(a);
+    this.byId.set(a.id, a);
+    this.byBuffer.set(a.buffer, a);
+  }
+
+  // An arena's memory arrived (share descriptor or announcement): adopt it, or bind the arena
+  // that a posted buffer made known first.
+  private adopt(memory: WebAssembly.Memory): void {
+    if (this.state === 'terminated') return;
+    const hdr = readHeader(memory.buffer);
+    if (!hdr || hdr.owner !== this.id) return;
+    const known = this.byId.get(hdr.id);
+    if (known?.x) return;
+    if (known) {
+      known.bind(memory);
+      this.byBuffer.set(known.buffer, known);
+      return;
+    }
+    this.register(Arena.adopt(memory, this.debug));
+  }
+
+  // ---- frees the fast path cannot prove ----------------------------------------------------------
+
+  /** @internal A buffer that is not a view this realm made for this MMSA. */
+  freeSlow(buf: Uint8Array, slab: Slab | undefined): void {
+    if (!(buf instanceof Uint8Array)) throw invalidArg('buffer', buf, 'must be a Uint8Array handed out by this MMSA');
+    this.ready();
+    const other = (buf as SlabBuffer)[kArena];
+    if (other !== undefined) {
+      const owner = other.mm as MMSA | null;
+      throw notOwned(buf, owner ? `it belongs to MMSA ${show(owner.name)}, not ${show(this.name)}` : 'its MMSA was terminated');
+    }
+    const ab = buf.buffer;
+    if (this.byBuffer.has(ab)) {
+      throw notOwned(buf, 'it is a view made from a buffer (a subarray or copy of the view); free the buffer itself');
+    }
+    const hdr = typeof SharedArrayBuffer === 'function' && ab instanceof SharedArrayBuffer ? readHeader(ab) : undefined;
+    if (!hdr) throw notOwned(buf, 'it is not memsys memory');
+    if (hdr.owner !== this.id) throw notOwned(buf, 'it belongs to another MMSA');
+    let a = this.byId.get(hdr.id);
+    if (!a) {
+      // Posted from a worker before its arena's announcement reached us.
+      a = Arena.fromBuffer(ab as SharedArrayBuffer, hdr.id, this.debug);
+      a.mm = this;
+      this.arenas.push(a);
+      this.byId.set(a.id, a);
+    }
+    // A posted view of a whole buffer is that buffer; anything else is a part of one.
+    const off = buf.byteOffset;
+    const s = a.state[off >>> 7];
+    if ((off & 127) !== 0 || s === 0) throw notOwned(buf, `offset ${off} is not the start of a buffer (a subarray?)`);
+    const cls = s >>> 2;
+    const size = classSize(cls);
+    if (buf.byteLength !== size) throw notOwned(buf, `it is ${buf.byteLength} bytes of a ${size}-byte buffer (a subarray?)`);
+    if (slab && slab.cls !== cls) throw wrongSlab(buf, slab, size);
+    if ((s & 3) !== ST_LIVE || Atomics.compareExchange(a.state, off >>> 7, s, (cls << 2) | ST_OUT) !== s) {
+      throw notLive(buf);
+    }
+    const target = this.slabs[cls];
+    const v = new Uint8Array(a.buffer, off, size) as SlabBuffer;
+    v[kArena] = a;
+    v[kSlot] = off >>> 7;
+    target.live--;
+    if (this.pattern) fillPattern(v, this.pattern);
+    target.push(v);
+  }
+
+  /** @internal A view of ours whose state is not LIVE for this slab: say exactly why, change nothing. */
+  freeRejected(v: SlabBuffer, slab: Slab): never {
+    this.ready();
+    const i = v[kSlot]!;
+    const s = i >= 0 ? v[kArena]!.state[i] : 0;
+    if (i >= 0 && (s & 3) === ST_LIVE && s >>> 2 !== slab.cls) throw wrongSlab(v, slab, classSize(s >>> 2));
+    throw notLive(v);
+  }
+
+  // ---- debug mode --------------------------------------------------------------------------------
+
+  /** @internal A view leaving the magazine must still hold DEADBEEF; if not, it goes back
+   * (refilled with the pattern) and the error says where it was written. */
+  debugAlloc(v: SlabBuffer, s: Slab): void {
+    const w = new Uint32Array(v.buffer, v.byteOffset, v.byteLength >>> 2);
+    for (let i = 0; i < w.length; i++) {
+      if (w[i] !== DEADBEEF) {
+        fillPattern(v, this.pattern!);
+        s.mag.push(v);
+        throw new MemsysError('ERR_MEMSYS_USE_AFTER_FREE',
+          `buffer at offset ${v.byteOffset} of arena ${v[kArena]!.id} was written at byte ${i * 4} while free`);
+      }
+    }
+    this.checkArenas();
+  }
+
+  /** @internal */
+  debugFree(v: SlabBuffer): void {
+    fillPattern(v, this.pattern!);
+    this.checkArenas();
+  }
+
+  private checkArenas(): void {
+    for (const a of this.arenas) a.check();
+  }
+
+  // ---- sharing -----------------------------------------------------------------------------------
+
+  // A descriptor to post to a worker, where MMSA.attach(descriptor) returns this MMSA over the
+  // same arenas. Buffers then pass between the realms as they are (postMessage of the Uint8Array).
+  share(): ShareDescriptor {
+    this.ready();
+    if (!this.shared) {
+      throw new MemsysError('ERR_MEMSYS_STATE', `MMSA ${show(this.name)} is single-threaded (no SharedArrayBuffer): it cannot be shared`);
+    }
+    this.listen();
+    return {
+      kind: 'memsys.mmsa', v: 1, id: this.id, name: this.name, small: this.small,
+      defaultSize: this.defaultSize, arenaSize: this.arenaSize, magazineBytes: this.magazineBytes,
+      timeIval: this.timeIval, debug: this.debug, control: this.control.sab as SharedArrayBuffer,
+      arenas: this.arenas.filter((a) => a.memory).map((a) => a.memory!),
+    };
+  }
+
+  static attach(d: ShareDescriptor): MMSA {
+    const bad = (why: string) => new MemsysTypeError('ERR_MEMSYS_DESCRIPTOR', `not a share descriptor: ${why}`);
+    if (typeof d !== 'object' || d === null || d.kind !== 'memsys.mmsa') throw bad(`got ${show(d)} (make one with mm.share())`);
+    if (d.v !== 1) throw bad(`version ${show(d.v)} is not 1`);
+    if (!(d.control instanceof SharedArrayBuffer)) throw bad('control is not a SharedArrayBuffer');
+    if (!Array.isArray(d.arenas) || !d.arenas.every((m) => m instanceof WebAssembly.Memory)) throw bad('arenas is not a list of WebAssembly.Memory');
+    const mm = new MMSA({
+      name: d.name, small: d.small, defaultSize: d.defaultSize, arenaSize: d.arenaSize,
+      magazineBytes: d.magazineBytes, timeIval: d.timeIval, debug: d.debug, shared: true, env: {},
+    });
+    mm.id = d.id;
+    mm.control = new Control(d.control);
+    mm.debug = d.debug;
+    mm.setup();
+    for (const m of d.arenas) mm.adopt(m);
+    mm.listen();
+    return mm;
+  }
+
+  private listen(): void {
+    if (this.channel || typeof BroadcastChannel !== 'function') return;
+    const ch = new BroadcastChannel(`memsys:${this.id}`);
+    ch.onmessage = (e: MessageEvent) => {
+      const m = (e.data as { arena?: unknown } | null)?.arena;
+      if (m instanceof WebAssembly.Memory) this.adopt(m);
+    };
+    (ch as unknown as { unref?: () => void }).unref?.(); // never keep a Node process alive
+    this.channel = ch;
+  }
+
+  // ---- statistics --------------------------------------------------------------------------------
+
+  stats(): MMSAStats {
+    const now = this.now();
+    const classes: ClassStats[] = [];
+    let freePages = 0;
+    for (const a of this.arenas) freePages += a.freePages;
+    for (let c = 0; c < this.slabs.length; c++) {
+      const s = this.slabs[c];
+      this.publish(s);
+      let free = 0;
+      let runs = 0;
+      for (const a of this.arenas) {
+        if (!a.x) continue;
+        free += a.x.class_stat(c, CSTAT_FREE);
+        runs += a.x.class_stat(c, CSTAT_RUNS);
+      }
+      const hits = Number(Atomics.load(this.control.hits, c));
+      const idle = this.idle[c];
+      if (hits !== idle.hits) { idle.hits = hits; idle.since = now; }
+      classes.push({
+        size: s.size, hits, inUse: Atomics.load(this.control.live, c), cached: s.mag.length,
+        free, runs, idle: hits === 0 ? 0 : now - idle.since,
+      });
+    }
+    return {
+      name: this.name, mode: this.shared ? 'shared' : 'single-threaded', debug: this.debug,
+      arenas: this.arenas.length, arenaSize: this.arenaSize, bytes: this.arenas.length * this.arenaSize,
+      freeBytes: freePages * PAGE, minFree: this.min.bytes, classes,
+    };
+  }
+
+  /** @internal Buffers the arenas' cores count as handed out, per class (tests and debug). */
+  coreOut(c: number): number {
+    let n = 0;
+    for (const a of this.arenas) if (a.x) n += a.x.class_stat(c, CSTAT_OUT);
+    return n;
+  }
+
+  /** @internal Slots the cores have handed out, ever, per class. */
+  coreHits(c: number): number {
+    let n = 0;
+    for (const a of this.arenas) if (a.x) n += a.x.class_stat(c, CSTAT_HITS);
+    return n;
+  }
+
+  /** @internal Runs the core's invariant check on every arena. */
+  check(): void {
+    this.checkArenas();
+  }
+}
+
+function randomId(): number {
+  const c = (globalThis as { crypto?: { getRandomValues?: (a: Uint32Array) => Uint32Array } }).crypto;
+  if (c?.getRandomValues) return c.getRandomValues(new Uint32Array(1))[0] || 1;
+  return (Math.random() * 0xffffffff) >>> 0 || 1;
+}
+
+function fillPattern(v: Uint8Array, pattern: Uint32Array): void {
+  new Uint32Array(v.buffer, v.byteOffset, v.byteLength >>> 2).set(pattern.subarray(0, v.byteLength >>> 2));
+}
+
+function describe(buf: Uint8Array): string {
+  return `Uint8Array(${buf.byteLength}) at offset ${buf.byteOffset}`;
+}
+
+function notOwned(buf: Uint8Array, why: string): MemsysError {
+  return new MemsysError('ERR_MEMSYS_NOT_OWNED', `cannot free ${describe(buf)}: ${why}`);
+}
+
+function notLive(buf: Uint8Array): MemsysError {
+  return new MemsysError('ERR_MEMSYS_NOT_LIVE', `cannot free ${describe(buf)}: it is not in use (a double free, or a view kept after free)`);
+}
+
+function wrongSlab(buf: Uint8Array, slab: Slab, size: number): MemsysError {
+  return new MemsysError('ERR_MEMSYS_WRONG_SLAB', `cannot free ${describe(buf)} to the ${slab.size}-byte slab: it is a ${size}-byte buffer`);
+}
+

@@ -1,0 +1,67 @@
+// Size classes on the JavaScript side (the same table as assembly/classes.ts), and size strings.
+
+import { MemsysRangeError, invalidSize } from './errors.js';
+
+export const KiB = 1024;
+export const MiB = 1024 * KiB;
+export const GiB = 1024 * MiB;
+
+export const NUM_CLASSES = 64;
+export const NUM_SMALL = 32;
+export const SMALL_STEP = 128;
+export const PAGE_STEP = 4 * KiB;
+export const MAX_SMALL = NUM_SMALL * SMALL_STEP; // 4 KiB
+export const MAX_SIZE = 32 * PAGE_STEP;          // 128 KiB
+
+export function classSize(c: number): number {
+  return c < NUM_SMALL ? SMALL_STEP * (c + 1) : PAGE_STEP * (c - NUM_SMALL + 1);
+}
+
+// The class of buffers of exactly `size` bytes. 4 KiB is in both families: `small` picks which.
+export function exactClass(size: number, small: boolean): number {
+  checkSize('size', size);
+  if (size === 0 || size > MAX_SIZE) throw outOfRange(size);
+  if (size < MAX_SMALL || (size === MAX_SMALL && small)) {
+    if (size % SMALL_STEP === 0) return size / SMALL_STEP - 1;
+  } else if (size % PAGE_STEP === 0) return NUM_SMALL + size / PAGE_STEP - 1;
+  throw invalidSize('size', size,
+    'is not a slab size: slabs are multiples of 128 B up to 4 KiB and of 4 KiB up to 128 KiB');
+}
+
+// The smallest class whose buffers hold `n` bytes.
+export function fitClass(n: number, small: boolean): number {
+  checkSize('size', n);
+  if (n > MAX_SIZE) throw outOfRange(n);
+  if (n < MAX_SMALL || (n === MAX_SMALL && small)) return Math.max(1, Math.ceil(n / SMALL_STEP)) - 1;
+  return NUM_SMALL + Math.ceil(n / PAGE_STEP) - 1;
+}
+
+export function checkSize(what: string, n: unknown): asserts n is number {
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
+    throw invalidSize(what, n, 'must be a non-negative integer');
+  }
+}
+
+function outOfRange(n: number): MemsysRangeError {
+  if (n === 0) return invalidSize('size', n, 'is not a slab size: the smallest slab is 128 B');
+  return new MemsysRangeError('ERR_MEMSYS_SIZE_TOO_LARGE',
+    `size ${n} is above the largest slab (${MAX_SIZE} B): collect larger data in an SGL`);
+}
+
+// "2GiB", "2gb", "2G", "512MiB", "1048576" (bytes). Units are binary, as in AIStore. Returns
+// undefined when the string is not a size.
+export function parseSize(s: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(s);
+  if (!m) return undefined;
+  const unit = { '': 1, k: KiB, m: MiB, g: GiB, t: 1024 * GiB }[m[2].toLowerCase() as '' | 'k'];
+  const n = Math.floor(Number(m[1]) * unit);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return `${i === 0 ? v : v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
+}
