@@ -1,0 +1,14 @@
+// Runs the uvu suites under test/ (TypeScript through tsx) and ends with one plain line,
+// "N passed, N failed, N skipped", that CI reads. Exits non-zero on any failure.
+import { spawnSync } from 'node:child_process';
+
+const args = ['--import', 'tsx', 'node_modules/uvu/bin.js', 'test', '\\.test\\.ts$'];
+const r = spawnSync(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+process.stdout.write(r.stdout);
+const num = (label) => Number((new RegExp(`${label}:\\s+(\\d+)`).exec(r.stdout) ?? [])[1] ?? 0);
+const total = num('Total');
+const passed = num('Passed');
+const skipped = num('Skipped');
+const failed = total - passed - skipped;
+console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(r.status === 0 && failed === 0 && total > 0 ? 0 : 1);
