@@ -99,29 +99,40 @@ export class Arena {
     if (this.x.attach() !== 0) throw new MemsysError('ERR_MEMSYS_DESCRIPTOR', `arena ${this.id}: header or ABI mismatch`);
   }
 
+  // This realm's scratch page, as a u32 index; -1 if the arena had no page left when we first
+  // needed one (the batch calls then fall back to one call per buffer, which needs no array).
   private scratchIndex(): number {
-    if (!this.scratch) {
-      this.scratch = this.x!.raw_alloc(1);
-      if (!this.scratch) throw new MemsysError('ERR_MEMSYS_OUT_OF_MEMORY', `arena ${this.id} has no page left for a batch`);
-    }
-    return this.scratch >>> 2;
+    if (this.scratch === 0) this.scratch = this.x!.raw_alloc(1) || -1;
+    return this.scratch > 0 ? this.scratch >>> 2 : -1;
   }
 
   // Takes up to n (≤ BATCH_MAX) buffers of class c; calls `each(offset)` for each. Returns how many.
   take(c: number, n: number, each: (off: number) => void): number {
+    const x = this.x!;
     const at = this.scratchIndex();
-    const got = this.x!.alloc_batch(c, at << 2, n);
+    if (at < 0) {
+      let got = 0;
+      for (let off: number; got < n && (off = x.alloc(c)) !== 0; got++) each(off);
+      return got;
+    }
+    const got = x.alloc_batch(c, at << 2, n);
     this.fail(got);
     const u32 = this.u32;
     for (let i = 0; i < got; i++) each(u32[at + i]);
     return got;
   }
 
-  // Gives back the buffers whose offsets `fill` writes into the array it is passed.
-  give(c: number, n: number, fill: (u32: Uint32Array, at: number) => void): void {
+  // Gives back n buffers of class c; `offset(i)` is the i-th one's offset.
+  give(c: number, n: number, offset: (i: number) => number): void {
+    const x = this.x!;
     const at = this.scratchIndex();
-    fill(this.u32, at);
-    this.fail(this.x!.free_batch(c, at << 2, n));
+    if (at < 0) {
+      for (let i = 0; i < n; i++) this.fail(x.free(offset(i), c));
+      return;
+    }
+    const u32 = this.u32;
+    for (let i = 0; i < n; i++) u32[at + i] = offset(i);
+    this.fail(x.free_batch(c, at << 2, n));
   }
 
   // A negative core result here is a bug of ours (the TypeScript validated everything first).
@@ -147,10 +158,8 @@ export class Arena {
   releaseAll(): void {
     if (!this.x) return;
     this.fail(this.x.release());
-    if (this.scratch) {
-      this.fail(this.x.raw_free(this.scratch));
-      this.scratch = 0;
-    }
+    if (this.scratch > 0) this.fail(this.x.raw_free(this.scratch));
+    this.scratch = 0;
   }
 
   get dataPages(): number { return this.x ? this.x.arena_stat(STAT_PAGES) - this.x.arena_stat(STAT_DATA_PAGE) : 0; }

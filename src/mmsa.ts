@@ -361,9 +361,7 @@ export class MMSA {
     for (const [a, list] of byArena) {
       for (let i = 0; i < list.length; i += BATCH_MAX) {
         const part = list.slice(i, i + BATCH_MAX);
-        a.give(s.cls, part.length, (u32, at) => {
-          for (let j = 0; j < part.length; j++) u32[at + j] = part[j][kSlot]! << 7;
-        });
+        a.give(s.cls, part.length, (j) => part[j][kSlot]! << 7);
       }
       for (const v of list) v[kSlot] = -1;
       if (this.debug) a.check();

@@ -1,0 +1,46 @@
+// Several worker_threads share one MMSA: each allocates, each frees buffers the other allocated
+// (posted as plain Uint8Arrays), contents are checked, and the pool balances at the end.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { MMSA } from '../src/index.js';
+
+test('two workers allocate and free across each other; every count balances', async () => {
+  const mm = new MMSA({ name: 'w', arenaSize: 4 << 20, env: {} });
+  mm.init();
+  const warm = mm.alloc(); // one arena exists before share(); the workers add more
+  const desc = mm.share();
+  const { port1, port2 } = new MessageChannel();
+  const rounds = 60;
+  const run = (id: number, port: MessagePort) => new Promise<{ sent: number; received: number; bad: number }>((resolve, reject) => {
+    const w = new Worker(new URL('./fixtures/ts-worker.mjs', import.meta.url), {
+      workerData: { entry: new URL('./fixtures/worker.ts', import.meta.url).href, desc, id, rounds, port },
+      transferList: [port as never],
+    });
+    w.once('message', (m) => { resolve(m); void w.terminate(); });
+    w.once('error', reject);
+  });
+  const [a, b] = await Promise.all([run(0, port1 as unknown as MessagePort), run(1, port2 as unknown as MessagePort)]);
+  assert.is(a.bad + b.bad, 0, 'every received buffer had its sender\'s stamp');
+  assert.is(a.sent, rounds * 20);
+  assert.is(a.received, b.sent);
+  assert.is(b.received, a.sent);
+  mm.free(warm);
+  // Arenas the workers created reached this realm by announcement.
+  await new Promise((r) => setTimeout(r, 50));
+  const s = mm.stats();
+  assert.ok(s.arenas > 1, `workers grew the pool (${s.arenas} arenas)`);
+  mm.terminate();
+  // After both workers terminated (flushing their magazines) and we did, nothing is out.
+  const check = MMSA.attach(desc);
+  for (let c = 0; c < 64; c++) {
+    assert.is(check.stats().classes[c].inUse, 0, `class ${c} in use`);
+  }
+  let out = 0;
+  for (let c = 0; c < 64; c++) out += check.coreOut(c);
+  assert.is(out, 0, 'every slot is back in the arenas');
+  check.check();
+  check.terminate();
+});
+
+test.run();
