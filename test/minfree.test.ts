@@ -1,0 +1,59 @@
+// Minimum free memory: AIStore README precedence, AIS_* variables, and their errors.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { MMSA, parseSize } from '../src/index.js';
+import { minFree } from '../src/minfree.js';
+import { throwsCode } from './helpers.js';
+
+const GiB = 1 << 30;
+const host = { total: 64 * GiB, free: 32 * GiB };
+
+test('AIS_MINMEM_FREE wins over everything', () => {
+  const m = minFree({ AIS_MINMEM_FREE: '2GiB', AIS_MINMEM_PCT_TOTAL: '50' }, { minFree: 5 * GiB }, host);
+  assert.equal(m, { bytes: 2 * GiB, source: 'AIS_MINMEM_FREE' });
+});
+
+test('then AIS_MINMEM_PCT_TOTAL / AIS_MINMEM_PCT_FREE; the smaller of the two', () => {
+  assert.is(minFree({ AIS_MINMEM_PCT_TOTAL: '10' }, { minFree: 5 * GiB }, host).bytes, Math.floor(6.4 * GiB));
+  assert.is(minFree({ AIS_MINMEM_PCT_FREE: '10' }, {}, host).bytes, Math.floor(3.2 * GiB));
+  assert.is(minFree({ AIS_MINMEM_PCT_TOTAL: '10', AIS_MINMEM_PCT_FREE: '10' }, {}, host).bytes, Math.floor(3.2 * GiB));
+});
+
+test('then the fields, the smallest given; then 1.5 GiB', () => {
+  assert.is(minFree({}, { minFree: 5 * GiB, minPctTotal: 4 }, host).bytes, Math.floor(2.56 * GiB));
+  assert.is(minFree({}, { minFree: 1 * GiB, minPctTotal: 4 }, host).bytes, 1 * GiB);
+  assert.is(minFree({}, { minPctFree: 50 }, host).bytes, 16 * GiB);
+  assert.equal(minFree({}, {}, host), { bytes: 1.5 * GiB, source: 'default' });
+  assert.is(minFree({}, {}, undefined).bytes, 0, 'no host (a browser): no built-in minimum');
+  assert.is(minFree({}, { minFree: 1000 }, undefined).bytes, 1000);
+});
+
+test('each bad variable is ERR_MEMSYS_ENV naming it and its value', () => {
+  const cases: [Record<string, string>, string][] = [
+    [{ AIS_MINMEM_FREE: '2 parsecs' }, 'AIS_MINMEM_FREE "2 parsecs"'],
+    [{ AIS_MINMEM_FREE: '-1' }, 'AIS_MINMEM_FREE "-1"'],
+    [{ AIS_MINMEM_PCT_TOTAL: 'ten' }, 'AIS_MINMEM_PCT_TOTAL "ten"'],
+    [{ AIS_MINMEM_PCT_TOTAL: '150' }, 'within 0..100'],
+    [{ AIS_MINMEM_PCT_FREE: '1.5' }, 'AIS_MINMEM_PCT_FREE "1.5"'],
+  ];
+  for (const [env, part] of cases) throwsCode(() => minFree(env, {}, host), 'ERR_MEMSYS_ENV', part);
+});
+
+test('size strings', () => {
+  assert.is(parseSize('2GiB'), 2 * GiB);
+  assert.is(parseSize('2gb'), 2 * GiB);
+  assert.is(parseSize('2G'), 2 * GiB);
+  assert.is(parseSize('512MiB'), 512 << 20);
+  assert.is(parseSize('1048576'), 1048576);
+  assert.is(parseSize('1.5k'), 1536);
+  assert.is(parseSize('lots'), undefined);
+  assert.is(parseSize(''), undefined);
+});
+
+test('init applies the precedence to the host figures and stats report the result', () => {
+  const mm = new MMSA({ name: 'p', env: { AIS_MINMEM_PCT_FREE: '1' }, memStats: () => host, minFree: GiB });
+  assert.is(mm.init(), null);
+  assert.is(mm.stats().minFree, Math.floor(0.32 * GiB));
+});
+
+test.run();
