@@ -11,7 +11,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const build = join(root, 'build');
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
-const only = process.argv[2]; // "core": just the wasm and #core (what the tests need)
+const only = process.argv[2]; // "core": just the wasm and #core
 
 mkdirSync(build, { recursive: true });
 for (const target of ['release', 'release-st', 'debug', 'debug-st']) {
@@ -32,7 +32,15 @@ if (only === 'core') process.exit(0);
 
 const common = { bundle: true, format: 'esm', target: 'es2022', sourcemap: true, logLevel: 'warning' };
 await esbuild.build({ ...common, entryPoints: { index: 'src/index.ts' }, outdir: build, platform: 'neutral' });
+// The Node entry shares the browser-safe bundle rather than carrying a second copy of it, so
+// `memsys` and `memsys/node` hand out the same classes and the same default host provider.
+const shareIndex = {
+  name: 'share-index',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/index\.js$/ }, () => ({ path: './index.js', external: true }));
+  },
+};
 await esbuild.build({
-  ...common, entryPoints: { node: 'src/node/index.ts' }, outdir: build, platform: 'node',
+  ...common, entryPoints: { node: 'src/node/index.ts' }, outdir: build, platform: 'node', plugins: [shareIndex],
 });
 run(bin('tsc'), ['-p', 'tsconfig.json', '--emitDeclarationOnly', '--declaration', '--noEmit', 'false', '--outDir', 'build/types']);

@@ -244,7 +244,7 @@ export class MMSA {
   private setup(): void {
     for (let c = 0; c < NUM_CLASSES; c++) {
       const size = classSize(c);
-      const cap = Math.max(4, Math.min(256, Math.floor(this.magazineBytes / size)));
+      const cap = Math.max(4, Math.min(128, Math.floor(this.magazineBytes / size)));
       this.slabs.push(new Slab(this, c, size, cap & ~1, this.debug));
       this.idle.push({ hits: 0, since: this.now() });
     }

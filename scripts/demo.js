@@ -1,0 +1,62 @@
+// `npm start`: a short tour of what memsys does today, printed as it happens.
+import { Worker } from 'node:worker_threads';
+import { MMSA, formatBytes } from '../build/node.js';
+
+const line = (s = '') => console.log(s);
+const mm = new MMSA({ name: 'demo', arenaSize: 16 << 20 });
+const err = mm.init();
+line(`MMSA "demo": ${err ? `init warning: ${err.message}` : 'initialised'}; min free ${formatBytes(mm.stats().minFree)}`);
+
+// Slabs: exact sizes, and the smallest class that fits.
+const slab = mm.getSlab(32768);
+const held = [];
+for (let i = 0; i < 200; i++) held.push(slab.alloc());
+for (const n of [100, 3000, 5000, 70000]) held.push(mm.allocSize(n));
+line(`allocated ${held.length} buffers: 200 × 32 KiB from getSlab(32768), and allocSize(100/3000/5000/70000) → ${held.slice(-4).map((b) => b.length).join('/')} B`);
+
+// Reuse without garbage: a million alloc+free pairs.
+const t0 = process.hrtime.bigint();
+for (let i = 0; i < 1e6; i++) slab.free(slab.alloc());
+const ns = Number(process.hrtime.bigint() - t0) / 1e6;
+line(`1,000,000 alloc+free pairs of 32 KiB: ${ns.toFixed(1)} ns per pair, no new ArrayBuffer`);
+
+// Misuse is a typed error, and changes nothing.
+const b = held.pop();
+mm.free(b);
+for (const [what, fn] of [['double free', () => mm.free(b)], ['subarray', () => mm.free(held[0].subarray(8))], ['foreign array', () => mm.free(new Uint8Array(64))]]) {
+  try { fn(); } catch (e) { line(`${what.padEnd(13)} → ${e.code}: ${e.message}`); }
+}
+
+// Workers: two threads attach the same pool and free each other's buffers.
+const desc = mm.share();
+const src = `
+  const { parentPort, workerData } = require('node:worker_threads');
+  import(workerData.url).then(({ MMSA }) => {
+    const mm = MMSA.attach(workerData.desc);
+    parentPort.on('message', (m) => {
+      if (m === 'alloc') { const bufs = []; for (let i = 0; i < 50; i++) { const x = mm.allocSize(8192); x[0] = 42; bufs.push(x); } parentPort.postMessage(bufs); }
+      else if (m === 'bye') { mm.terminate(); parentPort.postMessage('done'); }
+      else { let ok = 0; for (const x of m) { if (x[0] === 42) ok++; mm.free(x); } parentPort.postMessage(ok); }
+    });
+  });`;
+const url = new URL('../build/node.js', import.meta.url).href;
+const [w1, w2] = [0, 1].map(() => new Worker(src, { eval: true, workerData: { desc, url } }));
+const ask = (w, m) => new Promise((r) => { w.once('message', r); w.postMessage(m); });
+const bufs = await ask(w1, 'alloc');
+const ok = await ask(w2, bufs);
+line(`worker 1 allocated 50 × 8 KiB, worker 2 checked ${ok}/50 and freed them (zero copies: same shared memory)`);
+await ask(w1, 'bye');
+await ask(w2, 'bye');
+await Promise.all([w1.terminate(), w2.terminate()]);
+
+// The per-class table.
+for (const x of held) mm.free(x);
+const s = mm.stats();
+line();
+line(`${s.mode} pool: ${s.arenas} arena(s) of ${formatBytes(s.arenaSize)}, ${formatBytes(s.freeBytes)} in no run`);
+line('  size      hits   in use  cached    free  runs');
+for (const c of s.classes.filter((c) => c.hits || c.runs)) {
+  line(`  ${formatBytes(c.size).padEnd(9)} ${String(c.hits).padStart(7)} ${String(c.inUse).padStart(7)} ${String(c.cached).padStart(7)} ${String(c.free).padStart(7)} ${String(c.runs).padStart(5)}`);
+}
+mm.terminate();
+line(`terminated: ${mm.stats().arenas} arenas left`);
