@@ -6,7 +6,7 @@
 import { NUM_CLASSES, classSize, runPages, slotsPerRun } from "./classes";
 import { checkAll } from "./check";
 import {
-  ABI_VERSION, GRANULE_SHIFT, KIND_HEAD, MAGIC, PAGE_SHIFT, ST_FREE, TAG_RAW, abi, arenaId,
+  ABI_VERSION, broken, setBroken, GRANULE_SHIFT, KIND_HEAD, MAGIC, PAGE_SHIFT, ST_FREE, TAG_RAW, abi, arenaId,
   dataPage, flags, format, freePages, freeSlots, headLen, headTag, hitsOf, magic, mapAt,
   outSlots, owner, pages, rawPages, runsOf, setRawPages, setState, slotState, stateAt,
 } from "./layout";
@@ -24,14 +24,16 @@ export const E_TOO_SMALL: i32 = -7;  // arena too small for its tables and one l
 export const E_ARG: i32 = -8;        // a count or array out of range
 
 export const FLAG_DEBUG: u32 = 1;
+export const MAX_BATCH: u32 = 1 << 24; // free_batch's error encoding must fit in an i32
 
 // ---- helpers ---------------------------------------------------------------------------------------
 
 @inline function memBytes(): u64 { return <u64>memory.size() << 16; }
 
-// Is [ptr, ptr + 4n) a u32 array inside the data pages?
+// Is [ptr, ptr + 4n) a u32 array inside the data pages, and n small enough for batchError?
 function arrayOk(ptr: u32, n: u32): bool {
-  return (ptr & 3) == 0 && ptr >= dataPage() << PAGE_SHIFT && <u64>ptr + (<u64>n << 2) <= memBytes();
+  return n <= MAX_BATCH && (ptr & 3) == 0 && ptr >= dataPage() << PAGE_SHIFT &&
+    <u64>ptr + (<u64>n << 2) <= memBytes();
 }
 
 // Checks that `off` is a buffer of class c handed out by the core (OUT or LIVE).
@@ -46,27 +48,35 @@ function validSlot(off: u32, c: u32): i32 {
   return <i32>(s & 3);
 }
 
-// In debug mode a mutating call ends with a full check; its result replaces `r` if it fails.
+// In debug mode a mutating call ends with a full check. A failure is a bug in the core: the call
+// has already happened and cannot be undone, so its result stands and the first failure is kept
+// in the header, where `check()` reports it (a result code could not carry it unambiguously).
 @inline function done(r: i32): i32 {
-  if (flags() & FLAG_DEBUG) {
-    const e = checkAll();
-    if (e) r = e;
-  }
+  if (flags() & FLAG_DEBUG && !broken()) setBroken(checkAll());
   unlock();
   return r;
+}
+
+// Is the header page all zero? `init` formats only a fresh memory.
+function blankHeader(): bool {
+  for (let p: usize = 0; p < (1 << PAGE_SHIFT); p += 8) if (load<u64>(p)) return false;
+  return true;
 }
 
 // ---- arena -----------------------------------------------------------------------------------------
 
 // Formats a zeroed memory as an arena. `ownerId` and `id` are the host's: memsys stores its MMSA
 // and arena ids there so that any worker can tell which arena a shared buffer belongs to.
+// Call it once, before any other instance sees the memory: it takes no lock (a non-zero lock word
+// in a memory that is not fresh would spin forever), and `attach` in another instance reads a
+// header that `init` is writing.
 export function init(flagBits: u32, ownerId: u32, id: u32): i32 {
-  lock();
-  if (magic() != 0) { unlock(); return E_FORMAT; }
+  if (!blankHeader()) return E_FORMAT;
   const total = <u32>(memBytes() >>> PAGE_SHIFT);
-  if (!format(total, flagBits, ownerId, id)) { unlock(); return E_TOO_SMALL; }
+  if (!format(total, flagBits, ownerId, id)) return E_TOO_SMALL;
   spanInit();
-  return done(0);
+  if (flagBits & FLAG_DEBUG) setBroken(checkAll());
+  return 0;
 }
 
 // Checks that this memory holds an arena of our ABI; a second instance calls it before use.
@@ -75,9 +85,10 @@ export function attach(): i32 {
     ? 0 : E_FORMAT;
 }
 
+// 0, or the code of the first broken invariant (one found by debug mode earlier, else now).
 export function check(): i32 {
   lock();
-  const r = checkAll();
+  const r = broken() ? broken() : checkAll();
   unlock();
   return r;
 }
@@ -88,8 +99,7 @@ export function check(): i32 {
 export function alloc(c: u32): u32 {
   if (c >= NUM_CLASSES) return 0;
   lock();
-  const off = takeSlot(c);
-  return done(0) == 0 ? off : 0;
+  return <u32>done(<i32>takeSlot(c));
 }
 
 // Takes up to n buffers of class c into the u32 array at `out`. Returns how many (fewer when the
@@ -189,7 +199,7 @@ export function raw_alloc(n: u32): u32 {
     markSpan(p, n, TAG_RAW);
     setRawPages(rawPages() + n);
   }
-  return done(0) == 0 ? p << PAGE_SHIFT : 0;
+  return <u32>done(<i32>(p << PAGE_SHIFT));
 }
 
 export function raw_free(off: u32): i32 {

@@ -42,6 +42,7 @@ export const GRANULES_PER_PAGE: u32 = 1 << (PAGE_SHIFT - GRANULE_SHIFT); // 32
 //   24 owner     28 arena id  32 free pgs  36 raw pgs   40 bucket mask (u64)
 //   48 bucket heads: 33 × u32 (lengths 1..32, then all longer spans)
 //  192 page map  196 next    200 prev     204 run free  208 state    212 free bits
+//  216 broken: the first failed invariant check in debug mode (0 while none)
 
 const H_MAGIC: usize = 0;
 const H_ABI: usize = 4;
@@ -61,6 +62,7 @@ const H_PREV: usize = 200;
 const H_RUN_FREE: usize = 204;
 const H_STATE: usize = 208;
 const H_BITS: usize = 212;
+const H_BROKEN: usize = 216;
 
 export const BUCKETS: u32 = 33;
 export const CLASS_BASE: usize = 256;
@@ -77,6 +79,8 @@ export const CLASS_RECORD: usize = 32;
 @inline export function setFreePages(n: u32): void { store<u32>(H_FREE_PAGES, n); }
 @inline export function rawPages(): u32 { return load<u32>(H_RAW_PAGES); }
 @inline export function setRawPages(n: u32): void { store<u32>(H_RAW_PAGES, n); }
+@inline export function broken(): i32 { return load<i32>(H_BROKEN); }
+@inline export function setBroken(code: i32): void { store<i32>(H_BROKEN, code); }
 @inline export function bucketMask(): u64 { return load<u64>(H_BUCKET_MASK); }
 @inline export function setBucketMask(m: u64): void { store<u64>(H_BUCKET_MASK, m); }
 @inline export function bucketHead(b: u32): u32 { return load<u32>(H_BUCKET_HEADS + (<usize>b << 2)); }

@@ -121,7 +121,8 @@ export function trimClass(c: u32, depth: u32): u32 {
   const step = classSize(c) >>> GRANULE_SHIFT;
   let released: u32 = 0;
   let p = availHead(c);
-  while (p && freeSlots(c) >= depth + n) {
+  // (compared as free - n >= depth: depth + n could wrap)
+  while (p && freeSlots(c) >= n && freeSlots(c) - n >= depth) {
     const next = nextOf(p);
     if (runFree(p) == n) {
       listRemove(c, p);

@@ -52,7 +52,7 @@ export class Arena {
   }
 
   private mapState(): void {
-    this.state = new Uint8Array(this.buffer, this.u32[H_STATE], this.bytes >>> 7);
+    this.state = new Uint8Array(this.buffer, this.u32[H_STATE], this.bytes / 128);
   }
 
   // A new arena of `bytes` (a multiple of 64 KiB). A RangeError from the engine (no address space,
@@ -102,7 +102,7 @@ export class Arena {
   // This realm's scratch page, as a u32 index; -1 if the arena had no page left when we first
   // needed one (the batch calls then fall back to one call per buffer, which needs no array).
   private scratchIndex(): number {
-    if (this.scratch === 0) this.scratch = this.x!.raw_alloc(1) || -1;
+    if (this.scratch === 0) this.scratch = this.x!.raw_alloc(1) >>> 0 || -1;
     return this.scratch > 0 ? this.scratch >>> 2 : -1;
   }
 
@@ -112,10 +112,10 @@ export class Arena {
     const at = this.scratchIndex();
     if (at < 0) {
       let got = 0;
-      for (let off: number; got < n && (off = x.alloc(c)) !== 0; got++) each(off);
+      for (let off: number; got < n && (off = x.alloc(c) >>> 0) !== 0; got++) each(off);
       return got;
     }
-    const got = x.alloc_batch(c, at << 2, n);
+    const got = x.alloc_batch(c, at * 4, n);
     this.fail(got);
     const u32 = this.u32;
     for (let i = 0; i < got; i++) each(u32[at + i]);
@@ -132,7 +132,7 @@ export class Arena {
     }
     const u32 = this.u32;
     for (let i = 0; i < n; i++) u32[at + i] = offset(i);
-    this.fail(x.free_batch(c, at << 2, n));
+    this.fail(x.free_batch(c, at * 4, n));
   }
 
   // A negative core result here is a bug of ours (the TypeScript validated everything first).

@@ -437,7 +437,7 @@ export class MMSA {
     }
     // A posted view of a whole buffer is that buffer; anything else is a part of one.
     const off = buf.byteOffset;
-    const s = a.state[off >>> 7];
+    const s = a.state[Math.floor(off / 128)];
     if ((off & 127) !== 0 || s === 0) throw notOwned(buf, `offset ${off} is not the start of a buffer (a subarray?)`);
     const cls = s >>> 2;
     const size = classSize(cls);

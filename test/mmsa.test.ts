@@ -223,4 +223,22 @@ test('an arena that cannot be created is ERR_MEMSYS_OUT_OF_MEMORY and leaves the
   assert.is(mm.stats().arenas, 0);
 });
 
+test('an arena above 2 GiB hands out and takes back buffers at offsets past 2^31', () => {
+  const mm = mk({ arenaSize: 4 * 1024 * MiB - 65536 });
+  const slab = mm.getSlab(131072);
+  const bufs: Uint8Array[] = [];
+  let b: Uint8Array;
+  do {
+    b = slab.alloc();
+    bufs.push(b);
+  } while (b.byteOffset < 2 ** 31 + 2 ** 20);
+  b[0] = 1;
+  b[b.length - 1] = 2;
+  for (const x of bufs) slab.free(x);
+  throwsCode(() => slab.free(b), 'ERR_MEMSYS_NOT_LIVE');
+  assert.is(mm.stats().arenas, 1);
+  mm.check();
+  mm.terminate();
+});
+
 test.run();
