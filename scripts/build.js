@@ -43,4 +43,4 @@ const shareIndex = {
 await esbuild.build({
   ...common, entryPoints: { node: 'src/node/index.ts' }, outdir: build, platform: 'node', plugins: [shareIndex],
 });
-run(bin('tsc'), ['-p', 'tsconfig.json', '--emitDeclarationOnly', '--declaration', '--noEmit', 'false', '--outDir', 'build/types']);
+run(bin('tsc'), ['-p', 'tsconfig.build.json']);

@@ -5,26 +5,30 @@ import * as assert from 'uvu/assert';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { MMSA } from '../src/index.js';
 
-test('two workers allocate and free across each other; every count balances', async () => {
+test('three workers in a ring allocate and free each other\'s buffers; every count balances', async () => {
   const mm = new MMSA({ name: 'w', arenaSize: 4 << 20, env: {} });
   mm.init();
   const warm = mm.alloc(); // one arena exists before share(); the workers add more
   const desc = mm.share();
-  const { port1, port2 } = new MessageChannel();
+  const n = 3;
   const rounds = 60;
-  const run = (id: number, port: MessagePort) => new Promise<{ sent: number; received: number; bad: number }>((resolve, reject) => {
+  const links = Array.from({ length: n }, () => new MessageChannel()); // link i: worker i → i+1
+  const run = (id: number) => new Promise<{ sent: number; received: number; bad: number }>((resolve, reject) => {
+    const next = links[id].port1;
+    const from = links[(id + n - 1) % n].port2;
     const w = new Worker(new URL('./fixtures/ts-worker.mjs', import.meta.url), {
-      workerData: { entry: new URL('./fixtures/worker.ts', import.meta.url).href, desc, id, rounds, port },
-      transferList: [port as never],
+      workerData: { entry: new URL('./fixtures/worker.ts', import.meta.url).href, desc, id, prev: (id + n - 1) % n, rounds, next, from },
+      transferList: [next, from],
     });
     w.once('message', (m) => { resolve(m); void w.terminate(); });
     w.once('error', reject);
   });
-  const [a, b] = await Promise.all([run(0, port1 as unknown as MessagePort), run(1, port2 as unknown as MessagePort)]);
-  assert.is(a.bad + b.bad, 0, 'every received buffer had its sender\'s stamp');
-  assert.is(a.sent, rounds * 20);
-  assert.is(a.received, b.sent);
-  assert.is(b.received, a.sent);
+  const res = await Promise.all(Array.from({ length: n }, (_, id) => run(id)));
+  for (let id = 0; id < n; id++) {
+    assert.is(res[id].bad, 0, `worker ${id}: every received buffer had its sender's stamp`);
+    assert.is(res[id].sent, rounds * 20);
+    assert.is(res[id].received, res[(id + n - 1) % n].sent);
+  }
   mm.free(warm);
   // Arenas the workers created reached this realm by announcement.
   await new Promise((r) => setTimeout(r, 50));
