@@ -73,6 +73,31 @@ function slab32(iters: number): number {
   return sum;
 }
 
+// LIFO: free the buffer just allocated (a request handler that uses one buffer at a time).
+function slab32Lifo(iters: number): number {
+  const s = slab;
+  let sum = 0;
+  for (let i = 0; i < iters; i++) {
+    const b = s.alloc();
+    b[0] = i;
+    sum += b[0];
+    s.free(b);
+  }
+  return sum;
+}
+
+function pool32Lifo(iters: number): number {
+  const p = pool32;
+  let sum = 0;
+  for (let i = 0; i < iters; i++) {
+    const b = p.alloc();
+    b[0] = i;
+    sum += b[0];
+    p.free(b);
+  }
+  return sum;
+}
+
 function mm32(iters: number): number {
   const m = mm;
   const ring: Uint8Array[] = [];
@@ -409,6 +434,8 @@ const r1 = {
   pool: measure('JS array pool pop/push', pool32Loop),
   unsafe: measure('Buffer.allocUnsafe(32768)', allocUnsafe32),
   u8: measure('new Uint8Array(32768)', newU8_32),
+  slabLifo: measure('memsys slab.alloc/free, LIFO', slab32Lifo),
+  poolLifo: measure('JS array pool, LIFO', pool32Lifo),
 };
 
 console.log('\n2. alloc+free, random sizes 1..131072');
@@ -437,6 +464,11 @@ const rows1: Row[] = [r1.slab, r1.mm, r1.pool, r1.unsafe, r1.u8].map((r) => [
   r.name, fmtNs(r.median), fmtNs(r.best), fmtMops(1e9 / r.median),
   `${fmtX(r.median / r1.pool.median)}x`, `${fmtX(r.median / r1.slab.median)}x`,
 ]);
+// The LIFO rows compare with the LIFO pool.
+for (const r of [r1.slabLifo, r1.poolLifo]) {
+  rows1.push([r.name, fmtNs(r.median), fmtNs(r.best), fmtMops(1e9 / r.median),
+    `${fmtX(r.median / r1.poolLifo.median)}x (LIFO pool)`, `${fmtX(r.median / r1.slab.median)}x`]);
+}
 const head2 = ['contender', 'ns/op (median)', 'best', 'Mops/s', 'vs pool', 'vs memsys'];
 const rows2: Row[] = [r2.mm, r2.pool, r2.unsafe, r2.u8].map((r) => [
   r.name, fmtNs(r.median), fmtNs(r.best), fmtMops(1e9 / r.median),
@@ -465,6 +497,7 @@ const targets: [string, number, string, boolean][] = [
   ['32 KiB Buffer.allocUnsafe vs slab.alloc/free', ratios.unsafeSlab, '>= 50', ratios.unsafeSlab >= 50],
   ['32 KiB Buffer.allocUnsafe vs mm.alloc/mm.free', ratios.unsafeMm, '>= 50', ratios.unsafeMm >= 50],
   ['scaling, 2 workers / 1 worker (slab)', ratios.scale, '>= 1.6', ratios.scale >= 1.6],
+  ['32 KiB slab.alloc/free vs JS pool, LIFO (not the headline)', r1.slabLifo.median / r1.poolLifo.median, '<= 1.5', r1.slabLifo.median / r1.poolLifo.median <= 1.5],
 ];
 
 console.log('\n== results ==\n');

@@ -31,9 +31,9 @@ import {
 } from './errors.js';
 import { type HostMemory, type MemStatsProvider, defaultMemStats, processEnv } from './host.js';
 import { type MinFree, insufficient, minFree } from './minfree.js';
-import { Slab, type SlabBuffer, kArena, kSlot } from './slab.js';
+import { DebugSlab, Slab, type SlabBuffer, kArena, kSlot } from './slab.js';
 import {
-  GiB, KiB, MAX_SIZE, MiB, NUM_CLASSES, classSize, exactClass, fitClass,
+  GiB, KiB, MAX_SIZE, MAX_SMALL, MiB, NUM_CLASSES, NUM_SMALL, classSize, exactClass, fitClass,
 } from './sizes.js';
 
 export interface MMSAOptions {
@@ -181,6 +181,8 @@ export class MMSA {
   private min: MinFree = { bytes: 0, source: 'not initialised' };
   private readonly idle: { hits: number; since: number }[] = [];
   private pattern: Uint32Array | undefined;
+  private defaultSlab: Slab | undefined;            // set by init; terminate empties every magazine,
+                                                    // so a refill is where a terminated MMSA throws
 
   constructor(options: MMSAOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -245,10 +247,11 @@ export class MMSA {
     for (let c = 0; c < NUM_CLASSES; c++) {
       const size = classSize(c);
       const cap = Math.max(4, Math.min(128, Math.floor(this.magazineBytes / size)));
-      this.slabs.push(new Slab(this, c, size, cap & ~1, this.debug));
+      this.slabs.push(new (this.debug ? DebugSlab : Slab)(this, c, size, cap & ~1));
       this.idle.push({ hits: 0, since: this.now() });
     }
     if (this.debug) this.pattern = new Uint32Array(MAX_SIZE / 4).fill(DEADBEEF);
+    this.defaultSlab = this.slabs[exactClass(this.defaultSize, this.small)];
     this.state = 'ready';
   }
 
@@ -285,22 +288,37 @@ export class MMSA {
 
   // A buffer of the default size.
   alloc(): Uint8Array {
-    this.ready();
-    return this.slabs[exactClass(this.defaultSize, this.small)].alloc();
+    const s = this.defaultSlab;
+    if (s === undefined) return this.ready() as never;
+    return s.alloc();
   }
 
   // A buffer of the smallest class that holds `n` bytes; its length is the class size.
   allocSize(n: number): Uint8Array {
-    this.ready();
-    return this.slabs[fitClass(n, this.small)].alloc();
+    // Fast path for the usual argument (an integer 0..4095 or 4097..128 KiB); everything else,
+    // including every bad value, goes through fitClass and its errors.
+    let c: number;
+    if ((n >>> 0) === n && n < MAX_SMALL && this.state === 'ready') c = n <= 128 ? 0 : ((n + 127) >>> 7) - 1;
+    else if ((n >>> 0) === n && n > MAX_SMALL && n <= MAX_SIZE && this.state === 'ready') c = NUM_SMALL - 1 + ((n + 4095) >>> 12);
+    else {
+      this.ready();
+      c = fitClass(n, this.small);
+    }
+    return this.slabs[c].alloc();
   }
 
   free(buf: Uint8Array): void {
     const v = buf as SlabBuffer;
     const a = v[kArena];
     if (a === undefined || a.mm !== this) return this.freeSlow(buf, undefined);
+    const i = v[kSlot]!;
+    const st = a.state;
+    const s = st[i];
     // A stale view's slot is -1: its state reads undefined, slab 0 takes it and rejects it.
-    this.slabs[a.state[v[kSlot]!] >>> 2].free(v);
+    const slab = this.slabs[s >>> 2];
+    if ((s & 3) !== ST_LIVE || this.debug) return slab.free(v);
+    st[i] = s ^ 1; // LIVE -> OUT
+    slab.push(v);
   }
 
   // The slab a buffer of this MMSA belongs to.
@@ -341,6 +359,7 @@ export class MMSA {
       if (this.pattern) fillPattern(v, this.pattern);
       s.mag.push(v);
     });
+    s.base += got;
     if (this.debug) a.check();
     return got;
   }
@@ -349,6 +368,7 @@ export class MMSA {
   flush(s: Slab, n: number): void {
     this.publish(s);
     const out = s.mag.splice(0, n);
+    s.base -= out.length;
     const keep: SlabBuffer[] = [];
     const byArena = new Map<Arena, SlabBuffer[]>();
     for (const v of out) {
@@ -366,14 +386,18 @@ export class MMSA {
       for (const v of list) v[kSlot] = -1;
       if (this.debug) a.check();
     }
-    if (keep.length) s.mag.unshift(...keep);
+    if (keep.length) {
+      s.mag.unshift(...keep);
+      s.base += keep.length;
+    }
   }
 
   private publish(s: Slab): void {
     if (s.hits) Atomics.add(this.control.hits, s.cls, BigInt(s.hits));
-    if (s.live) Atomics.add(this.control.live, s.cls, s.live);
     s.hits = 0;
-    s.live = 0;
+    const live = s.base - s.mag.length;
+    if (live !== s.published) Atomics.add(this.control.live, s.cls, live - s.published);
+    s.published = live;
   }
 
   // ---- arenas ------------------------------------------------------------------------------------
@@ -450,7 +474,6 @@ export class MMSA {
     const v = new Uint8Array(a.buffer, off, size) as SlabBuffer;
     v[kArena] = a;
     v[kSlot] = off >>> 7;
-    target.live--;
     if (this.pattern) fillPattern(v, this.pattern);
     target.push(v);
   }
@@ -460,7 +483,7 @@ export class MMSA {
     this.ready();
     const i = v[kSlot]!;
     const s = i >= 0 ? v[kArena]!.state[i] : 0;
-    if (i >= 0 && (s & 3) === ST_LIVE && s >>> 2 !== slab.cls) throw wrongSlab(v, slab, classSize(s >>> 2));
+    if ((s & 3) === ST_LIVE && s >>> 2 !== slab.cls) throw wrongSlab(v, slab, classSize(s >>> 2));
     throw notLive(v);
   }
 

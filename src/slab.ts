@@ -33,13 +33,17 @@ export class Slab {
   /** @internal */ readonly cap: number;    // magazine capacity; a flush gives back half
   /** @internal */ readonly batch: number;  // buffers per refill or flush
   /** @internal */ hits = 0;                // allocations since the last publish
-  /** @internal */ live = 0;                // change in buffers in use since the last publish
+  // Buffers in use are not counted on the hot path: in this realm they are always
+  // `base - mag.length` (base: taken from the arenas minus given back), since alloc pops and
+  // free pushes. A posted buffer freed here lowers this realm's count and its sender's stays
+  // raised, so the sum over realms is right.
+  /** @internal */ base = 0;
+  /** @internal */ published = 0;           // the `base - mag.length` last added to the control block
   /** @internal */ readonly liveState: number;
   /** @internal */ readonly outState: number;
-  private readonly debug: boolean;
 
   /** @internal */
-  constructor(mm: MMSA, cls: number, size: number, cap: number, debug: boolean) {
+  constructor(mm: MMSA, cls: number, size: number, cap: number) {
     this.mm = mm;
     this.cls = cls;
     this.size = size;
@@ -47,7 +51,6 @@ export class Slab {
     this.batch = Math.max(1, cap >>> 1);
     this.liveState = (cls << 2) | ST_LIVE;
     this.outState = (cls << 2) | ST_OUT;
-    this.debug = debug;
   }
 
   // ---- hot path ----------------------------------------------------------------------------------
@@ -55,10 +58,8 @@ export class Slab {
   alloc(): Uint8Array {
     const v = this.mag.pop();
     if (v === undefined) return this.refill();
-    if (this.debug) this.mm.debugAlloc(v, this);
     v[kArena]!.state[v[kSlot]!] = this.liveState;
     this.hits++;
-    this.live++;
     return v;
   }
 
@@ -70,9 +71,9 @@ export class Slab {
     const st = a.state;
     if (st[i] !== this.liveState) return this.mm.freeRejected(v, this);
     st[i] = this.outState;
-    this.live--;
-    if (this.debug) this.mm.debugFree(v);
-    this.push(v);
+    const mag = this.mag;
+    if (mag.length >= this.cap) this.mm.flush(this, this.batch);
+    mag.push(v);
   }
 
   // ---- end of hot path ---------------------------------------------------------------------------
@@ -83,8 +84,34 @@ export class Slab {
     this.mag.push(v);
   }
 
-  private refill(): Uint8Array {
+  /** @internal */
+  refill(): Uint8Array {
     this.mm.refill(this);
     return this.alloc();
+  }
+}
+
+// Debug mode: the same slab, with every buffer checked for DEADBEEF as it leaves the magazine and
+// poisoned as it returns, and every arena's invariants checked on each call. A subclass, so that
+// release mode pays not even a flag test.
+export class DebugSlab extends Slab {
+  override alloc(): Uint8Array {
+    const v = this.mag.pop();
+    if (v === undefined) return this.refill();
+    this.mm.debugAlloc(v, this);
+    v[kArena]!.state[v[kSlot]!] = this.liveState;
+    this.hits++;
+    return v;
+  }
+
+  override free(buf: Uint8Array): void {
+    const v = buf as SlabBuffer;
+    const a = v[kArena];
+    if (a === undefined || a.mm !== this.mm) return this.mm.freeSlow(buf, this);
+    const i = v[kSlot]!;
+    if (a.state[i] !== this.liveState) return this.mm.freeRejected(v, this);
+    a.state[i] = this.outState;
+    this.mm.debugFree(v);
+    this.push(v);
   }
 }
