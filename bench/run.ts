@@ -17,10 +17,8 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { MMSA, type Slab, type ShareDescriptor } from '../src/node/index.js';
+import { ArrayPool, MASK, RING, SIZE, poolRing, slabRing } from './loops.js';
 
-const RING = 8;
-const MASK = RING - 1;
-const SIZE = 32 * 1024;
 const MAX = 128 * 1024;
 const WARM_MS = 300;   // warm-up per contender
 const REP_MS = 200;    // target duration of one timed repetition
@@ -41,37 +39,10 @@ const mm = new MMSA({ name: 'bench' });
 }
 const slab: Slab = mm.getSlab(SIZE);
 
-class ArrayPool {
-  private readonly items: Uint8Array[] = [];
-  constructor(readonly size: number, n: number) {
-    for (let i = 0; i < n; i++) this.items.push(new Uint8Array(size));
-  }
-  alloc(): Uint8Array {
-    const b = this.items.pop();
-    return b !== undefined ? b : new Uint8Array(this.size);
-  }
-  free(b: Uint8Array): void {
-    this.items.push(b);
-  }
-}
 const pool32 = new ArrayPool(SIZE, 2 * RING);
 
-function slab32(iters: number): number {
-  const s = slab;
-  const ring: Uint8Array[] = [];
-  for (let j = 0; j < RING; j++) { const b = s.alloc(); b[0] = j; ring.push(b); }
-  for (let i = 0; i < iters; i++) {
-    const k = i & MASK;
-    const b = s.alloc();
-    b[0] = i;
-    const old = ring[k];
-    ring[k] = b;
-    s.free(old);
-  }
-  let sum = 0;
-  for (let j = 0; j < RING; j++) { sum += ring[j][0]; s.free(ring[j]); }
-  return sum;
-}
+const slab32 = (iters: number) => slabRing(slab, iters);
+const pool32Loop = (iters: number) => poolRing(pool32, iters);
 
 // LIFO: free the buffer just allocated (a request handler that uses one buffer at a time).
 function slab32Lifo(iters: number): number {
@@ -112,23 +83,6 @@ function mm32(iters: number): number {
   }
   let sum = 0;
   for (let j = 0; j < RING; j++) { sum += ring[j][0]; m.free(ring[j]); }
-  return sum;
-}
-
-function pool32Loop(iters: number): number {
-  const p = pool32;
-  const ring: Uint8Array[] = [];
-  for (let j = 0; j < RING; j++) { const b = p.alloc(); b[0] = j; ring.push(b); }
-  for (let i = 0; i < iters; i++) {
-    const k = i & MASK;
-    const b = p.alloc();
-    b[0] = i;
-    const old = ring[k];
-    ring[k] = b;
-    p.free(old);
-  }
-  let sum = 0;
-  for (let j = 0; j < RING; j++) { sum += ring[j][0]; p.free(ring[j]); }
   return sum;
 }
 

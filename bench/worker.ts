@@ -8,6 +8,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { MMSA, type ShareDescriptor } from '../src/node/index.js';
+import { ArrayPool, RING, SIZE, poolRing, slabRing } from './loops.js';
 
 interface Data {
   mode: 'slab' | 'pool';
@@ -16,66 +17,15 @@ interface Data {
   warmIters: number;
 }
 
-const RING = 8;
-const MASK = RING - 1;
-const SIZE = 32 * 1024;
 const data = workerData as Data;
 const ctl = new Int32Array(data.ctl); // [0] workers armed, [1] round released
 
 const mm = MMSA.attach(data.desc);
 const slab = mm.getSlab(SIZE);
 
-// The same loop as run.ts's slab32: allocate a new buffer, touch it, free the oldest of the ring.
-function slabLoop(iters: number): number {
-  const s = slab;
-  const ring: Uint8Array[] = [];
-  for (let j = 0; j < RING; j++) { const b = s.alloc(); b[0] = j; ring.push(b); }
-  for (let i = 0; i < iters; i++) {
-    const k = i & MASK;
-    const b = s.alloc();
-    b[0] = i;
-    const old = ring[k];
-    ring[k] = b;
-    s.free(old);
-  }
-  let sum = 0;
-  for (let j = 0; j < RING; j++) { sum += ring[j][0]; s.free(ring[j]); }
-  return sum;
-}
-
-class ArrayPool {
-  private readonly items: Uint8Array[] = [];
-  constructor(readonly size: number, n: number) {
-    for (let i = 0; i < n; i++) this.items.push(new Uint8Array(size));
-  }
-  alloc(): Uint8Array {
-    const b = this.items.pop();
-    return b !== undefined ? b : new Uint8Array(this.size);
-  }
-  free(b: Uint8Array): void {
-    this.items.push(b);
-  }
-}
 const pool = new ArrayPool(SIZE, 2 * RING);
 
-function poolLoop(iters: number): number {
-  const p = pool;
-  const ring: Uint8Array[] = [];
-  for (let j = 0; j < RING; j++) { const b = p.alloc(); b[0] = j; ring.push(b); }
-  for (let i = 0; i < iters; i++) {
-    const k = i & MASK;
-    const b = p.alloc();
-    b[0] = i;
-    const old = ring[k];
-    ring[k] = b;
-    p.free(old);
-  }
-  let sum = 0;
-  for (let j = 0; j < RING; j++) { sum += ring[j][0]; p.free(ring[j]); }
-  return sum;
-}
-
-const loop = data.mode === 'slab' ? slabLoop : poolLoop;
+const loop = data.mode === 'slab' ? (n: number) => slabRing(slab, n) : (n: number) => poolRing(pool, n);
 
 // JIT warm-up before anything is timed.
 for (let r = 0; r < 5; r++) loop(data.warmIters);

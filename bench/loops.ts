@@ -1,0 +1,57 @@
+// The 32 KiB ring loops that bench/run.ts (part 1) and bench/worker.ts (part 3) both time, and
+// the plain JS pool they compare with. Each loop takes one kind of allocator, so its call sites
+// stay monomorphic: the contenders are deliberately separate functions, not one loop over an
+// interface, or the JIT would time a polymorphic dispatch instead of the allocator.
+
+import type { Slab } from '../src/node/index.js';
+
+export const RING = 8;
+export const MASK = RING - 1;
+export const SIZE = 32 * 1024;
+
+export class ArrayPool {
+  private readonly items: Uint8Array[] = [];
+  constructor(readonly size: number, n: number) {
+    for (let i = 0; i < n; i++) this.items.push(new Uint8Array(size));
+  }
+  alloc(): Uint8Array {
+    const b = this.items.pop();
+    return b !== undefined ? b : new Uint8Array(this.size);
+  }
+  free(b: Uint8Array): void {
+    this.items.push(b);
+  }
+}
+
+// Allocate a new buffer, touch it, free the oldest of the ring.
+export function slabRing(s: Slab, iters: number): number {
+  const ring: Uint8Array[] = [];
+  for (let j = 0; j < RING; j++) { const b = s.alloc(); b[0] = j; ring.push(b); }
+  for (let i = 0; i < iters; i++) {
+    const k = i & MASK;
+    const b = s.alloc();
+    b[0] = i;
+    const old = ring[k];
+    ring[k] = b;
+    s.free(old);
+  }
+  let sum = 0;
+  for (let j = 0; j < RING; j++) { sum += ring[j][0]; s.free(ring[j]); }
+  return sum;
+}
+
+export function poolRing(p: ArrayPool, iters: number): number {
+  const ring: Uint8Array[] = [];
+  for (let j = 0; j < RING; j++) { const b = p.alloc(); b[0] = j; ring.push(b); }
+  for (let i = 0; i < iters; i++) {
+    const k = i & MASK;
+    const b = p.alloc();
+    b[0] = i;
+    const old = ring[k];
+    ring[k] = b;
+    p.free(old);
+  }
+  let sum = 0;
+  for (let j = 0; j < RING; j++) { sum += ring[j][0]; p.free(ring[j]); }
+  return sum;
+}
