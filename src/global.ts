@@ -8,11 +8,10 @@ import { MMSA } from './mmsa.js';
 
 let page: MMSA | undefined;
 let byte: MMSA | undefined;
+let firstError: Error | null = null;
 
 // Sets up both global MMSAs once and returns the page MMSA. An init error (too little free
 // memory, a bad variable) is thrown when panicOnErr, otherwise kept in initError().
-let firstError: Error | null = null;
-
 export function init(panicOnErr = false): MMSA {
   if (page && byte) return page;
   const p = new MMSA({ name: 'memsys.gmm', minPctFree: 50, timeIval: 120_000 });

@@ -426,8 +426,9 @@ export class MMSA {
     const known = this.byId.get(hdr.id);
     if (known?.x) return;
     if (known) {
+      // Its views stay over the posted buffer, which is not registered as ours: other views that
+      // came in the same message share it and must still be taken as posted, not as subarrays.
       known.bind(memory);
-      this.byBuffer.set(known.buffer, known);
       return;
     }
     this.register(Arena.adopt(memory, this.debug));

@@ -47,4 +47,27 @@ test('three workers in a ring allocate and free each other\'s buffers; every cou
   check.terminate();
 });
 
+test('buffers posted in one message before their arena is announced are all freed correctly', async () => {
+  const mm = new MMSA({ name: 'early', arenaSize: 1 << 20, env: {} });
+  mm.init();
+  const desc = mm.share(); // no arena yet: the worker creates the first one
+  const w = new Worker(new URL('./fixtures/ts-worker.mjs', import.meta.url), {
+    workerData: { entry: new URL('./fixtures/early.ts', import.meta.url).href, desc },
+  });
+  const bufs = await new Promise<Uint8Array[]>((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });
+  bufs.forEach((b, i) => assert.ok(b.every((x) => x === i + 1)));
+  mm.free(bufs[0]); // maybe before the announcement
+  await new Promise((r) => setTimeout(r, 50)); // now the memory has arrived
+  mm.free(bufs[1]); // same message, same SharedArrayBuffer: still a posted buffer
+  mm.free(bufs[2]);
+  assert.throws(() => mm.free(bufs[1]), /not in use/);
+  // This realm has published its 3 frees; the worker publishes its 3 allocations when it flushes.
+  assert.is(mm.stats().classes[33].inUse, -3);
+  w.postMessage('bye');
+  await new Promise((r) => w.once('message', r));
+  assert.is(mm.stats().classes[33].inUse, 0, 'balanced once the worker terminated');
+  await w.terminate();
+  mm.terminate();
+});
+
 test.run();
