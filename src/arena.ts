@@ -94,6 +94,14 @@ export class Arena {
   }
 
   bind(memory: WebAssembly.Memory): void {
+    if (this.buffer !== memory.buffer) {
+      // A placeholder gets its memory: from now on new views are made over the memory's own
+      // buffer, which the MMSA registers as local (the posted one stays "posted" for views that
+      // came with it). Same bytes, so views made before stay valid.
+      this.buffer = memory.buffer;
+      this.u32 = new Uint32Array(memory.buffer);
+      this.mapState();
+    }
     this.memory = memory;
     this.x = instantiate(memory, this.shared, this.debug);
     if (this.x.attach() !== 0) throw new MemsysError('ERR_MEMSYS_DESCRIPTOR', `arena ${this.id}: header or ABI mismatch`);

@@ -176,6 +176,9 @@ export class MMSA {
   private readonly arenas: Arena[] = [];
   private readonly byId = new Map<number, Arena>();
   private readonly byBuffer = new WeakMap<ArrayBufferLike, Arena>();
+  // Received (posted) views already freed here: such a view cannot be marked stale the way our own
+  // views are, so a second free of the same object must be refused by identity.
+  private readonly freedPosted = new WeakSet<Uint8Array>();
   private channel: BroadcastChannel | undefined;
   private state: 'new' | 'ready' | 'terminated' = 'new';
   private min: MinFree = { bytes: 0, source: 'not initialised' };
@@ -259,7 +262,11 @@ export class MMSA {
   // freeing one afterwards is an error, and their memory goes when the last view of it does.
   terminate(): void {
     if (this.state === 'terminated') return;
-    for (const s of this.slabs) this.flush(s, s.mag.length);
+    for (const s of this.slabs) {
+      this.flush(s, s.mag.length);
+      s.mag.length = 0; // views of arenas whose memory never arrived: nothing to give them back to
+    }
+    this.defaultSlab = undefined;
     for (const a of this.arenas) {
       a.releaseAll();
       a.mm = null;
@@ -317,8 +324,9 @@ export class MMSA {
     // A stale view's slot is -1: its state reads undefined, slab 0 takes it and rejects it.
     const slab = this.slabs[s >>> 2];
     if ((s & 3) !== ST_LIVE || this.debug) return slab.free(v);
+    if (slab.mag.length >= slab.cap) this.flush(slab, slab.batch);
     st[i] = s ^ 1; // LIVE -> OUT
-    slab.push(v);
+    slab.mag.push(v);
   }
 
   // The slab a buffer of this MMSA belongs to.
@@ -353,15 +361,21 @@ export class MMSA {
   private takeInto(s: Slab, a: Arena, n: number): number {
     const size = s.size;
     const got = a.take(s.cls, n, (off) => {
-      const v = new Uint8Array(a.buffer, off, size) as SlabBuffer;
-      v[kArena] = a;
-      v[kSlot] = off >>> 7;
+      const v = this.view(a, off, size);
       if (this.pattern) fillPattern(v, this.pattern);
       s.mag.push(v);
     });
     s.base += got;
     if (this.debug) a.check();
     return got;
+  }
+
+  // The one view this realm hands out for the buffer at `off`, tagged with its arena and slot.
+  private view(a: Arena, off: number, size: number): SlabBuffer {
+    const v = new Uint8Array(a.buffer, off, size) as SlabBuffer;
+    v[kArena] = a;
+    v[kSlot] = Math.floor(off / 128);
+    return v;
   }
 
   /** @internal Gives the n oldest views of a magazine back to their arenas. */
@@ -426,9 +440,17 @@ export class MMSA {
     const known = this.byId.get(hdr.id);
     if (known?.x) return;
     if (known) {
-      // Its views stay over the posted buffer, which is not registered as ours: other views that
-      // came in the same message share it and must still be taken as posted, not as subarrays.
+      // The posted buffer it was known by is not registered as ours: other views that came in the
+      // same message share it and must still be taken as posted, not as subarrays.
       known.bind(memory);
+      this.byBuffer.set(known.buffer, known);
+      // The views this realm cached for it were made over the posted buffer; remake them over
+      // the memory's own, so that a subarray of one is recognised as ours once it is handed out.
+      for (const sl of this.slabs) {
+        sl.mag.forEach((v, i) => {
+          if (v[kArena] === known) sl.mag[i] = this.view(known, v[kSlot]! * 128, sl.size);
+        });
+      }
       return;
     }
     this.register(Arena.adopt(memory, this.debug));
@@ -452,14 +474,9 @@ export class MMSA {
     const hdr = typeof SharedArrayBuffer === 'function' && ab instanceof SharedArrayBuffer ? readHeader(ab) : undefined;
     if (!hdr) throw notOwned(buf, 'it is not memsys memory');
     if (hdr.owner !== this.id) throw notOwned(buf, 'it belongs to another MMSA');
-    let a = this.byId.get(hdr.id);
-    if (!a) {
-      // Posted from a worker before its arena's announcement reached us.
-      a = Arena.fromBuffer(ab as SharedArrayBuffer, hdr.id, this.debug);
-      a.mm = this;
-      this.arenas.push(a);
-      this.byId.set(a.id, a);
-    }
+    // An arena not yet announced to this realm (or whose announcement it missed): work from the
+    // posted buffer, and ask the realms that hold its memory to send it.
+    const a = this.byId.get(hdr.id) ?? Arena.fromBuffer(ab as SharedArrayBuffer, hdr.id, this.debug);
     // A posted view of a whole buffer is that buffer; anything else is a part of one.
     const off = buf.byteOffset;
     const s = a.state[Math.floor(off / 128)];
@@ -468,13 +485,19 @@ export class MMSA {
     const size = classSize(cls);
     if (buf.byteLength !== size) throw notOwned(buf, `it is ${buf.byteLength} bytes of a ${size}-byte buffer (a subarray?)`);
     if (slab && slab.cls !== cls) throw wrongSlab(buf, slab, size);
-    if ((s & 3) !== ST_LIVE || Atomics.compareExchange(a.state, off >>> 7, s, (cls << 2) | ST_OUT) !== s) {
+    if ((s & 3) !== ST_LIVE || this.freedPosted.has(buf) ||
+        Atomics.compareExchange(a.state, Math.floor(off / 128), s, (cls << 2) | ST_OUT) !== s) {
       throw notLive(buf);
     }
+    this.freedPosted.add(buf);
+    if (!this.byId.has(a.id)) {
+      a.mm = this;
+      this.arenas.push(a);
+      this.byId.set(a.id, a);
+      this.channel?.postMessage({ want: a.id });
+    }
     const target = this.slabs[cls];
-    const v = new Uint8Array(a.buffer, off, size) as SlabBuffer;
-    v[kArena] = a;
-    v[kSlot] = off >>> 7;
+    const v = this.view(a, off, size);
     if (this.pattern) fillPattern(v, this.pattern);
     target.push(v);
   }
@@ -549,15 +572,24 @@ export class MMSA {
     mm.setup();
     for (const m of d.arenas) mm.adopt(m);
     mm.listen();
+    // Arenas made after the descriptor was: every realm that holds one answers with its memory.
+    mm.channel?.postMessage({ hello: true });
     return mm;
   }
 
   private listen(): void {
     if (this.channel || typeof BroadcastChannel !== 'function') return;
     const ch = new BroadcastChannel(`memsys:${this.id}`);
+    // Messages: {arena: memory} an arena to adopt; {want: id} a realm has buffers of arena `id`
+    // but not its memory; {hello} a realm attached and wants every arena made since its descriptor.
     ch.onmessage = (e: MessageEvent) => {
-      const m = (e.data as { arena?: unknown } | null)?.arena;
-      if (m instanceof WebAssembly.Memory) this.adopt(m);
+      const d = e.data as { arena?: unknown; want?: unknown; hello?: unknown } | null;
+      if (d?.arena instanceof WebAssembly.Memory) this.adopt(d.arena);
+      else if (this.state === 'ready' && (d?.hello || typeof d?.want === 'number')) {
+        for (const a of this.arenas) {
+          if (a.memory && (d.hello || a.id === d.want)) ch.postMessage({ arena: a.memory });
+        }
+      }
     };
     (ch as unknown as { unref?: () => void }).unref?.(); // never keep a Node process alive
     this.channel = ch;

@@ -70,9 +70,9 @@ export class Slab {
     const i = v[kSlot]!;
     const st = a.state;
     if (st[i] !== this.liveState) return this.mm.freeRejected(v, this);
-    st[i] = this.outState;
     const mag = this.mag;
     if (mag.length >= this.cap) this.mm.flush(this, this.batch);
+    st[i] = this.outState;
     mag.push(v);
   }
 

@@ -70,4 +70,61 @@ test('buffers posted in one message before their arena is announced are all free
   mm.terminate();
 });
 
+test('a worker that missed an arena\'s announcement asks for it, and gives its buffers back', async () => {
+  const mm = new MMSA({ name: 'late', arenaSize: 1 << 20, env: {} });
+  mm.init();
+  const desc = mm.share(); // made before any arena exists
+  const bufs = [mm.allocSize(8192), mm.allocSize(8192), mm.allocSize(8192)]; // arena 1, announced to no one
+  const w = new Worker(new URL('./fixtures/ts-worker.mjs', import.meta.url), {
+    workerData: { entry: new URL('./fixtures/late.ts', import.meta.url).href, desc },
+  });
+  await new Promise((r, j) => { w.once('message', r); w.once('error', j); });
+  w.postMessage({ bufs });
+  const res = await new Promise<{ bound: number; cached: number; after: string }>((r) => w.once('message', r));
+  await w.terminate();
+  assert.is(res.bound, 1, 'the worker has the arena');
+  assert.is(res.cached, 3);
+  assert.is(res.after, 'ERR_MEMSYS_STATE', 'alloc after terminate throws');
+  assert.is(mm.coreOut(33), mm.stats().classes[33].cached, 'every slot out of the core is in this realm\'s magazine');
+  assert.is(mm.stats().classes[33].inUse, 0);
+  mm.terminate();
+});
+
+test('a received view freed twice is refused even after its slot was handed out again', () => {
+  const mm = new MMSA({ name: 'posted', arenaSize: 1 << 20, env: {}, magazineBytes: 0 });
+  mm.init();
+  mm.share();
+  const slab = mm.getSlab(1024);
+  const v = slab.alloc();
+  const p = structuredClone(v); // what a worker receives: same memory, another SharedArrayBuffer
+  assert.is.not(p.buffer, v.buffer);
+  mm.free(p);
+  const churn = Array.from({ length: 8 }, () => slab.alloc());
+  for (const b of churn) slab.free(b); // p's slot goes back to the core (magazine of 4)
+  const again = Array.from({ length: 8 }, () => slab.alloc());
+  assert.ok(again.some((b) => b.byteOffset === p.byteOffset), 'the slot has a new owner');
+  assert.throws(() => mm.free(p), (e: { code?: string }) => e.code === 'ERR_MEMSYS_NOT_LIVE');
+  for (const b of again) slab.free(b);
+  mm.check();
+  mm.terminate();
+});
+
+test('once a placeholder arena is bound, a subarray of a new buffer is still refused', async () => {
+  const mm = new MMSA({ name: 'bind', arenaSize: 1 << 20, env: {}, magazineBytes: 0 });
+  mm.init();
+  // `other` stands for a worker: attached before the arena exists, it meets the arena first as a
+  // posted buffer (a placeholder over that buffer), and gets its memory a moment later.
+  const other = MMSA.attach(mm.share());
+  const first = mm.allocSize(8192);
+  const posted = structuredClone(first);
+  other.free(posted);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.is(other.stats().arenas, 1);
+  const v = other.allocSize(8192);
+  assert.throws(() => other.free(v.subarray(0)), (e: { code?: string }) => e.code === 'ERR_MEMSYS_NOT_OWNED');
+  other.free(v);
+  other.terminate();
+  mm.terminate();
+});
+
 test.run();
