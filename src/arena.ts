@@ -16,7 +16,7 @@
 
 import {
   type CoreExports, E_ARG, E_CLASS, E_NOT_OUT, E_NOT_SLOT, E_OFFSET, E_WRONG_CLASS, FLAG_DEBUG,
-  H_ARENA, H_MAGIC, H_OWNER, H_STATE, MAGIC, STAT_DATA_PAGE, STAT_FREE_PAGES, STAT_PAGES, STAT_RAW_PAGES,
+  H_ARENA, H_MAGIC, H_OWNER, H_STATE, MAGIC, STAT_FREE_PAGES,
   checkMessage, instantiate,
 } from './core.js';
 import { MemsysError } from './errors.js';
@@ -170,9 +170,7 @@ export class Arena {
     this.scratch = 0;
   }
 
-  get dataPages(): number { return this.x ? this.x.arena_stat(STAT_PAGES) - this.x.arena_stat(STAT_DATA_PAGE) : 0; }
   get freePages(): number { return this.x ? this.x.arena_stat(STAT_FREE_PAGES) : 0; }
-  get rawPages(): number { return this.x ? this.x.arena_stat(STAT_RAW_PAGES) : 0; }
 }
 
 // The ids in an arena's header, read straight from any realm's copy of its buffer; undefined if

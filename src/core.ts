@@ -39,11 +39,7 @@ export const FLAG_DEBUG = 1;
 export const CSTAT_RUNS = 3;
 export const CSTAT_FREE = 4;
 export const CSTAT_OUT = 5;
-export const CSTAT_HITS = 6;
-export const STAT_PAGES = 1;
-export const STAT_DATA_PAGE = 2;
 export const STAT_FREE_PAGES = 3;
-export const STAT_RAW_PAGES = 4;
 
 // Slot state byte (assembly/layout.ts): class << 2 | FREE 1, OUT 2, LIVE 3.
 export const ST_OUT = 2;

@@ -25,7 +25,7 @@
 // (its state byte is in the SharedArrayBuffer that came with it).
 
 import { Arena, BATCH_MAX, PAGE, WASM_PAGE, readHeader } from './arena.js';
-import { ST_LIVE, ST_OUT, CSTAT_FREE, CSTAT_HITS, CSTAT_OUT, CSTAT_RUNS } from './core.js';
+import { ST_LIVE, ST_OUT, CSTAT_FREE, CSTAT_OUT, CSTAT_RUNS } from './core.js';
 import {
   MemsysError, MemsysTypeError, invalidArg, invalidSize, show,
 } from './errors.js';
@@ -33,7 +33,7 @@ import { type HostMemory, type MemStatsProvider, defaultMemStats, processEnv } f
 import { type MinFree, insufficient, minFree } from './minfree.js';
 import { DebugSlab, Slab, type SlabBuffer, kArena, kSlot } from './slab.js';
 import {
-  GiB, KiB, MAX_SIZE, MAX_SMALL, MiB, NUM_CLASSES, NUM_SMALL, classSize, exactClass, fitClass,
+  GiB, KiB, MAX_SIZE, MiB, NUM_CLASSES, classSize, exactClass, fitClass, fitClassOf,
 } from './sizes.js';
 
 export interface MMSAOptions {
@@ -302,16 +302,11 @@ export class MMSA {
 
   // A buffer of the smallest class that holds `n` bytes; its length is the class size.
   allocSize(n: number): Uint8Array {
-    // Fast path for the usual argument (an integer 0..4095 or 4097..128 KiB); everything else,
-    // including every bad value, goes through fitClass and its errors.
-    let c: number;
-    if ((n >>> 0) === n && n < MAX_SMALL && this.state === 'ready') c = n <= 128 ? 0 : ((n + 127) >>> 7) - 1;
-    else if ((n >>> 0) === n && n > MAX_SMALL && n <= MAX_SIZE && this.state === 'ready') c = NUM_SMALL - 1 + ((n + 4095) >>> 12);
-    else {
-      this.ready();
-      c = fitClass(n, this.small);
-    }
-    return this.slabs[c].alloc();
+    // Fast path for the usual argument (an integer 0 … 128 KiB); everything else, including every
+    // bad value, goes through fitClass and its errors.
+    if ((n >>> 0) === n && n <= MAX_SIZE && this.state === 'ready') return this.slabs[fitClassOf(n, this.small)].alloc();
+    this.ready();
+    return this.slabs[fitClass(n, this.small)].alloc();
   }
 
   free(buf: Uint8Array): void {
@@ -424,11 +419,13 @@ export class MMSA {
     return a;
   }
 
-  private register(a: Arena): void {
+  // `local`: a.buffer is this realm's own buffer of the arena (not one that came with a posted
+  // view), so a view over it that we did not make is a subarray or copy of one of ours.
+  private register(a: Arena, local = true): void {
     a.mm = this;
     this.arenas.push(a);
     this.byId.set(a.id, a);
-    this.byBuffer.set(a.buffer, a);
+    if (local) this.byBuffer.set(a.buffer, a);
   }
 
   // An arena's memory arrived (share descriptor or announcement): adopt it, or bind the arena
@@ -479,21 +476,20 @@ export class MMSA {
     const a = this.byId.get(hdr.id) ?? Arena.fromBuffer(ab as SharedArrayBuffer, hdr.id, this.debug);
     // A posted view of a whole buffer is that buffer; anything else is a part of one.
     const off = buf.byteOffset;
-    const s = a.state[Math.floor(off / 128)];
+    const g = Math.floor(off / 128);
+    const s = a.state[g];
     if ((off & 127) !== 0 || s === 0) throw notOwned(buf, `offset ${off} is not the start of a buffer (a subarray?)`);
     const cls = s >>> 2;
     const size = classSize(cls);
     if (buf.byteLength !== size) throw notOwned(buf, `it is ${buf.byteLength} bytes of a ${size}-byte buffer (a subarray?)`);
     if (slab && slab.cls !== cls) throw wrongSlab(buf, slab, size);
     if ((s & 3) !== ST_LIVE || this.freedPosted.has(buf) ||
-        Atomics.compareExchange(a.state, Math.floor(off / 128), s, (cls << 2) | ST_OUT) !== s) {
+        Atomics.compareExchange(a.state, g, s, (cls << 2) | ST_OUT) !== s) {
       throw notLive(buf);
     }
     this.freedPosted.add(buf);
     if (!this.byId.has(a.id)) {
-      a.mm = this;
-      this.arenas.push(a);
-      this.byId.set(a.id, a);
+      this.register(a, false);
       this.channel?.postMessage({ want: a.id });
     }
     const target = this.slabs[cls];
@@ -631,13 +627,6 @@ export class MMSA {
   coreOut(c: number): number {
     let n = 0;
     for (const a of this.arenas) if (a.x) n += a.x.class_stat(c, CSTAT_OUT);
-    return n;
-  }
-
-  /** @internal Slots the cores have handed out, ever, per class. */
-  coreHits(c: number): number {
-    let n = 0;
-    for (const a of this.arenas) if (a.x) n += a.x.class_stat(c, CSTAT_HITS);
     return n;
   }
 

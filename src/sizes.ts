@@ -32,11 +32,16 @@ export function exactClass(size: number, small: boolean): number {
 export function fitClass(n: number, small: boolean): number {
   checkSize('size', n);
   if (n > MAX_SIZE) throw outOfRange(n);
-  if (n < MAX_SMALL || (n === MAX_SMALL && small)) return Math.max(1, Math.ceil(n / SMALL_STEP)) - 1;
-  return NUM_SMALL + Math.ceil(n / PAGE_STEP) - 1;
+  return fitClassOf(n, small);
 }
 
-export function checkSize(what: string, n: unknown): asserts n is number {
+// fitClass without the checks, for an integer 0 … MAX_SIZE (the allocSize fast path).
+export function fitClassOf(n: number, small: boolean): number {
+  if (n < MAX_SMALL || (n === MAX_SMALL && small)) return n <= SMALL_STEP ? 0 : ((n + SMALL_STEP - 1) >>> 7) - 1;
+  return NUM_SMALL - 1 + ((n + PAGE_STEP - 1) >>> 12);
+}
+
+function checkSize(what: string, n: unknown): asserts n is number {
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
     throw invalidSize(what, n, 'must be a non-negative integer');
   }
