@@ -23,6 +23,31 @@ export class ArrayPool {
   }
 }
 
+// The least a JS pool must do to refuse a double free or a foreign array, as memsys does: a
+// symbol-keyed owner on each buffer, set on alloc and cleared on free. It sees only its own realm
+// (a buffer posted to a worker and freed there escapes it); memsys's state byte is shared.
+const kOwner: unique symbol = Symbol('checked-pool.owner');
+type Owned = Uint8Array & { [kOwner]?: CheckedPool | null };
+
+export class CheckedPool {
+  private readonly items: Owned[] = [];
+  constructor(readonly size: number, n: number) {
+    for (let i = 0; i < n; i++) { const b: Owned = new Uint8Array(size); b[kOwner] = null; this.items.push(b); }
+  }
+  alloc(): Uint8Array {
+    let b = this.items.pop();
+    if (b === undefined) { b = new Uint8Array(this.size) as Owned; }
+    b[kOwner] = this;
+    return b;
+  }
+  free(buf: Uint8Array): void {
+    const b = buf as Owned;
+    if (b[kOwner] !== this) throw new Error('not a live buffer of this pool');
+    b[kOwner] = null;
+    this.items.push(b);
+  }
+}
+
 // Allocate a new buffer, touch it, free the oldest of the ring.
 export function slabRing(s: Slab, iters: number): number {
   const ring: Uint8Array[] = [];
@@ -41,6 +66,22 @@ export function slabRing(s: Slab, iters: number): number {
 }
 
 export function poolRing(p: ArrayPool, iters: number): number {
+  const ring: Uint8Array[] = [];
+  for (let j = 0; j < RING; j++) { const b = p.alloc(); b[0] = j; ring.push(b); }
+  for (let i = 0; i < iters; i++) {
+    const k = i & MASK;
+    const b = p.alloc();
+    b[0] = i;
+    const old = ring[k];
+    ring[k] = b;
+    p.free(old);
+  }
+  let sum = 0;
+  for (let j = 0; j < RING; j++) { sum += ring[j][0]; p.free(ring[j]); }
+  return sum;
+}
+
+export function checkedRing(p: CheckedPool, iters: number): number {
   const ring: Uint8Array[] = [];
   for (let j = 0; j < RING; j++) { const b = p.alloc(); b[0] = j; ring.push(b); }
   for (let i = 0; i < iters; i++) {

@@ -17,7 +17,7 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { MMSA, type Slab, type ShareDescriptor } from '../src/node/index.js';
-import { ArrayPool, MASK, RING, SIZE, poolRing, slabRing } from './loops.js';
+import { ArrayPool, CheckedPool, MASK, RING, SIZE, checkedRing, poolRing, slabRing } from './loops.js';
 
 const MAX = 128 * 1024;
 const WARM_MS = 300;   // warm-up per contender
@@ -43,6 +43,8 @@ const pool32 = new ArrayPool(SIZE, 2 * RING);
 
 const slab32 = (iters: number) => slabRing(slab, iters);
 const pool32Loop = (iters: number) => poolRing(pool32, iters);
+const checked32 = new CheckedPool(SIZE, 2 * RING);
+const checked32Loop = (iters: number) => checkedRing(checked32, iters);
 
 // LIFO: free the buffer just allocated (a request handler that uses one buffer at a time).
 function slab32Lifo(iters: number): number {
@@ -386,6 +388,7 @@ const r1 = {
   slab: measure('memsys slab.alloc/free', slab32),
   mm: measure('memsys mm.alloc/mm.free', mm32),
   pool: measure('JS array pool pop/push', pool32Loop),
+  checked: measure('JS pool that refuses double frees', checked32Loop),
   unsafe: measure('Buffer.allocUnsafe(32768)', allocUnsafe32),
   u8: measure('new Uint8Array(32768)', newU8_32),
   slabLifo: measure('memsys slab.alloc/free, LIFO', slab32Lifo),
@@ -414,7 +417,7 @@ const r3ref = await scaling('pool', r1.pool.median);
 // ---- tables --------------------------------------------------------------------------------------
 
 const head1 = ['contender', 'ns/op (median)', 'best', 'Mops/s', 'vs pool', 'vs slab.alloc'];
-const rows1: Row[] = [r1.slab, r1.mm, r1.pool, r1.unsafe, r1.u8].map((r) => [
+const rows1: Row[] = [r1.slab, r1.mm, r1.pool, r1.checked, r1.unsafe, r1.u8].map((r) => [
   r.name, fmtNs(r.median), fmtNs(r.best), fmtMops(1e9 / r.median),
   `${fmtX(r.median / r1.pool.median)}x`, `${fmtX(r.median / r1.slab.median)}x`,
 ]);

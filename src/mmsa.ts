@@ -31,7 +31,7 @@ import {
 } from './errors.js';
 import { type HostMemory, type MemStatsProvider, defaultMemStats, processEnv } from './host.js';
 import { type MinFree, insufficient, minFree } from './minfree.js';
-import { DebugSlab, Slab, type SlabBuffer, kArena, kSlot } from './slab.js';
+import { DebugSlab, Slab, type SlabBuffer, kArena, kSlab, kSlot, kState } from './slab.js';
 import {
   GiB, KiB, MAX_SIZE, MiB, NUM_CLASSES, classSize, exactClass, fitClass, fitClassOf,
 } from './sizes.js';
@@ -267,6 +267,7 @@ export class MMSA {
       s.mag.length = 0; // views of arenas whose memory never arrived: nothing to give them back to
     }
     this.defaultSlab = undefined;
+    for (const s of this.slabs) s.liveState = -1;
     for (const a of this.arenas) {
       a.releaseAll();
       a.mm = null;
@@ -310,18 +311,9 @@ export class MMSA {
   }
 
   free(buf: Uint8Array): void {
-    const v = buf as SlabBuffer;
-    const a = v[kArena];
-    if (a === undefined || a.mm !== this) return this.freeSlow(buf, undefined);
-    const i = v[kSlot]!;
-    const st = a.state;
-    const s = st[i];
-    // A stale view's slot is -1: its state reads undefined, slab 0 takes it and rejects it.
-    const slab = this.slabs[s >>> 2];
-    if ((s & 3) !== ST_LIVE || this.debug) return slab.free(v);
-    if (slab.mag.length >= slab.cap) this.flush(slab, slab.batch);
-    st[i] = s ^ 1; // LIVE -> OUT
-    slab.mag.push(v);
+    const slab = (buf as SlabBuffer)[kSlab];
+    if (slab === undefined || slab.mm !== this) return this.freeSlow(buf, undefined);
+    slab.free(buf);
   }
 
   // The slab a buffer of this MMSA belongs to.
@@ -330,10 +322,8 @@ export class MMSA {
     if (!(buf instanceof Uint8Array)) throw invalidArg('buffer', buf, 'must be a Uint8Array from this MMSA');
     // The state byte knows the class (4 KiB buffers exist in both families); a view that is not a
     // live one of ours falls back to its length.
-    const v = buf as SlabBuffer;
-    const a = v[kArena];
-    const s = a !== undefined && a.mm === this && v[kSlot]! >= 0 ? a.state[v[kSlot]!] : 0;
-    return s ? this.slabs[s >>> 2] : this.slabs[exactClass(buf.byteLength, this.small)];
+    const slab = (buf as SlabBuffer)[kSlab];
+    return slab !== undefined && slab.mm === this ? slab : this.slabs[exactClass(buf.byteLength, this.small)];
   }
 
   // ---- magazines ---------------------------------------------------------------------------------
@@ -354,9 +344,8 @@ export class MMSA {
   }
 
   private takeInto(s: Slab, a: Arena, n: number): number {
-    const size = s.size;
     const got = a.take(s.cls, n, (off) => {
-      const v = this.view(a, off, size);
+      const v = this.view(s, a, off);
       if (this.pattern) fillPattern(v, this.pattern);
       s.mag.push(v);
     });
@@ -365,11 +354,13 @@ export class MMSA {
     return got;
   }
 
-  // The one view this realm hands out for the buffer at `off`, tagged with its arena and slot.
-  private view(a: Arena, off: number, size: number): SlabBuffer {
-    const v = new Uint8Array(a.buffer, off, size) as SlabBuffer;
+  // The one view this realm hands out for the buffer at `off`, tagged for the hot path.
+  private view(s: Slab, a: Arena, off: number): SlabBuffer {
+    const v = new Uint8Array(a.buffer, off, s.size) as SlabBuffer;
+    v[kSlab] = s;
+    v[kState] = a.state;
+    v[kSlot] = off >>> 7; // a small integer (Smi): a double here costs ~2 ns per use on the hot path
     v[kArena] = a;
-    v[kSlot] = Math.floor(off / 128);
     return v;
   }
 
@@ -445,7 +436,7 @@ export class MMSA {
       // the memory's own, so that a subarray of one is recognised as ours once it is handed out.
       for (const sl of this.slabs) {
         sl.mag.forEach((v, i) => {
-          if (v[kArena] === known) sl.mag[i] = this.view(known, v[kSlot]! * 128, sl.size);
+          if (v[kArena] === known) sl.mag[i] = this.view(sl, known, v[kSlot]! * 128);
         });
       }
       return;
@@ -459,10 +450,10 @@ export class MMSA {
   freeSlow(buf: Uint8Array, slab: Slab | undefined): void {
     if (!(buf instanceof Uint8Array)) throw invalidArg('buffer', buf, 'must be a Uint8Array handed out by this MMSA');
     this.ready();
-    const other = (buf as SlabBuffer)[kArena];
+    const other = (buf as SlabBuffer)[kSlab];
     if (other !== undefined) {
-      const owner = other.mm as MMSA | null;
-      throw notOwned(buf, owner ? `it belongs to MMSA ${show(owner.name)}, not ${show(this.name)}` : 'its MMSA was terminated');
+      if (other.mm === this) return this.freeRejected(buf as SlabBuffer, slab ?? other);
+      throw notOwned(buf, other.mm.state === 'terminated' ? 'its MMSA was terminated' : `it belongs to MMSA ${show(other.mm.name)}, not ${show(this.name)}`);
     }
     const ab = buf.buffer;
     if (this.byBuffer.has(ab)) {
@@ -493,7 +484,7 @@ export class MMSA {
       this.channel?.postMessage({ want: a.id });
     }
     const target = this.slabs[cls];
-    const v = this.view(a, off, size);
+    const v = this.view(target, a, off);
     if (this.pattern) fillPattern(v, this.pattern);
     target.push(v);
   }
@@ -502,7 +493,7 @@ export class MMSA {
   freeRejected(v: SlabBuffer, slab: Slab): never {
     this.ready();
     const i = v[kSlot]!;
-    const s = i >= 0 ? v[kArena]!.state[i] : 0;
+    const s = i >= 0 ? v[kState]![i] : 0;
     if ((s & 3) === ST_LIVE && s >>> 2 !== slab.cls) throw wrongSlab(v, slab, classSize(s >>> 2));
     throw notLive(v);
   }

@@ -3,9 +3,11 @@
 // The magazine is a stack of cached views (Bonwick's magazine layer). `alloc` pops and `free`
 // pushes; the core is reached only to refill an empty magazine or flush a full one, a batch at a
 // time through the MMSA. Each buffer's view is made once, when it enters the magazine, and
-// carries two symbol-keyed properties: its arena and its slot (offset / 128). Reading those is a
-// monomorphic property load; `byteOffset`, `byteLength` and `buffer` cost 10–20 ns each on Node 20
-// (bench/RESULTS.md), more than the whole hot path.
+// carries symbol-keyed properties: the slab that made it (which settles "is it ours, and this
+// size" in one compare), its arena's state table, its slot (offset / 128), and its arena (off the
+// hot path). Reading those is a monomorphic property load; `byteOffset`, `byteLength` and `buffer`
+// cost 10–20 ns each on Node 20 (bench/RESULTS.md), more than the whole hot path. Going through
+// the arena for the state table and the MMSA cost ~2 ns more per pair (docs/architecture.md).
 //
 // The slot's state byte in the arena (OUT: in a magazine, LIVE: in the user's hands) is the
 // truth that makes a double free or a stale view fail: plain byte stores on the hot path, since
@@ -16,13 +18,17 @@ import type { Arena } from './arena.js';
 import { ST_LIVE, ST_OUT } from './core.js';
 import type { MMSA } from './mmsa.js';
 
-export const kArena: unique symbol = Symbol('memsys.arena');
+export const kSlab: unique symbol = Symbol('memsys.slab');
+export const kState: unique symbol = Symbol('memsys.state');
 export const kSlot: unique symbol = Symbol('memsys.slot');
+export const kArena: unique symbol = Symbol('memsys.arena');
 
 // A view this realm made for a buffer. kSlot is -1 once the buffer went back to the core.
 export interface SlabBuffer extends Uint8Array {
-  [kArena]?: Arena;
+  [kSlab]?: Slab;
+  [kState]?: Uint8Array;
   [kSlot]?: number;
+  [kArena]?: Arena;
 }
 
 export class Slab {
@@ -39,7 +45,7 @@ export class Slab {
   // raised, so the sum over realms is right.
   /** @internal */ base = 0;
   /** @internal */ published = 0;           // the `base - mag.length` last added to the control block
-  /** @internal */ readonly liveState: number;
+  /** @internal */ liveState: number;      // -1 once the MMSA is terminated: every free is refused
   /** @internal */ readonly outState: number;
 
   /** @internal */
@@ -58,17 +64,16 @@ export class Slab {
   alloc(): Uint8Array {
     const v = this.mag.pop();
     if (v === undefined) return this.refill();
-    v[kArena]!.state[v[kSlot]!] = this.liveState;
+    v[kState]![v[kSlot]!] = this.liveState;
     this.hits++;
     return v;
   }
 
   free(buf: Uint8Array): void {
     const v = buf as SlabBuffer;
-    const a = v[kArena];
-    if (a === undefined || a.mm !== this.mm) return this.mm.freeSlow(buf, this);
+    if (v[kSlab] !== this) return this.mm.freeSlow(buf, this);
+    const st = v[kState]!;
     const i = v[kSlot]!;
-    const st = a.state;
     if (st[i] !== this.liveState) return this.mm.freeRejected(v, this);
     const mag = this.mag;
     if (mag.length >= this.cap) this.mm.flush(this, this.batch);
@@ -99,18 +104,18 @@ export class DebugSlab extends Slab {
     const v = this.mag.pop();
     if (v === undefined) return this.refill();
     this.mm.debugAlloc(v, this);
-    v[kArena]!.state[v[kSlot]!] = this.liveState;
+    v[kState]![v[kSlot]!] = this.liveState;
     this.hits++;
     return v;
   }
 
   override free(buf: Uint8Array): void {
     const v = buf as SlabBuffer;
-    const a = v[kArena];
-    if (a === undefined || a.mm !== this.mm) return this.mm.freeSlow(buf, this);
+    if (v[kSlab] !== this) return this.mm.freeSlow(buf, this);
+    const st = v[kState]!;
     const i = v[kSlot]!;
-    if (a.state[i] !== this.liveState) return this.mm.freeRejected(v, this);
-    a.state[i] = this.outState;
+    if (st[i] !== this.liveState) return this.mm.freeRejected(v, this);
+    st[i] = this.outState;
     this.mm.debugFree(v);
     this.push(v);
   }
