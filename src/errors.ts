@@ -13,7 +13,11 @@ export type MemsysErrorCode =
   | 'ERR_MEMSYS_INSUFFICIENT_MEMORY'// less free memory than the configured minimum
   | 'ERR_MEMSYS_OUT_OF_MEMORY'      // a new arena could not be created
   | 'ERR_MEMSYS_STATE'              // used before init, after terminate, or not shareable
-  | 'ERR_MEMSYS_DESCRIPTOR'         // a share descriptor that is not one
+  | 'ERR_MEMSYS_DESCRIPTOR'         // a share or handoff descriptor that is not one
+  | 'ERR_MEMSYS_SGL_FREED'          // a write to (or seek in) an SGL after free()
+  | 'ERR_MEMSYS_MOVED'              // an SGL or buffer used after it was handed off, or a handoff received twice
+  | 'ERR_MEMSYS_STREAM'             // a stream destination that closed early
+  | 'ERR_MEMSYS_UNSUPPORTED'        // a feature this entry or platform lacks
   | 'ERR_MEMSYS_CORE';              // the core reported a broken invariant (a bug)
 
 export class MemsysError extends Error {

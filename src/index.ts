@@ -4,6 +4,11 @@
 export { MMSA } from './mmsa.js';
 export type { ClassStats, MMSAOptions, MMSAStats, ShareDescriptor } from './mmsa.js';
 export { Slab } from './slab.js';
+export { SGL, SGLReader, setNodeStreams } from './sgl.js';
+export type { SGLHandoff, NodeStreamFactory } from './sgl.js';
+export type { BufferHandoff, Handoff } from './handoff.js';
+export { copyOption } from './streams.js';
+export type { ByteChunk, ByteSink, ByteSource, ChunkOptions, NodeWritableLike } from './streams.js';
 export { MemsysError, MemsysRangeError, MemsysTypeError } from './errors.js';
 export type { MemsysErrorCode } from './errors.js';
 export type { HostMemory, MemStatsProvider } from './host.js';

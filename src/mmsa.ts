@@ -31,9 +31,11 @@ import {
 } from './errors.js';
 import { type HostMemory, type MemStatsProvider, defaultMemStats, processEnv } from './host.js';
 import { type MinFree, insufficient, minFree } from './minfree.js';
+import { type BufferHandoff, type Handoff, SLOT_MOVED, TICKETS, packViews, receive as receiveHandoff } from './handoff.js';
+import { SGL, type SGLHandoff, type ViewsHandoff } from './sgl.js';
 import { DebugSlab, Slab, type SlabBuffer, kArena, kSlab, kSlot, kState } from './slab.js';
 import {
-  GiB, KiB, MAX_SIZE, MiB, NUM_CLASSES, classSize, exactClass, fitClass, fitClassOf,
+  GiB, KiB, MAX_SIZE, MiB, NUM_CLASSES, classSize, exactClass, fitClass, fitClassOf, sglClass,
 } from './sizes.js';
 
 export interface MMSAOptions {
@@ -144,18 +146,22 @@ function debugFromEnv(env: Env): boolean {
   return on;
 }
 
-// Per-MMSA counters shared by every realm: next arena id, then per class hits and buffers in use.
-//   i32[0] next arena id   ·   BigInt64 hits[64] at byte 8   ·   i32 live[64] at byte 520
+// Per-MMSA counters shared by every realm:
+//   i32[0] last arena id · i32[1] last handoff ticket · BigInt64 hits[64] at byte 8 ·
+//   i32 live[64] at byte 520 · i32 tickets[TICKETS] at byte 776 (handoff.ts)
+const CONTROL_BYTES = 8 + NUM_CLASSES * 12 + TICKETS * 4;
 class Control {
   readonly sab: SharedArrayBuffer | ArrayBuffer;
   readonly head: Int32Array;
   readonly hits: BigInt64Array;
   readonly live: Int32Array;
+  readonly tickets: Int32Array;
   constructor(sab?: SharedArrayBuffer | ArrayBuffer, shared = true) {
-    this.sab = sab ?? (shared ? new SharedArrayBuffer(8 + NUM_CLASSES * 12) : new ArrayBuffer(8 + NUM_CLASSES * 12));
+    this.sab = sab ?? (shared ? new SharedArrayBuffer(CONTROL_BYTES) : new ArrayBuffer(CONTROL_BYTES));
     this.head = new Int32Array(this.sab, 0, 2);
     this.hits = new BigInt64Array(this.sab, 8, NUM_CLASSES);
     this.live = new Int32Array(this.sab, 8 + NUM_CLASSES * 8, NUM_CLASSES);
+    this.tickets = new Int32Array(this.sab, 8 + NUM_CLASSES * 12, TICKETS);
   }
 }
 
@@ -170,11 +176,11 @@ export class MMSA {
   private readonly opts: MMSAOptions;
   private readonly magazineBytes: number;
   private readonly now: () => number;
-  private id: number;
-  private control: Control;
-  private readonly slabs: Slab[] = [];
+  /** @internal */ id: number;
+  /** @internal */ control: Control;
+  /** @internal */ readonly slabs: Slab[] = [];
   private readonly arenas: Arena[] = [];
-  private readonly byId = new Map<number, Arena>();
+  /** @internal */ readonly byId = new Map<number, Arena>();
   private readonly byBuffer = new WeakMap<ArrayBufferLike, Arena>();
   // Received (posted) views already freed here: such a view cannot be marked stale the way our own
   // views are, so a second free of the same object must be refused by identity.
@@ -279,6 +285,11 @@ export class MMSA {
     this.state = 'terminated';
   }
 
+  /** @internal False before init() and after terminate(). */
+  get live(): boolean {
+    return this.state === 'ready';
+  }
+
   private ready(): void {
     if (this.state === 'ready') return;
     throw new MemsysError('ERR_MEMSYS_STATE', this.state === 'new'
@@ -326,6 +337,50 @@ export class MMSA {
     return slab !== undefined && slab.mm === this ? slab : this.slabs[exactClass(buf.byteLength, this.small)];
   }
 
+  // ---- SGLs and handoffs ---------------------------------------------------------------------------
+
+  // An SGL, AIStore's way: `sbufSize` names its buffers' size; otherwise `immediateSize` picks the
+  // smallest buffer of this MMSA's family that holds it, or, for more than the largest, a
+  // sixteenth of it (so that about 16 buffers hold it). The SGL starts with room for it.
+  newSGL(immediateSize = 0, sbufSize?: number): SGL {
+    this.ready();
+    if (!Number.isSafeInteger(immediateSize) || immediateSize < 0) {
+      throw invalidSize('immediateSize', immediateSize, 'must be a non-negative integer');
+    }
+    const cls = sbufSize === undefined
+      ? (immediateSize === 0 ? exactClass(this.defaultSize, this.small) : sglClass(immediateSize, this.small))
+      : exactClass(sbufSize, this.small);
+    const sgl = new SGL(this.slabs[cls]);
+    sgl.grow(immediateSize);
+    return sgl;
+  }
+
+  // Hands a buffer in use to another realm of this MMSA: post the result, `receive` it there.
+  handoff(buf: Uint8Array): BufferHandoff {
+    this.ready();
+    if (!(buf instanceof Uint8Array)) throw invalidArg('buffer', buf, 'must be a Uint8Array from this MMSA');
+    const slab = (buf as SlabBuffer)[kSlab];
+    if (slab === undefined || slab.mm !== this) {
+      throw notOwned(buf, 'only a buffer this realm allocated or received can be handed off');
+    }
+    return { kind: 'memsys.buf', ...packViews(this, [buf], slab) };
+  }
+
+  /** @internal */
+  handoffViews(views: readonly Uint8Array[], slab: Slab): ViewsHandoff {
+    this.ready();
+    return packViews(this, views, slab);
+  }
+
+  // The buffer or SGL of a handoff, now this realm's to use and free.
+  receive(handoff: BufferHandoff): Uint8Array;
+  receive(handoff: SGLHandoff): SGL;
+  receive(handoff: Handoff): Uint8Array | SGL;
+  receive(handoff: Handoff): Uint8Array | SGL {
+    this.ready();
+    return receiveHandoff(this, handoff);
+  }
+
   // ---- magazines ---------------------------------------------------------------------------------
 
   /** @internal Fills an empty magazine with a batch from the arenas, adding an arena if all are full. */
@@ -355,7 +410,8 @@ export class MMSA {
   }
 
   // The one view this realm hands out for the buffer at `off`, tagged for the hot path.
-  private view(s: Slab, a: Arena, off: number): SlabBuffer {
+  /** @internal */
+  view(s: Slab, a: Arena, off: number): SlabBuffer {
     const v = new Uint8Array(a.buffer, off, s.size) as SlabBuffer;
     v[kSlab] = s;
     v[kState] = a.state;
@@ -421,7 +477,8 @@ export class MMSA {
 
   // An arena's memory arrived (share descriptor or announcement): adopt it, or bind the arena
   // that a posted buffer made known first.
-  private adopt(memory: WebAssembly.Memory): void {
+  /** @internal */
+  adopt(memory: WebAssembly.Memory): void {
     if (this.state === 'terminated') return;
     const hdr = readHeader(memory.buffer);
     if (!hdr || hdr.owner !== this.id) return;
@@ -493,6 +550,7 @@ export class MMSA {
   freeRejected(v: SlabBuffer, slab: Slab): never {
     this.ready();
     const i = v[kSlot]!;
+    if (i === SLOT_MOVED) throw new MemsysError('ERR_MEMSYS_MOVED', `the ${v.length}-byte buffer was handed off to another realm; free it there`);
     const s = i >= 0 ? v[kState]![i] : 0;
     if ((s & 3) === ST_LIVE && s >>> 2 !== slab.cls) throw wrongSlab(v, slab, classSize(s >>> 2));
     throw notLive(v);

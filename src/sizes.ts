@@ -41,6 +41,16 @@ export function fitClassOf(n: number, small: boolean): number {
   return NUM_SMALL - 1 + ((n + PAGE_STEP - 1) >>> 12);
 }
 
+// An SGL's buffer class for an expected size `imm` > 0, within one family (small: 128 B … 4 KiB;
+// page: 4 KiB … 128 KiB): the smallest buffer that holds it, or above the family's largest, the
+// smallest that holds a sixteenth of it (AIStore's countThreshold), capped at the largest.
+export function sglClass(imm: number, small: boolean): number {
+  const [first, step, max] = small ? [0, SMALL_STEP, MAX_SMALL] : [NUM_SMALL, PAGE_STEP, MAX_SIZE];
+  const want = Math.min(max, imm <= max ? imm : Math.ceil(imm / SGL_BUFFERS));
+  return first + Math.max(0, Math.ceil(want / step) - 1);
+}
+const SGL_BUFFERS = 16;
+
 function checkSize(what: string, n: unknown): asserts n is number {
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
     throw invalidSize(what, n, 'must be a non-negative integer');

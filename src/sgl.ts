@@ -1,0 +1,442 @@
+// SGL: a scatter-gather list. A growable byte sequence kept in equal-size buffers of one slab, the
+// way servers hold request and response bodies without one large allocation (AIStore's SGL).
+//
+//   bufs   [ buf 0          ][ buf 1          ][ buf 2          ]     each `bsize` bytes
+//   bytes  0 ....... roff ............................ woff ....... cap
+//                    |<------------ len ------------->|<- room ->|
+//                    next read                        next write
+//
+// Byte p lives in bufs[floor(p / bsize)] at p % bsize. Writes copy in and grow one buffer at a
+// time; reads copy out, except the chunk readers (streams, writeTo, iteration), which hand out
+// views of the buffers themselves: zero-copy, valid until the SGL is freed, reset or written over.
+//
+// After free() every read ends (end of data) and every write throws; free() is idempotent. After
+// handoff() to another worker (handoff.ts) every use throws: the bytes belong to the receiver.
+
+import { MemsysError, invalidArg, show } from './errors.js';
+import type { Slab } from './slab.js';
+import { type ByteSink, type ByteSource, type ChunkOptions, drainTo, fillFrom, readableStream, writableStream } from './streams.js';
+
+const OPEN = 0;
+const FREED = 1;
+const MOVED = 2;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const NL = 10;
+const CR = 13;
+
+// Node's stream classes come from memsys/node, which registers these; the core never imports Node.
+export interface NodeStreamFactory {
+  readable(sgl: SGL, opts: ChunkOptions): unknown;
+  writable(sgl: SGL): unknown;
+}
+let nodeStreams: NodeStreamFactory | undefined;
+/** @internal */
+export function setNodeStreams(f: NodeStreamFactory): void {
+  nodeStreams = f;
+}
+
+export class SGL implements AsyncIterable<Uint8Array> {
+  readonly slab: Slab;
+  /** @internal */ bufs: Uint8Array[] = [];
+  /** @internal */ woff = 0;
+  /** @internal */ roff = 0;
+  /** @internal */ st: typeof OPEN | typeof FREED | typeof MOVED = OPEN;
+  private readonly bsize: number;
+
+  /** @internal Use mm.newSGL(). */
+  constructor(slab: Slab) {
+    this.slab = slab;
+    this.bsize = slab.size;
+  }
+
+  /** Unread bytes. */
+  get len(): number { return this.woff - this.roff; }
+  /** Bytes written. */
+  get size(): number { return this.woff; }
+  /** Bytes the buffers hold. */
+  get cap(): number { return this.bufs.length * this.bsize; }
+  /** The read offset. */
+  get offset(): number { return this.roff; }
+  /** True once free() was called (or the SGL was handed off). */
+  get freed(): boolean { return this.st !== OPEN; }
+
+  // ---- writing -----------------------------------------------------------------------------------
+
+  /** Appends `chunk`, growing one buffer at a time. Returns the bytes written. */
+  write(chunk: ArrayBufferView | ArrayBufferLike): number {
+    this.writable('write');
+    const src = bytesOf(chunk, 'chunk');
+    const n = src.length;
+    if (n === 0) return 0;
+    this.grow(this.woff + n);
+    this.copyIn(src, this.woff);
+    this.woff += n;
+    return n;
+  }
+
+  writeByte(b: number): void {
+    this.writable('writeByte');
+    if (!Number.isInteger(b) || b < 0 || b > 255) throw invalidArg('byte', b, 'must be an integer 0 … 255');
+    if (this.woff === this.cap) this.grow(this.woff + 1);
+    const i = (this.woff / this.bsize) | 0;
+    this.bufs[i][this.woff - i * this.bsize] = b;
+    this.woff++;
+  }
+
+  /** Appends `s` as UTF-8. Returns the bytes written. */
+  writeString(s: string): number {
+    this.writable('writeString');
+    if (typeof s !== 'string') throw invalidArg('string', s, 'must be a string');
+    if (s.length === 0) return 0;
+    // Encode straight into the last buffer when the worst case (3 bytes per UTF-16 unit) fits;
+    // otherwise encode once and copy, so that a character is never split by a buffer boundary
+    // (encodeInto stops short of one, which would leave a gap).
+    const at = this.woff % this.bsize;
+    if (this.woff < this.cap && at + s.length * 3 <= this.bsize) {
+      const b = this.bufs[(this.woff / this.bsize) | 0];
+      const { written } = encoder.encodeInto(s, b.subarray(at));
+      this.woff += written;
+      return written;
+    }
+    return this.write(encoder.encode(s));
+  }
+
+  /** Overwrites bytes already written, at `off`; never grows. */
+  writeAt(chunk: ArrayBufferView | ArrayBufferLike, off: number): number {
+    this.writable('writeAt');
+    const src = bytesOf(chunk, 'chunk');
+    if (!Number.isSafeInteger(off) || off < 0 || off + src.length > this.woff) {
+      throw new MemsysError('ERR_MEMSYS_INVALID_ARG',
+        `writeAt offset ${show(off)} with ${src.length} bytes must lie within the ${this.woff} bytes written`);
+    }
+    this.copyIn(src, off);
+    return src.length;
+  }
+
+  /** Appends everything `source` yields: a Node Readable, a WHATWG ReadableStream, or any
+   * (async) iterable of byte chunks or strings. Resolves to the bytes read. */
+  readFrom(source: ByteSource): Promise<number> {
+    this.writable('readFrom');
+    return fillFrom(this, source);
+  }
+
+  // ---- reading -----------------------------------------------------------------------------------
+
+  /** Copies unread bytes into `into` and consumes them. Returns the count; 0 at the end. */
+  read(into: Uint8Array): number {
+    const dst = bytesOf(into, 'into');
+    if (!this.readable()) return 0;
+    const n = Math.min(dst.length, this.woff - this.roff);
+    this.copyOut(this.roff, this.roff + n, dst, 0);
+    this.roff += n;
+    return n;
+  }
+
+  /** The next byte, consumed; -1 at the end. */
+  readByte(): number {
+    if (!this.readable() || this.roff >= this.woff) return -1;
+    const i = (this.roff / this.bsize) | 0;
+    return this.bufs[i][this.roff++ - i * this.bsize];
+  }
+
+  unreadByte(): void {
+    this.usable();
+    if (this.roff === 0) throw new MemsysError('ERR_MEMSYS_STATE', 'cannot unread a byte at offset 0');
+    this.roff--;
+  }
+
+  /** The next line, without its "\n" (and a "\r" before it), decoded as UTF-8; null at the end.
+   * A last line without "\n" is returned as it is. With advance false, the offset stays. */
+  nextLine(advance = true): string | null {
+    if (!this.readable() || this.roff >= this.woff) return null;
+    const bs = this.bsize;
+    let end = this.woff; // the newline's position, or woff
+    for (let p = this.roff; p < this.woff;) {
+      const i = (p / bs) | 0;
+      const stop = Math.min(bs, this.woff - i * bs);
+      const k = this.bufs[i].subarray(0, stop).indexOf(NL, p - i * bs);
+      if (k >= 0) { end = i * bs + k; break; }
+      p = (i + 1) * bs;
+    }
+    let stop = end;
+    if (stop > this.roff && this.byteAt(stop - 1) === CR) stop--;
+    // TextDecoder refuses views of shared memory in browsers: decode a private copy.
+    const line = new Uint8Array(stop - this.roff);
+    this.copyOut(this.roff, stop, line, 0);
+    if (advance) this.roff = Math.min(end + 1, this.woff);
+    return decoder.decode(line);
+  }
+
+  /** A copy of everything written, from offset 0 (the read offset is ignored and kept). */
+  readAll(): Uint8Array {
+    const out = new Uint8Array(this.readable() ? this.woff : 0);
+    this.copyOut(0, out.length, out, 0);
+    return out;
+  }
+
+  /** Everything written, from offset 0: a view of the first buffer (no copy) when it all lies in
+   * it, else a copy. The view is valid until the SGL is freed, reset or written over. */
+  bytes(): Uint8Array {
+    if (this.readable() && this.bufs.length > 0 && this.woff <= this.bsize) return this.bufs[0].subarray(0, this.woff);
+    return this.readAll();
+  }
+
+  /** Writes the unread bytes to `dest` (a Node Writable or a WHATWG WritableStream), consuming
+   * them, honouring back-pressure, and resolves when `dest` has taken the last chunk. Chunks are
+   * views of the SGL's buffers (no copy) unless `copy`. `dest` is not ended. */
+  writeTo(dest: ByteSink, opts: ChunkOptions = {}): Promise<number> {
+    this.usable();
+    return drainTo(dest, () => this.nextChunk(), opts);
+  }
+
+  /** Like writeTo, but writes everything from offset 0 and leaves the read offset alone. */
+  writeAllTo(dest: ByteSink, opts: ChunkOptions = {}): Promise<number> {
+    this.usable();
+    let pos = 0;
+    return drainTo(dest, () => {
+      const c = this.chunkAt(pos);
+      if (c) pos += c.length;
+      return c;
+    }, opts);
+  }
+
+  /** Unread bytes as chunks (views, consumed as they are yielded). */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    this.usable();
+    for (let c = this.nextChunk(); c; c = this.nextChunk()) yield c;
+  }
+
+  /** A WHATWG ReadableStream of the unread bytes, consumed as they are pulled. */
+  toReadableStream(opts: ChunkOptions = {}): ReadableStream<Uint8Array> {
+    this.usable();
+    return readableStream(() => this.nextChunk(), opts);
+  }
+
+  /** A WHATWG WritableStream that appends to this SGL. */
+  toWritableStream(): WritableStream<ArrayBufferView | ArrayBufferLike | string> {
+    this.writable('toWritableStream');
+    return writableStream(this);
+  }
+
+  /** A Node Readable of the unread bytes (needs `memsys/node`). */
+  toReadable(opts: ChunkOptions = {}): import('node:stream').Readable {
+    this.usable();
+    return this.node().readable(this, opts) as import('node:stream').Readable;
+  }
+
+  /** A Node Writable that appends to this SGL (needs `memsys/node`). */
+  toWritable(): import('node:stream').Writable {
+    this.writable('toWritable');
+    return this.node().writable(this) as import('node:stream').Writable;
+  }
+
+  /** An independent reader at offset 0, with its own offset and seek. */
+  open(): SGLReader {
+    this.usable();
+    return new SGLReader(this);
+  }
+
+  // ---- state -------------------------------------------------------------------------------------
+
+  rewind(): void {
+    this.usable();
+    this.roff = 0;
+  }
+
+  /** Forgets the content and keeps the buffers. */
+  reset(): void {
+    this.usable();
+    this.woff = this.roff = 0;
+  }
+
+  /** Gives every buffer back to its slab. Idempotent; also a no-op after handoff(). */
+  free(): void {
+    if (this.st !== OPEN) return;
+    const bufs = this.bufs;
+    this.bufs = [];
+    this.woff = this.roff = 0;
+    this.st = FREED;
+    // After terminate() the buffers went with their arenas.
+    if (this.slab.mm.live) for (const b of bufs) this.slab.free(b);
+  }
+
+  [Symbol.dispose](): void {
+    this.free();
+  }
+
+  /** Hands the SGL to another realm: post the result, and `mm.receive()` it there. Nothing is
+   * copied; this SGL can no longer be used. */
+  handoff(): SGLHandoff {
+    this.usable();
+    const d = this.slab.mm.handoffViews(this.bufs, this.slab);
+    const out: SGLHandoff = { kind: 'memsys.sgl', ...d, woff: this.woff, roff: this.roff };
+    this.bufs = [];
+    this.woff = this.roff = 0;
+    this.st = MOVED;
+    return out;
+  }
+
+  // ---- internals ---------------------------------------------------------------------------------
+
+  /** @internal The next unread chunk (a view within one buffer), consumed. */
+  nextChunk(): Uint8Array | undefined {
+    if (!this.readable()) return undefined;
+    const c = this.chunkAt(this.roff);
+    if (c) this.roff += c.length;
+    return c;
+  }
+
+  /** @internal The bytes from `pos` to the end of its buffer or of the data, as a view. */
+  chunkAt(pos: number, max = Infinity): Uint8Array | undefined {
+    if (this.st !== OPEN || pos >= this.woff) return undefined;
+    const i = (pos / this.bsize) | 0;
+    const o = pos - i * this.bsize;
+    return this.bufs[i].subarray(o, o + Math.min(this.bsize - o, this.woff - pos, max));
+  }
+
+  /** @internal Copies [from, to) into dst at dstOff. */
+  copyOut(from: number, to: number, dst: Uint8Array, dstOff: number): void {
+    const bs = this.bsize;
+    for (let p = from; p < to;) {
+      const i = (p / bs) | 0;
+      const o = p - i * bs;
+      const n = Math.min(bs - o, to - p);
+      dst.set(this.bufs[i].subarray(o, o + n), dstOff);
+      dstOff += n;
+      p += n;
+    }
+  }
+
+  private copyIn(src: Uint8Array, at: number): void {
+    const bs = this.bsize;
+    for (let s = 0; s < src.length;) {
+      const i = (at / bs) | 0;
+      const o = at - i * bs;
+      const n = Math.min(bs - o, src.length - s);
+      this.bufs[i].set(n === src.length ? src : src.subarray(s, s + n), o);
+      s += n;
+      at += n;
+    }
+  }
+
+  private byteAt(p: number): number {
+    const i = (p / this.bsize) | 0;
+    return this.bufs[i][p - i * this.bsize];
+  }
+
+  /** @internal Adds buffers until the SGL holds `bytes`. */
+  grow(bytes: number): void {
+    while (this.bufs.length * this.bsize < bytes) this.bufs.push(this.slab.alloc());
+  }
+
+  // false after free(); throws after handoff()
+  private readable(): boolean {
+    if (this.st === MOVED) throw moved();
+    return this.st === OPEN;
+  }
+
+  private usable(): void {
+    if (this.st === MOVED) throw moved();
+  }
+
+  private writable(op: string): void {
+    if (this.st === OPEN) return;
+    if (this.st === MOVED) throw moved();
+    throw new MemsysError('ERR_MEMSYS_SGL_FREED', `${op}: cannot write to an SGL after free()`);
+  }
+
+  private node(): NodeStreamFactory {
+    if (nodeStreams) return nodeStreams;
+    throw new MemsysError('ERR_MEMSYS_UNSUPPORTED',
+      "Node streams need the Node entry: import from 'memsys/node' (or use toReadableStream / toWritableStream)");
+  }
+}
+
+/** What sgl.handoff() returns: post it to another realm of the same MMSA. */
+export interface SGLHandoff extends ViewsHandoff {
+  kind: 'memsys.sgl';
+  woff: number;
+  roff: number;
+}
+
+/** @internal The part of a handoff that names the buffers. */
+export interface ViewsHandoff {
+  v: 1;
+  mm: number;        // the MMSA's id
+  cls: number;       // every buffer's class
+  ticket: number;    // received once (handoff.ts)
+  arenas: number[];  // arena id of each buffer
+  offs: number[];    // byte offset of each buffer in its arena
+  memories: WebAssembly.Memory[]; // the arenas named, for a realm that has not seen them yet
+}
+
+/** An independent cursor over an SGL (sgl.open()). */
+export class SGLReader {
+  readonly sgl: SGL;
+  private off = 0;
+
+  /** @internal */
+  constructor(sgl: SGL) {
+    this.sgl = sgl;
+  }
+
+  get offset(): number { return this.off; }
+  /** Bytes from the offset to the end of the data (0 past it). */
+  get len(): number { return Math.max(0, this.sgl.woff - this.off); }
+
+  read(into: Uint8Array): number {
+    const dst = bytesOf(into, 'into');
+    if (this.sgl.freed) return this.ended();
+    const n = Math.max(0, Math.min(dst.length, this.sgl.woff - this.off));
+    this.sgl.copyOut(this.off, this.off + n, dst, 0);
+    this.off += n;
+    return n;
+  }
+
+  readByte(): number {
+    if (this.sgl.freed) { this.ended(); return -1; }
+    const c = this.sgl.chunkAt(this.off, 1);
+    if (!c) return -1;
+    this.off++;
+    return c[0];
+  }
+
+  /** Moves the offset; past the end is allowed (reads then return 0). Returns the new offset. */
+  seek(offset: number, whence: 'start' | 'current' | 'end' = 'start'): number {
+    if (this.sgl.freed) {
+      this.ended();
+      throw new MemsysError('ERR_MEMSYS_SGL_FREED', 'cannot seek in an SGL after free()');
+    }
+    if (!Number.isSafeInteger(offset)) throw invalidArg('offset', offset, 'must be an integer');
+    const base = whence === 'start' ? 0 : whence === 'current' ? this.off : whence === 'end' ? this.sgl.woff : NaN;
+    if (Number.isNaN(base)) throw invalidArg('whence', whence, "must be 'start', 'current' or 'end'");
+    if (base + offset < 0) throw invalidArg('offset', offset, `would move before the start (to ${base + offset})`);
+    this.off = base + offset;
+    return this.off;
+  }
+
+  /** Another independent reader at offset 0. */
+  open(): SGLReader {
+    return this.sgl.open();
+  }
+
+  // 0 after free(); a handed-off SGL's readers throw, as the SGL does.
+  private ended(): number {
+    if (this.sgl.st === MOVED) throw moved();
+    return 0;
+  }
+}
+
+function moved(): MemsysError {
+  return new MemsysError('ERR_MEMSYS_MOVED', 'this SGL was handed off to another realm; it can no longer be used here');
+}
+
+/** @internal The bytes of a view or buffer, as a Uint8Array (no copy). */
+export function bytesOf(v: unknown, what: string): Uint8Array {
+  if (v instanceof Uint8Array) return v;
+  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  if (v instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && v instanceof SharedArrayBuffer)) return new Uint8Array(v);
+  throw invalidArg(what, v, 'must be a Uint8Array, another ArrayBufferView or an ArrayBuffer');
+}

@@ -1,0 +1,184 @@
+// Streams glue for SGLs, browser-safe: what an SGL reads from (Node Readables, WHATWG
+// ReadableStreams, (async) iterables) and writes to (Node Writables, WHATWG WritableStreams), with
+// back-pressure. Node's own stream classes are built in node/streams.ts; here a Node stream is
+// recognised by its methods, so this file imports nothing from Node.
+
+import { MemsysError, invalidArg } from './errors.js';
+import type { SGL } from './sgl.js';
+
+export type ByteChunk = ArrayBufferView | ArrayBufferLike | string;
+export type ByteSource = AsyncIterable<ByteChunk> | Iterable<ByteChunk> | ReadableStream<ByteChunk>;
+
+/** The subset of a Node Writable that writeTo uses. */
+export interface NodeWritableLike {
+  write(chunk: Uint8Array, cb: (err?: Error | null) => void): boolean;
+  on(event: string, fn: (...a: unknown[]) => void): unknown;
+  removeListener(event: string, fn: (...a: unknown[]) => void): unknown;
+}
+export type ByteSink = NodeWritableLike | WritableStream<Uint8Array>;
+
+export interface ChunkOptions {
+  /** Hand out copies instead of views of the SGL's buffers, for consumers that keep chunks after
+   * the SGL is freed, reset or written over. Default false. */
+  copy?: boolean;
+}
+
+type Next = () => Uint8Array | undefined;
+
+// ---- sources -------------------------------------------------------------------------------------
+
+export function fillFrom(sgl: SGL, source: ByteSource): Promise<number> {
+  const put = (c: ByteChunk) => (typeof c === 'string' ? sgl.writeString(c) : sgl.write(c));
+  const s = source as unknown as Record<PropertyKey, unknown>;
+  if (isReadableStream(source)) return fromReader(source.getReader(), put);
+  if (s !== null && typeof s === 'object' && typeof s[Symbol.asyncIterator] === 'function') {
+    return fromAsync(source as AsyncIterable<ByteChunk>, put);
+  }
+  if (s !== null && typeof s === 'object' && typeof s[Symbol.iterator] === 'function' && !ArrayBuffer.isView(s)) {
+    let n = 0;
+    for (const c of source as Iterable<ByteChunk>) n += put(c);
+    return Promise.resolve(n);
+  }
+  throw invalidArg('source', source, 'must be a Node Readable, a ReadableStream, or an (async) iterable of byte chunks');
+}
+
+async function fromReader(r: ReadableStreamDefaultReader<ByteChunk>, put: (c: ByteChunk) => number): Promise<number> {
+  let n = 0;
+  try {
+    for (;;) {
+      const { done, value } = await r.read();
+      if (done) return n;
+      n += put(value);
+    }
+  } catch (e) {
+    await r.cancel(e).catch(() => {});
+    throw e;
+  } finally {
+    r.releaseLock();
+  }
+}
+
+async function fromAsync(src: AsyncIterable<ByteChunk>, put: (c: ByteChunk) => number): Promise<number> {
+  let n = 0;
+  for await (const c of src) n += put(c);
+  return n;
+}
+
+// ---- sinks ---------------------------------------------------------------------------------------
+
+// Writes the chunks `next` yields to `dest`. A chunk is taken from the SGL only when `dest` can
+// accept it, so a failed or stalled write leaves the rest unread. Resolves once `dest` has
+// processed the last chunk: after that, the views it was given are no longer needed by it.
+export function drainTo(dest: ByteSink, next: Next, opts: ChunkOptions): Promise<number> {
+  const copy = copyOption(opts);
+  const take: Next = copy ? () => next()?.slice() : next;
+  if (isWritableStream(dest)) return drainWeb(dest, take);
+  const d = dest as unknown as Record<string, unknown>;
+  if (d !== null && typeof d === 'object' && typeof d.write === 'function' && typeof d.on === 'function' && typeof d.removeListener === 'function') {
+    return drainNode(dest as NodeWritableLike, take);
+  }
+  throw invalidArg('destination', dest, 'must be a Node Writable or a WritableStream');
+}
+
+async function drainWeb(ws: WritableStream<Uint8Array>, next: Next): Promise<number> {
+  const w = ws.getWriter();
+  let n = 0;
+  let last: Promise<void> | undefined;
+  try {
+    for (;;) {
+      await w.ready;
+      const c = next();
+      if (!c) break;
+      n += c.length;
+      last = w.write(c);
+      last.catch(() => {}); // a failure surfaces through ready or the final await
+    }
+    await last;
+    return n;
+  } finally {
+    w.releaseLock();
+  }
+}
+
+function drainNode(dest: NodeWritableLike, next: Next): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let n = 0;
+    let pending = 0;   // writes whose callback has not run
+    let drained = false; // next() ran dry
+    let settled = false;
+    const finish = (err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      dest.removeListener('error', finish);
+      dest.removeListener('close', closed);
+      dest.removeListener('drain', pump);
+      if (err) reject(err); else resolve(n);
+    };
+    const closed = () => finish(new MemsysError('ERR_MEMSYS_STREAM', 'the destination closed before it took every chunk'));
+    const done = (err?: Error | null) => {
+      pending--;
+      if (err) finish(err);
+      else if (drained && pending === 0) finish();
+    };
+    function pump(): void {
+      while (!settled) {
+        const c = next();
+        if (!c) {
+          drained = true;
+          if (pending === 0) finish();
+          return;
+        }
+        n += c.length;
+        pending++;
+        if (!dest.write(c, done)) return; // 'drain' calls pump again
+      }
+    }
+    dest.on('error', finish);
+    dest.on('close', closed);
+    dest.on('drain', pump);
+    try {
+      pump();
+    } catch (e) {
+      finish(e);
+    }
+  });
+}
+
+// ---- WHATWG streams over an SGL ------------------------------------------------------------------
+
+export function readableStream(next: Next, opts: ChunkOptions): ReadableStream<Uint8Array> {
+  const copy = copyOption(opts);
+  // highWaterMark 0: a chunk is consumed only when somebody reads it.
+  return new ReadableStream<Uint8Array>({
+    pull(ctrl) {
+      const c = next();
+      if (c) ctrl.enqueue(copy ? c.slice() : c);
+      else ctrl.close();
+    },
+  }, { highWaterMark: 0 });
+}
+
+export function writableStream(sgl: SGL): WritableStream<ByteChunk> {
+  return new WritableStream<ByteChunk>({
+    write(c) {
+      if (typeof c === 'string') sgl.writeString(c);
+      else sgl.write(c);
+    },
+  });
+}
+
+// ---- helpers -------------------------------------------------------------------------------------
+
+export function copyOption(opts: ChunkOptions): boolean {
+  if (typeof opts !== 'object' || opts === null) throw invalidArg('options', opts, 'must be an object');
+  if (opts.copy !== undefined && typeof opts.copy !== 'boolean') throw invalidArg('option copy', opts.copy, 'must be a boolean');
+  return opts.copy === true;
+}
+
+function isReadableStream(v: unknown): v is ReadableStream<ByteChunk> {
+  return typeof ReadableStream === 'function' && v instanceof ReadableStream;
+}
+
+function isWritableStream(v: unknown): v is WritableStream<Uint8Array> {
+  return typeof WritableStream === 'function' && v instanceof WritableStream;
+}
