@@ -1,0 +1,234 @@
+// SGL streams: readFrom each kind of source, writeTo / writeAllTo with back-pressure and errors,
+// WHATWG streams with pipeTo, Node streams in stream.pipeline, and a 256 MiB file through an SGL
+// checked by SHA-256.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { MMSA } from '../src/node/index.js';
+import { throwsCode } from './helpers.js';
+
+const mm = new MMSA({ name: 'streams', arenaSize: 64 << 20, env: {} });
+mm.init();
+
+function inUse(): number {
+  return mm.stats().classes.reduce((n, c) => n + c.inUse, 0);
+}
+
+function pattern(n: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed * 2654435761 >>> 0 || 1;
+  for (let i = 0; i < n; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; out[i] = x; }
+  return out;
+}
+
+function chunked(data: Uint8Array, size: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < data.length; i += size) out.push(data.slice(i, i + size));
+  return out;
+}
+
+// A Node Writable that keeps copies of what it is given and takes `delay` ms per chunk.
+function slowSink(delay: number, hwm = 1024) {
+  const got: Uint8Array[] = [];
+  const w = new Writable({
+    highWaterMark: hwm,
+    write(c: Buffer, _e, cb) { got.push(Uint8Array.from(c)); setTimeout(cb, delay); },
+  });
+  return { w, got: () => Buffer.concat(got) };
+}
+
+test('readFrom: a Node Readable, a ReadableStream, an async generator, an iterable, strings', async () => {
+  const data = pattern(100000, 2);
+  const sources: [string, () => unknown][] = [
+    ['Node Readable', () => Readable.from(chunked(data, 7000))],
+    ['ReadableStream', () => new ReadableStream({ start(c) { for (const x of chunked(data, 333)) c.enqueue(x); c.close(); } })],
+    ['async generator', () => (async function* () { for (const x of chunked(data, 4096)) yield x; })()],
+    ['array of chunks', () => chunked(data, 65536)],
+  ];
+  for (const [name, make] of sources) {
+    const s = mm.newSGL(0, 4096);
+    assert.is(await s.readFrom(make() as Iterable<Uint8Array>), data.length, name);
+    assert.equal(s.readAll(), data, name);
+    assert.is(s.cap, Math.ceil(data.length / 4096) * 4096, `${name}: grew one buffer at a time`);
+    s.free();
+  }
+  const t = mm.newSGL(0, 128);
+  assert.is(await t.readFrom(Readable.from(['héllo ', 'wörld'])), 13);
+  assert.is(t.nextLine(), 'héllo wörld');
+  assert.is(await t.readFrom([]), 0, 'an empty source');
+  t.free();
+});
+
+test('readFrom: bad sources and bad chunks are typed errors; what came before stays', async () => {
+  const s = mm.newSGL(0, 128);
+  for (const bad of [null, 42, 'text', new Uint8Array(4), {}]) {
+    throwsCode(() => s.readFrom(bad as never), 'ERR_MEMSYS_INVALID_ARG', 'source', 'iterable');
+  }
+  let err: { code?: string } | undefined;
+  try {
+    await s.readFrom((async function* () { yield new Uint8Array([1, 2]); yield 7 as unknown as Uint8Array; })());
+  } catch (e) { err = e as { code?: string }; }
+  assert.is(err?.code, 'ERR_MEMSYS_INVALID_ARG');
+  assert.equal([...s.readAll()], [1, 2], 'the chunks before the bad one are kept');
+  // A ReadableStream that fails: the error comes through, the stream is released.
+  const rs = new ReadableStream({ pull(c) { c.error(new Error('source broke')); } });
+  let msg = '';
+  try { await s.readFrom(rs); } catch (e) { msg = (e as Error).message; }
+  assert.is(msg, 'source broke');
+  assert.is(rs.locked, false);
+  s.free();
+});
+
+test('writeTo: a slow Node Writable gets every byte in order; back-pressure limits what is taken', async () => {
+  const data = pattern(300000, 3);
+  const s = mm.newSGL(0, 16384);
+  s.write(data);
+  s.read(new Uint8Array(1000));
+  const { w, got } = slowSink(1);
+  const p = s.writeTo(w);
+  await new Promise((r) => setTimeout(r, 5));
+  assert.ok(s.len > 100000, `back-pressure: only what the sink could take left the SGL (len ${s.len})`);
+  assert.is(await p, data.length - 1000);
+  assert.equal(got(), Buffer.from(data.subarray(1000)));
+  assert.is(s.len, 0, 'consumed');
+  assert.is(s.size, data.length);
+  assert.is(w.writableEnded, false, 'the destination is not ended');
+  // writeAllTo: from offset 0, offset untouched.
+  s.rewind();
+  s.read(new Uint8Array(5));
+  const second = slowSink(0, 65536);
+  assert.is(await s.writeAllTo(second.w), data.length);
+  assert.equal(second.got(), Buffer.from(data));
+  assert.is(s.offset, 5);
+  s.free();
+});
+
+test('writeTo: a destination that fails rejects with its error and leaves the rest unread', async () => {
+  const s = mm.newSGL(0, 4096);
+  s.write(pattern(40960));
+  let n = 0;
+  const w = new Writable({
+    write(_c, _e, cb) { n++; cb(n === 3 ? new Error('disk full') : null); },
+  });
+  w.on('error', () => {});
+  let msg = '';
+  try { await s.writeTo(w); } catch (e) { msg = (e as Error).message; }
+  assert.is(msg, 'disk full');
+  assert.ok(s.len > 0 && s.len <= 40960 - 3 * 4096, `unread bytes kept (${s.len})`);
+  // A destroyed stream: rejected, not hung.
+  const d = new PassThrough();
+  d.destroy();
+  let code = '';
+  try { await s.writeTo(d); } catch (e) { code = (e as { code?: string }).code ?? (e as Error).message; }
+  assert.ok(code !== '', 'rejected');
+  throwsCode(() => s.writeTo({} as never), 'ERR_MEMSYS_INVALID_ARG', 'destination', 'Writable');
+  throwsCode(() => s.writeTo(new PassThrough(), { copy: 1 } as never), 'ERR_MEMSYS_INVALID_ARG', 'option copy 1');
+  s.free();
+});
+
+test('WHATWG: toReadableStream pipes to a WritableStream, toWritableStream is a pipeTo target', async () => {
+  const data = pattern(50000, 4);
+  const src = mm.newSGL(0, 4096);
+  src.write(data);
+  const dst = mm.newSGL(0, 128);
+  await src.toReadableStream().pipeTo(dst.toWritableStream());
+  assert.equal(dst.readAll(), data);
+  assert.is(src.len, 0, 'the readable consumed the source');
+  // A WritableStream as writeTo's destination, with a slow sink.
+  const got: Uint8Array[] = [];
+  const ws = new WritableStream<Uint8Array>({ async write(c) { got.push(c.slice()); await new Promise((r) => setTimeout(r, 1)); } }, { highWaterMark: 2 });
+  src.rewind();
+  assert.is(await src.writeTo(ws), data.length);
+  assert.equal(Buffer.concat(got), Buffer.from(data));
+  // Strings into the writable stream.
+  const t = mm.newSGL(0, 128);
+  const tw = t.toWritableStream().getWriter();
+  await tw.write('line one\n');
+  await tw.write(new Uint8Array([0x6f, 0x6b]));
+  await tw.close();
+  assert.is(t.nextLine(), 'line one');
+  assert.is(t.nextLine(), 'ok');
+  src.free(); dst.free(); t.free();
+});
+
+test('chunks are views of the SGL unless copy is asked for', async () => {
+  const s = mm.newSGL(0, 4096);
+  s.write(pattern(10000));
+  const views: Uint8Array[] = [];
+  for await (const c of s) views.push(c);
+  assert.equal(views.map((c) => c.length), [4096, 4096, 1808]);
+  assert.ok(views[0].buffer === s.bytes().buffer || views[0].buffer instanceof SharedArrayBuffer, 'a view of arena memory');
+  s.rewind();
+  const reader = s.toReadableStream({ copy: true }).getReader();
+  const first = (await reader.read()).value!;
+  assert.ok(first.buffer instanceof ArrayBuffer && !(first.buffer instanceof SharedArrayBuffer), 'a private copy');
+  first[0] ^= 0xff;
+  assert.is.not(s.readAll()[0], first[0]);
+  reader.releaseLock();
+  s.free();
+});
+
+test('Node streams: toReadable and toWritable in stream.pipeline', async () => {
+  const data = pattern(200000, 5);
+  const a = mm.newSGL(0, 8192);
+  await pipeline(Readable.from(chunked(data, 10000)), a.toWritable());
+  assert.equal(a.readAll(), data);
+  const b = mm.newSGL(0, 128);
+  await pipeline(a.toReadable(), new PassThrough(), b.toWritable());
+  assert.equal(b.readAll(), data);
+  const h = createHash('sha256');
+  b.rewind();
+  await pipeline(b.toReadable({ copy: true }), h);
+  assert.is(h.digest('hex'), createHash('sha256').update(data).digest('hex'));
+  a.free(); b.free();
+  assert.is(inUse(), 0);
+});
+
+test('without memsys/node, toReadable and toWritable say where Node streams are', () => {
+  const code = `import { MMSA } from './build/index.js';
+    const mm = new MMSA({ name: 'x', env: {} }); mm.init();
+    const s = mm.newSGL();
+    for (const f of ['toReadable', 'toWritable']) { try { s[f](); console.log('no error'); } catch (e) { console.log(e.code, e.message); } }`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', cwd: new URL('..', import.meta.url).pathname });
+  assert.is(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.is(lines.length, 2);
+  for (const l of lines) assert.match(l, /^ERR_MEMSYS_UNSUPPORTED .*memsys\/node/);
+});
+
+test('a 256 MiB file streams into an SGL and out again with the same SHA-256', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'memsys-sgl-'));
+  try {
+    const file = join(dir, 'in.bin');
+    const out = join(dir, 'out.bin');
+    const total = 256 << 20;
+    const block = pattern(1 << 20, 9);
+    const want = createHash('sha256');
+    await pipeline(
+      (function* () { for (let i = 0; i < total >> 20; i++) { block[0] = i; want.update(block); yield Buffer.from(block); } })(),
+      createWriteStream(file),
+    );
+    assert.is(statSync(file).size, total);
+    const sgl = mm.newSGL(total);
+    assert.is(sgl.slab.size, 131072);
+    await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), sgl.toWritable());
+    assert.is(sgl.size, total);
+    assert.is(sgl.cap, total, 'preallocated exactly');
+    const got = createHash('sha256');
+    await pipeline(sgl.toReadable(), new PassThrough(), createWriteStream(out));
+    for await (const c of createReadStream(out)) got.update(c as Buffer);
+    assert.is(got.digest('hex'), want.digest('hex'));
+    sgl.free();
+    assert.is(inUse(), 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
