@@ -21,11 +21,10 @@ test('an SGL handed off in one realm is received once; the sender can no longer 
   assert.is(h.kind, 'memsys.sgl');
   assert.is(h.offs.length, 3);
   assert.is(JSON.stringify(h).length < 300, true, 'a small descriptor');
-  for (const [name, fn] of [
-    ['read', () => s.read(new Uint8Array(1))], ['readByte', () => s.readByte()], ['write', () => s.write(new Uint8Array(1))],
-    ['nextLine', () => s.nextLine()], ['readAll', () => s.readAll()], ['rewind', () => s.rewind()], ['open', () => s.open()],
-    ['handoff', () => s.handoff()], ['reader.read', () => r.read(new Uint8Array(1))], ['reader.seek', () => r.seek(0)],
-  ] as const) throwsCode(fn, 'ERR_MEMSYS_MOVED', 'handed off');
+  for (const fn of [
+    () => s.read(new Uint8Array(1)), () => s.readByte(), () => s.write(new Uint8Array(1)), () => s.nextLine(),
+    () => s.readAll(), () => s.rewind(), () => s.open(), () => s.handoff(), () => r.read(new Uint8Array(1)), () => r.seek(0),
+  ]) throwsCode(fn, 'ERR_MEMSYS_MOVED', 'handed off');
   s.free(); // a no-op: `using` scopes that end after a handoff must not throw
   const got = mm.receive(h);
   assert.is(got.size, 10000);
