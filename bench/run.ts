@@ -17,6 +17,7 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { MMSA, type Slab, type ShareDescriptor } from '../src/node/index.js';
+import { startWorker as startTsWorker } from './boot.js';
 import { ArrayPool, CheckedPool, MASK, RING, SIZE, checkedRing, poolRing, slabRing } from './loops.js';
 
 const MAX = 128 * 1024;
@@ -266,14 +267,8 @@ interface ScaleResult {
   twoNs: number[];    // ns/op of each of the two workers, in the median round
 }
 
-// Node 20 does not apply loader hooks given in a Worker's execArgv (--import tsx) to the worker's
-// entry module (nodejs/node#47747): the .ts entry fails with ERR_UNKNOWN_FILE_EXTENSION. So the
-// worker starts from a tiny script that registers tsx in its own thread, then imports worker.ts.
 function startWorker(data: unknown): Worker {
-  const api = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./worker.ts', import.meta.url).href;
-  const boot = `import(${JSON.stringify(api)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(boot, { eval: true, workerData: data });
+  return startTsWorker(new URL('./worker.ts', import.meta.url), data);
 }
 
 function nextMessage<T>(w: Worker): Promise<T> {

@@ -36,6 +36,7 @@ export class Arena {
   buffer: ArrayBufferLike;
   state: Uint8Array;
   u32: Uint32Array;
+  u8: Uint8Array;                    // the whole memory: SGLs copy through it by offset
   private scratch = 0;               // byte offset of this realm's scratch page, 0 until needed
   private readonly debug: boolean;
 
@@ -46,6 +47,7 @@ export class Arena {
     this.debug = debug;
     this.buffer = buffer;
     this.u32 = new Uint32Array(buffer);
+    this.u8 = new Uint8Array(buffer);
     // state[offset >> 7] is the state byte of the buffer at `offset` (the table's place is in the
     // header; for an arena being created it is known once init has run).
     this.state = new Uint8Array(0);
@@ -100,6 +102,7 @@ export class Arena {
       // came with it). Same bytes, so views made before stay valid.
       this.buffer = memory.buffer;
       this.u32 = new Uint32Array(memory.buffer);
+      this.u8 = new Uint8Array(memory.buffer);
       this.mapState();
     }
     this.memory = memory;

@@ -18,7 +18,8 @@
 
 import { MemsysError, MemsysTypeError, show } from './errors.js';
 import type { MMSA } from './mmsa.js';
-import { type SGLHandoff, type ViewsHandoff, SGL } from './sgl.js';
+import type { Arena } from './arena.js';
+import { type SGLHandoff, type SlotsHandoff, SGL } from './sgl.js';
 import { type Slab, type SlabBuffer, kArena, kSlab, kSlot, kState } from './slab.js';
 import { NUM_CLASSES } from './sizes.js';
 
@@ -26,33 +27,30 @@ export const TICKETS = 4096;
 export const SLOT_MOVED = -2; // kSlot of a view whose buffer was handed off
 
 /** What mm.handoff(buf) returns: post it to another realm, and `mm.receive()` it there. */
-export interface BufferHandoff extends ViewsHandoff {
+export interface BufferHandoff extends SlotsHandoff {
   kind: 'memsys.buf';
 }
 export type Handoff = BufferHandoff | SGLHandoff;
 
-/** @internal Names the views for a handoff, claims a ticket, and marks them moved here. */
-export function packViews(mm: MMSA, views: readonly Uint8Array[], slab: Slab): ViewsHandoff {
-  for (const v of views as SlabBuffer[]) {
-    if (v[kSlab] !== slab || v[kState]![v[kSlot]!] !== slab.liveState) {
-      throw new MemsysError('ERR_MEMSYS_NOT_LIVE',
-        `cannot hand off ${show(v)}: only a buffer in use that this realm allocated or received can be handed off`);
-    }
+/** @internal Names a buffer (one view of this realm) for a handoff, and marks the view moved. */
+export function packView(mm: MMSA, v: SlabBuffer, slab: Slab): SlotsHandoff {
+  if (v[kSlab] !== slab || v[kState]![v[kSlot]!] !== slab.liveState) {
+    throw new MemsysError('ERR_MEMSYS_NOT_LIVE',
+      `cannot hand off ${show(v)}: only a buffer in use that this realm allocated or received can be handed off`);
   }
-  const arenas: number[] = [];
-  const offs: number[] = [];
+  const d = packSlots(mm, slab, [v[kArena]!], [v[kSlot]! * 128]);
+  v[kSlot] = SLOT_MOVED;
+  return d;
+}
+
+/** @internal Names slots (LIVE, of slab's class) for a handoff and issues its ticket. */
+export function packSlots(mm: MMSA, slab: Slab, arenas: readonly Arena[], offs: readonly number[]): SlotsHandoff {
   const memories = new Set<WebAssembly.Memory>();
-  for (const v of views as SlabBuffer[]) {
-    const a = v[kArena]!;
-    arenas.push(a.id);
-    offs.push(v[kSlot]! * 128);
-    if (a.memory) memories.add(a.memory);
-  }
+  for (const a of arenas) if (a.memory) memories.add(a.memory);
   const t = mm.control;
   const ticket = (Atomics.add(t.head, 1, 1) & 0x3fffffff) + 1;
   Atomics.store(t.tickets, ticket % TICKETS, ticket);
-  for (const v of views as SlabBuffer[]) v[kSlot] = SLOT_MOVED;
-  return { v: 1, mm: mm.id, cls: slab.cls, ticket, arenas, offs, memories: [...memories] };
+  return { v: 1, mm: mm.id, cls: slab.cls, ticket, arenas: arenas.map((a) => a.id), offs: [...offs], memories: [...memories] };
 }
 
 /** @internal Checks a handoff, claims its ticket and makes this realm's views of its buffers. */
@@ -78,10 +76,10 @@ export function receive(mm: MMSA, d: unknown): Uint8Array | SGL {
     throw new MemsysError('ERR_MEMSYS_MOVED',
       `handoff ticket ${h.ticket} was already received, or expired (more than ${TICKETS} handoffs were made after it)`);
   }
-  const views = arenas.map((a, i) => mm.view(slab, a, h.offs[i]));
-  if (h.kind === 'memsys.buf') return views[0];
+  if (h.kind === 'memsys.buf') return mm.view(slab, arenas[0], h.offs[0]);
   const sgl = new SGL(slab);
-  sgl.bufs = views;
+  sgl.arenas = arenas;
+  sgl.offs = h.offs;
   sgl.woff = h.woff;
   sgl.roff = h.roff;
   return sgl;

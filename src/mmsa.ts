@@ -31,8 +31,8 @@ import {
 } from './errors.js';
 import { type HostMemory, type MemStatsProvider, defaultMemStats, processEnv } from './host.js';
 import { type MinFree, insufficient, minFree } from './minfree.js';
-import { type BufferHandoff, type Handoff, SLOT_MOVED, TICKETS, packViews, receive as receiveHandoff } from './handoff.js';
-import { SGL, type SGLHandoff, type ViewsHandoff } from './sgl.js';
+import { type BufferHandoff, type Handoff, SLOT_MOVED, TICKETS, packSlots, packView, receive as receiveHandoff } from './handoff.js';
+import { SGL, type SGLHandoff, type SlotsHandoff } from './sgl.js';
 import { DebugSlab, Slab, type SlabBuffer, kArena, kSlab, kSlot, kState } from './slab.js';
 import {
   GiB, KiB, MAX_SIZE, MiB, NUM_CLASSES, classSize, exactClass, fitClass, fitClassOf, sglClass,
@@ -363,13 +363,13 @@ export class MMSA {
     if (slab === undefined || slab.mm !== this) {
       throw notOwned(buf, 'only a buffer this realm allocated or received can be handed off');
     }
-    return { kind: 'memsys.buf', ...packViews(this, [buf], slab) };
+    return { kind: 'memsys.buf', ...packView(this, buf as SlabBuffer, slab) };
   }
 
   /** @internal */
-  handoffViews(views: readonly Uint8Array[], slab: Slab): ViewsHandoff {
+  handoffSlots(slab: Slab, arenas: readonly Arena[], offs: readonly number[]): SlotsHandoff {
     this.ready();
-    return packViews(this, views, slab);
+    return packSlots(this, slab, arenas, offs);
   }
 
   // The buffer or SGL of a handoff, now this realm's to use and free.
@@ -387,26 +387,76 @@ export class MMSA {
   refill(s: Slab): void {
     this.ready();
     this.publish(s);
-    const n = Math.min(s.batch, BATCH_MAX);
-    // Oldest arenas first: live data packs into them and the newest ones drain, to be dropped.
-    for (const a of this.arenas) {
-      if (a.x && this.takeInto(s, a, n) > 0) return;
-    }
-    const a = this.addArena();
-    if (this.takeInto(s, a, n) === 0) {
-      throw new MemsysError('ERR_MEMSYS_OUT_OF_MEMORY', `a new ${a.bytes}-byte arena has no room for a ${s.size}-byte buffer`);
-    }
-  }
-
-  private takeInto(s: Slab, a: Arena, n: number): number {
-    const got = a.take(s.cls, n, (off) => {
+    this.take(s, Math.min(s.batch, BATCH_MAX), (a, off) => {
       const v = this.view(s, a, off);
       if (this.pattern) fillPattern(v, this.pattern);
       s.mag.push(v);
     });
+  }
+
+  // Takes n slots of s's class from the arenas, oldest first (live data packs into them and the
+  // newest drain, to be dropped), adding arenas while all are full.
+  private take(s: Slab, n: number, each: (a: Arena, off: number) => void): void {
+    let got = 0;
+    for (const a of this.arenas) {
+      if (got === n) break;
+      if (a.x) got += this.takeFrom(s, a, n - got, each);
+    }
+    while (got < n) {
+      const a = this.addArena();
+      const more = this.takeFrom(s, a, n - got, each);
+      if (more === 0) {
+        throw new MemsysError('ERR_MEMSYS_OUT_OF_MEMORY', `a new ${a.bytes}-byte arena has no room for a ${s.size}-byte buffer`);
+      }
+      got += more;
+    }
+  }
+
+  private takeFrom(s: Slab, a: Arena, n: number, each: (a: Arena, off: number) => void): number {
+    let got = 0;
+    while (got < n) {
+      const k = a.take(s.cls, Math.min(n - got, BATCH_MAX), (off) => each(a, off));
+      if (k === 0) break;
+      got += k;
+    }
     s.base += got;
     if (this.debug) a.check();
     return got;
+  }
+
+  /** @internal n buffers of s's class for an SGL, as slots (arena, offset) with no view made:
+   * marked LIVE, counted in use and as hits. */
+  takeSlots(s: Slab, n: number, each: (a: Arena, off: number) => void): void {
+    this.ready();
+    this.take(s, n, (a, off) => {
+      a.state[off >>> 7] = s.liveState;
+      if (this.pattern) fillPattern(a.u8.subarray(off, off + s.size), this.pattern);
+      each(a, off);
+    });
+    s.hits += n;
+    this.publish(s);
+  }
+
+  /** @internal Gives an SGL's slots back to their arenas (they are LIVE). */
+  giveSlots(s: Slab, arenas: readonly Arena[], offs: readonly number[]): void {
+    const byArena = new Map<Arena, number[]>();
+    for (let i = 0; i < offs.length; i++) {
+      const a = arenas[i];
+      a.state[offs[i] >>> 7] = s.outState;
+      if (this.pattern) fillPattern(a.u8.subarray(offs[i], offs[i] + s.size), this.pattern);
+      let list = byArena.get(a);
+      if (!list) byArena.set(a, (list = []));
+      list.push(offs[i]);
+    }
+    for (const [a, list] of byArena) {
+      for (let i = 0; i < list.length; i += BATCH_MAX) {
+        const part = list.slice(i, i + BATCH_MAX);
+        a.give(s.cls, part.length, (j) => part[j]);
+      }
+      if (this.debug) a.check();
+    }
+    s.base -= offs.length;
+    this.publish(s);
   }
 
   // The one view this realm hands out for the buffer at `off`, tagged for the hot path.

@@ -1,19 +1,24 @@
 // SGL: a scatter-gather list. A growable byte sequence kept in equal-size buffers of one slab, the
 // way servers hold request and response bodies without one large allocation (AIStore's SGL).
 //
-//   bufs   [ buf 0          ][ buf 1          ][ buf 2          ]     each `bsize` bytes
-//   bytes  0 ....... roff ............................ woff ....... cap
-//                    |<------------ len ------------->|<- room ->|
-//                    next read                        next write
+//   buffer i   arenas[i].u8 at offs[i] ... + bsize       (a slot of the slab's class, LIVE)
+//   bytes      [ buffer 0     ][ buffer 1     ][ buffer 2     ]
+//              0 ...... roff ......................... woff ...... cap
+//                       |<----------- len ----------->|<- room ->|
+//                       next read                     next write
 //
-// Byte p lives in bufs[floor(p / bsize)] at p % bsize. Writes copy in and grow one buffer at a
-// time; reads copy out, except the chunk readers (streams, writeTo, iteration), which hand out
-// views of the buffers themselves: zero-copy, valid until the SGL is freed, reset or written over.
+// Byte p lives in buffer floor(p / bsize) at p % bsize. The SGL holds its buffers as slots
+// (arena, offset), not as views: growing by thousands of buffers makes no object for the
+// collector (a view per buffer cost ~14 ms of GC per GiB collected; bench/RESULTS.md), and slots
+// come from and go back to the arenas a batch per core call. Writes copy in and grow as needed;
+// reads copy out, except the chunk readers (streams, writeTo, iteration), which hand out views of
+// the buffers themselves: zero-copy, valid until the SGL is freed, reset or written over.
 //
 // After free() every read ends (end of data) and every write throws; free() is idempotent. After
 // handoff() to another worker (handoff.ts) every use throws: the bytes belong to the receiver.
 
 import { MemsysError, invalidArg, show } from './errors.js';
+import type { Arena } from './arena.js';
 import type { Slab } from './slab.js';
 import { type ByteSink, type ByteSource, type ChunkOptions, drainTo, fillFrom, readableStream, writableStream } from './streams.js';
 
@@ -39,7 +44,8 @@ export function setNodeStreams(f: NodeStreamFactory): void {
 
 export class SGL implements AsyncIterable<Uint8Array> {
   readonly slab: Slab;
-  /** @internal */ bufs: Uint8Array[] = [];
+  /** @internal */ arenas: Arena[] = [];
+  /** @internal */ offs: number[] = [];
   /** @internal */ woff = 0;
   /** @internal */ roff = 0;
   /** @internal */ st: typeof OPEN | typeof FREED | typeof MOVED = OPEN;
@@ -56,7 +62,7 @@ export class SGL implements AsyncIterable<Uint8Array> {
   /** Bytes written. */
   get size(): number { return this.woff; }
   /** Bytes the buffers hold. */
-  get cap(): number { return this.bufs.length * this.bsize; }
+  get cap(): number { return this.offs.length * this.bsize; }
   /** The read offset. */
   get offset(): number { return this.roff; }
   /** True once free() was called (or the SGL was handed off). */
@@ -81,7 +87,7 @@ export class SGL implements AsyncIterable<Uint8Array> {
     if (!Number.isInteger(b) || b < 0 || b > 255) throw invalidArg('byte', b, 'must be an integer 0 … 255');
     if (this.woff === this.cap) this.grow(this.woff + 1);
     const i = (this.woff / this.bsize) | 0;
-    this.bufs[i][this.woff - i * this.bsize] = b;
+    this.arenas[i].u8[this.offs[i] + this.woff - i * this.bsize] = b;
     this.woff++;
   }
 
@@ -95,8 +101,8 @@ export class SGL implements AsyncIterable<Uint8Array> {
     // (encodeInto stops short of one, which would leave a gap).
     const at = this.woff % this.bsize;
     if (this.woff < this.cap && at + s.length * 3 <= this.bsize) {
-      const b = this.bufs[(this.woff / this.bsize) | 0];
-      const { written } = encoder.encodeInto(s, b.subarray(at));
+      const i = (this.woff / this.bsize) | 0;
+      const { written } = encoder.encodeInto(s, this.arenas[i].u8.subarray(this.offs[i] + at, this.offs[i] + this.bsize));
       this.woff += written;
       return written;
     }
@@ -137,8 +143,7 @@ export class SGL implements AsyncIterable<Uint8Array> {
   /** The next byte, consumed; -1 at the end. */
   readByte(): number {
     if (!this.readable() || this.roff >= this.woff) return -1;
-    const i = (this.roff / this.bsize) | 0;
-    return this.bufs[i][this.roff++ - i * this.bsize];
+    return this.byteAt(this.roff++);
   }
 
   unreadByte(): void {
@@ -155,8 +160,8 @@ export class SGL implements AsyncIterable<Uint8Array> {
     let end = this.woff; // the newline's position, or woff
     for (let p = this.roff; p < this.woff;) {
       const i = (p / bs) | 0;
-      const stop = Math.min(bs, this.woff - i * bs);
-      const k = this.bufs[i].subarray(0, stop).indexOf(NL, p - i * bs);
+      const base = this.offs[i];
+      const k = this.arenas[i].u8.subarray(base, base + Math.min(bs, this.woff - i * bs)).indexOf(NL, p - i * bs);
       if (k >= 0) { end = i * bs + k; break; }
       p = (i + 1) * bs;
     }
@@ -179,7 +184,7 @@ export class SGL implements AsyncIterable<Uint8Array> {
   /** Everything written, from offset 0: a view of the first buffer (no copy) when it all lies in
    * it, else a copy. The view is valid until the SGL is freed, reset or written over. */
   bytes(): Uint8Array {
-    if (this.readable() && this.bufs.length > 0 && this.woff <= this.bsize) return this.bufs[0].subarray(0, this.woff);
+    if (this.readable() && this.offs.length > 0 && this.woff <= this.bsize) return this.arenas[0].u8.subarray(this.offs[0], this.offs[0] + this.woff);
     return this.readAll();
   }
 
@@ -254,12 +259,13 @@ export class SGL implements AsyncIterable<Uint8Array> {
   /** Gives every buffer back to its slab. Idempotent; also a no-op after handoff(). */
   free(): void {
     if (this.st !== OPEN) return;
-    const bufs = this.bufs;
-    this.bufs = [];
+    const { arenas, offs } = this;
+    this.arenas = [];
+    this.offs = [];
     this.woff = this.roff = 0;
     this.st = FREED;
     // After terminate() the buffers went with their arenas.
-    if (this.slab.mm.live) for (const b of bufs) this.slab.free(b);
+    if (this.slab.mm.live && offs.length > 0) this.slab.mm.giveSlots(this.slab, arenas, offs);
   }
 
   [Symbol.dispose](): void {
@@ -270,9 +276,10 @@ export class SGL implements AsyncIterable<Uint8Array> {
    * copied; this SGL can no longer be used. */
   handoff(): SGLHandoff {
     this.usable();
-    const d = this.slab.mm.handoffViews(this.bufs, this.slab);
+    const d = this.slab.mm.handoffSlots(this.slab, this.arenas, this.offs);
     const out: SGLHandoff = { kind: 'memsys.sgl', ...d, woff: this.woff, roff: this.roff };
-    this.bufs = [];
+    this.arenas = [];
+    this.offs = [];
     this.woff = this.roff = 0;
     this.st = MOVED;
     return out;
@@ -292,8 +299,8 @@ export class SGL implements AsyncIterable<Uint8Array> {
   chunkAt(pos: number, max = Infinity): Uint8Array | undefined {
     if (this.st !== OPEN || pos >= this.woff) return undefined;
     const i = (pos / this.bsize) | 0;
-    const o = pos - i * this.bsize;
-    return this.bufs[i].subarray(o, o + Math.min(this.bsize - o, this.woff - pos, max));
+    const at = this.offs[i] + pos - i * this.bsize;
+    return this.arenas[i].u8.subarray(at, at + Math.min(this.bsize - (pos - i * this.bsize), this.woff - pos, max));
   }
 
   /** @internal Copies [from, to) into dst at dstOff. */
@@ -303,7 +310,8 @@ export class SGL implements AsyncIterable<Uint8Array> {
       const i = (p / bs) | 0;
       const o = p - i * bs;
       const n = Math.min(bs - o, to - p);
-      dst.set(this.bufs[i].subarray(o, o + n), dstOff);
+      const at = this.offs[i] + o;
+      dst.set(this.arenas[i].u8.subarray(at, at + n), dstOff);
       dstOff += n;
       p += n;
     }
@@ -315,7 +323,7 @@ export class SGL implements AsyncIterable<Uint8Array> {
       const i = (at / bs) | 0;
       const o = at - i * bs;
       const n = Math.min(bs - o, src.length - s);
-      this.bufs[i].set(n === src.length ? src : src.subarray(s, s + n), o);
+      this.arenas[i].u8.set(n === src.length ? src : src.subarray(s, s + n), this.offs[i] + o);
       s += n;
       at += n;
     }
@@ -323,12 +331,13 @@ export class SGL implements AsyncIterable<Uint8Array> {
 
   private byteAt(p: number): number {
     const i = (p / this.bsize) | 0;
-    return this.bufs[i][p - i * this.bsize];
+    return this.arenas[i].u8[this.offs[i] + p - i * this.bsize];
   }
 
-  /** @internal Adds buffers until the SGL holds `bytes`. */
+  /** @internal Adds buffers until the SGL holds `bytes`, in one batch. */
   grow(bytes: number): void {
-    while (this.bufs.length * this.bsize < bytes) this.bufs.push(this.slab.alloc());
+    const n = Math.ceil(bytes / this.bsize) - this.offs.length;
+    if (n > 0) this.slab.mm.takeSlots(this.slab, n, (a, off) => { this.arenas.push(a); this.offs.push(off); });
   }
 
   // false after free(); throws after handoff()
@@ -355,14 +364,14 @@ export class SGL implements AsyncIterable<Uint8Array> {
 }
 
 /** What sgl.handoff() returns: post it to another realm of the same MMSA. */
-export interface SGLHandoff extends ViewsHandoff {
+export interface SGLHandoff extends SlotsHandoff {
   kind: 'memsys.sgl';
   woff: number;
   roff: number;
 }
 
 /** @internal The part of a handoff that names the buffers. */
-export interface ViewsHandoff {
+export interface SlotsHandoff {
   v: 1;
   mm: number;        // the MMSA's id
   cls: number;       // every buffer's class

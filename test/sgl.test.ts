@@ -333,4 +333,21 @@ test('terminate() with SGLs still open: their free() is a no-op, not an error', 
   assert.is(s.freed, true);
 });
 
+test('debug mode: an SGL\'s buffers hold DEADBEEF once freed, and every invariant holds', () => {
+  const m = new MMSA({ name: 'sgl-debug', debug: true, arenaSize: 1 << 20, env: {} });
+  m.init();
+  const s = m.newSGL(0, 4096);
+  s.write(pattern(3000));
+  const view = s.bytes(); // a view of the one buffer, kept past free (a user bug)
+  s.free();
+  // 0xDEADBEEF as little-endian words
+  assert.equal([...view.subarray(0, 8)], [0xef, 0xbe, 0xad, 0xde, 0xef, 0xbe, 0xad, 0xde]);
+  const again = m.newSGL(0, 4096);
+  again.write(new Uint8Array(5000).fill(1));
+  assert.equal(again.readAll(), new Uint8Array(5000).fill(1));
+  again.free();
+  assert.is(inUse(m), 0);
+  m.terminate();
+});
+
 test.run();
