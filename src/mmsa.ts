@@ -148,20 +148,25 @@ function debugFromEnv(env: Env): boolean {
 
 // Per-MMSA counters shared by every realm:
 //   i32[0] last arena id · i32[1] last handoff ticket · BigInt64 hits[64] at byte 8 ·
-//   i32 live[64] at byte 520 · i32 tickets[TICKETS] at byte 776 (handoff.ts)
-const CONTROL_BYTES = 8 + NUM_CLASSES * 12 + TICKETS * 4;
+//   i32 live[64] at byte 520 · i32 tickets[TICKETS] at byte 776 (handoff.ts) ·
+//   i32 orphans[1 + ORPHANS * 3] after them: a count, then (arena id, class, offset / 128) of
+//   buffers a realm could not give back itself (see terminate); arena id 0 marks a free entry
+const ORPHANS = 1024;
+const CONTROL_BYTES = 8 + NUM_CLASSES * 12 + TICKETS * 4 + (1 + ORPHANS * 3) * 4;
 class Control {
   readonly sab: SharedArrayBuffer | ArrayBuffer;
   readonly head: Int32Array;
   readonly hits: BigInt64Array;
   readonly live: Int32Array;
   readonly tickets: Int32Array;
+  readonly orphans: Int32Array;
   constructor(sab?: SharedArrayBuffer | ArrayBuffer, shared = true) {
     this.sab = sab ?? (shared ? new SharedArrayBuffer(CONTROL_BYTES) : new ArrayBuffer(CONTROL_BYTES));
     this.head = new Int32Array(this.sab, 0, 2);
     this.hits = new BigInt64Array(this.sab, 8, NUM_CLASSES);
     this.live = new Int32Array(this.sab, 8 + NUM_CLASSES * 8, NUM_CLASSES);
     this.tickets = new Int32Array(this.sab, 8 + NUM_CLASSES * 12, TICKETS);
+    this.orphans = new Int32Array(this.sab, 8 + NUM_CLASSES * 12 + TICKETS * 4, 1 + ORPHANS * 3);
   }
 }
 
@@ -268,9 +273,16 @@ export class MMSA {
   // freeing one afterwards is an error, and their memory goes when the last view of it does.
   terminate(): void {
     if (this.state === 'terminated') return;
+    this.adoptOrphans();
     for (const s of this.slabs) {
       this.flush(s, s.mag.length);
-      s.mag.length = 0; // views of arenas whose memory never arrived: nothing to give them back to
+      // What is left are buffers freed here (posted to us) in arenas whose memory has not
+      // arrived yet: this realm has no core to give them back with. Leave them to a realm that
+      // has one.
+      for (const v of s.mag) this.orphan(v[kArena]!.id, s.cls, v[kSlot]!);
+      s.base -= s.mag.length;
+      s.mag.length = 0;
+      this.publish(s);
     }
     this.defaultSlab = undefined;
     for (const s of this.slabs) s.liveState = -1;
@@ -337,6 +349,38 @@ export class MMSA {
     return slab !== undefined && slab.mm === this ? slab : this.slabs[exactClass(buf.byteLength, this.small)];
   }
 
+  // An orphan entry is claimed by compare-exchange on its arena id, so exactly one realm gives
+  // each buffer back. A full table leaves the buffer out of use until the arena is dropped.
+  private orphan(arena: number, cls: number, slot: number): void {
+    const o = this.control.orphans;
+    for (let e = 1; e < o.length; e += 3) {
+      if (Atomics.load(o, e) !== 0) continue;
+      Atomics.store(o, e + 1, cls);
+      Atomics.store(o, e + 2, slot);
+      if (Atomics.compareExchange(o, e, 0, arena) === 0) {
+        Atomics.add(o, 0, 1);
+        return;
+      }
+    }
+  }
+
+  // Gives back the orphans in arenas this realm has a core for (on refill and on adopting an arena).
+  private adoptOrphans(): void {
+    const o = this.control.orphans;
+    if (Atomics.load(o, 0) === 0) return;
+    for (let e = 1; e < o.length; e += 3) {
+      const id = Atomics.load(o, e);
+      if (id === 0) continue;
+      const a = this.byId.get(id);
+      if (!a?.x) continue;
+      const cls = Atomics.load(o, e + 1);
+      const slot = Atomics.load(o, e + 2);
+      if (Atomics.compareExchange(o, e, id, 0) !== id) continue;
+      Atomics.sub(o, 0, 1);
+      a.give(cls, 1, () => slot * 128);
+    }
+  }
+
   // ---- SGLs and handoffs ---------------------------------------------------------------------------
 
   // An SGL, AIStore's way: `sbufSize` names its buffers' size; otherwise `immediateSize` picks the
@@ -386,6 +430,7 @@ export class MMSA {
   /** @internal Fills an empty magazine with a batch from the arenas, adding an arena if all are full. */
   refill(s: Slab): void {
     this.ready();
+    this.adoptOrphans();
     this.publish(s);
     this.take(s, Math.min(s.batch, BATCH_MAX), (a, off) => {
       const v = this.view(s, a, off);
@@ -546,9 +591,10 @@ export class MMSA {
           if (v[kArena] === known) sl.mag[i] = this.view(sl, known, v[kSlot]! * 128);
         });
       }
-      return;
+    } else {
+      this.register(Arena.adopt(memory, this.debug));
     }
-    this.register(Arena.adopt(memory, this.debug));
+    this.adoptOrphans();
   }
 
   // ---- frees the fast path cannot prove ----------------------------------------------------------
@@ -696,6 +742,7 @@ export class MMSA {
     const now = this.now();
     const classes: ClassStats[] = [];
     let freePages = 0;
+    this.adoptOrphans();
     for (const a of this.arenas) freePages += a.freePages;
     for (let c = 0; c < this.slabs.length; c++) {
       const s = this.slabs[c];
