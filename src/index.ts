@@ -7,6 +7,8 @@ export { Slab } from './slab.js';
 export { SGL, SGLReader, setNodeStreams } from './sgl.js';
 export type { SGLHandoff, NodeStreamFactory } from './sgl.js';
 export type { BufferHandoff, Handoff } from './handoff.js';
+export { Channel } from './channel.js';
+export type { ChannelPort } from './channel.js';
 export { copyOption } from './streams.js';
 export type { ByteChunk, ByteSink, ByteSource, ChunkOptions, NodeWritableLike } from './streams.js';
 export { MemsysError, MemsysRangeError, MemsysTypeError } from './errors.js';

@@ -31,6 +31,7 @@ import {
 } from './errors.js';
 import { type HostMemory, type MemStatsProvider, defaultMemStats, processEnv } from './host.js';
 import { type MinFree, insufficient, minFree } from './minfree.js';
+import { type Channel, type ChannelPort, openChannel } from './channel.js';
 import { type BufferHandoff, type Handoff, SLOT_MOVED, TICKETS, packSlots, packView, receive as receiveHandoff } from './handoff.js';
 import { SGL, type SGLHandoff, type SlotsHandoff } from './sgl.js';
 import { DebugSlab, Slab, type SlabBuffer, kArena, kSlab, kSlot, kState } from './slab.js';
@@ -423,6 +424,27 @@ export class MMSA {
   receive(handoff: Handoff): Uint8Array | SGL {
     this.ready();
     return receiveHandoff(this, handoff);
+  }
+
+  // A channel to hand buffers and SGLs to one other realm through shared memory (channel.ts);
+  // with a port from the other end's `channel.port()`, that channel's receiving end.
+  openChannel(port?: ChannelPort): Channel {
+    this.ready();
+    return openChannel(this, port);
+  }
+
+  /** @internal Resolves once this realm has a core for arena `id`, asking the other realms for its
+   * memory; rejects at `deadline` (a performance.now() time). */
+  async arenaKnown(id: number, deadline: number): Promise<void> {
+    if (this.byId.get(id)?.x) return;
+    this.listen();
+    this.channel?.postMessage({ want: id });
+    while (!this.byId.get(id)?.x) {
+      if (performance.now() >= deadline || this.state !== 'ready') {
+        throw new MemsysError('ERR_MEMSYS_DESCRIPTOR', `arena ${id} did not reach this realm in time (is the realm that made it alive?)`);
+      }
+      await new Promise((r) => setTimeout(r, 1));
+    }
   }
 
   // ---- magazines ---------------------------------------------------------------------------------

@@ -275,7 +275,7 @@ export class SGL implements AsyncIterable<Uint8Array> {
   /** Hands the SGL to another realm: post the result, and `mm.receive()` it there. Nothing is
    * copied; this SGL can no longer be used. */
   handoff(): SGLHandoff {
-    this.usable();
+    this.writable('handoff');
     const d = this.slab.mm.handoffSlots(this.slab, this.arenas, this.offs);
     const out: SGLHandoff = { kind: 'memsys.sgl', ...d, woff: this.woff, roff: this.roff };
     this.arenas = [];

@@ -269,6 +269,7 @@ test('after free: every read ends, every write throws, readers end and cannot se
     ['writeAt', () => s.writeAt(new Uint8Array(1), 0)],
     ['readFrom', () => s.readFrom([new Uint8Array(1)])],
     ['toWritableStream', () => s.toWritableStream()],
+    ['handoff', () => s.handoff()],
   ] as const) throwsCode(fn, 'ERR_MEMSYS_SGL_FREED', 'after free()', name);
   assert.is(r.read(new Uint8Array(10)), 0);
   assert.is(r.readByte(), -1);
