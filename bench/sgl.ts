@@ -23,7 +23,7 @@ import { startWorker } from './boot.js';
 
 const TOTAL = 1 << 30;
 const CHUNK = 64 << 10;
-const REPS = 3;
+const REPS = 5;
 const HANDOFF_BYTES = 1 << 20;
 const ROUND_TRIPS = 300;
 
