@@ -1,13 +1,54 @@
-// Host memory, as the MMSA needs it at init: how much there is and how much is free. The browser-
-// safe core knows no host; `memsys/node` installs a provider that reads /proc, a browser page
-// passes its own (a budget) in the options. Issue #4 grows this into the full statistics.
+// Host memory statistics: what a provider reports, and where the MMSA gets its provider.
+//
+// The browser-safe core knows no host. `memsys/node` installs a provider that reads /proc and the
+// process's cgroup (node/hoststats.ts); a browser page uses a budget (browserstats.ts); tests and
+// embedders inject their own. Every figure but `total` and `free` is optional: a provider reports
+// what it could read, and `sources` says where each came from.
 
-export interface HostMemory {
-  total: number;  // bytes the process may use at most (host RAM or its cgroup limit)
-  free: number;   // bytes free now, page cache counted as free (AIStore's min(free + cache, available))
+export interface PsiLine {
+  avg10: number;   // % of the last 10 s with a task stalled on memory
+  avg60: number;
+  avg300: number;
+  total: number;   // µs stalled, cumulative
 }
 
-export type MemStatsProvider = () => HostMemory | undefined;
+export interface MemStats {
+  /** Bytes this process may use at most: host RAM, or the tightest cgroup limit below it. */
+  total: number;
+  /** Bytes free now, reclaimable page cache counted as free (AIStore: min(free + cache, available)),
+   * bounded by the cgroup and, under strict overcommit, by the commit headroom. */
+  free: number;
+  /** Bytes a new workload can take without swapping: MemAvailable, bounded by the cgroup
+   * (limit − (usage − inactive_file)) and by the commit headroom under strict overcommit. */
+  available?: number;
+  /** Page cache and buffers (host), bytes. */
+  buffCache?: number;
+  swap?: { total: number; free: number; used: number };
+  /** Overcommit: the mode (vm.overcommit_memory), CommitLimit, Committed_AS and, in strict mode (2),
+   * the headroom left before a new mapping fails with ENOMEM. */
+  commit?: { mode: number; ratio?: number; kbytes?: number; limit?: number; committed?: number; headroom?: number };
+  /** The process's memory cgroup: the tightest hard limit and soft limit (memory.high) over it and its
+   * ancestors, and its usage and inactive page cache. */
+  cgroup?: {
+    version: 1 | 2;
+    path: string;
+    limit?: number;
+    limitFrom?: string;  // the cgroup whose limit is the tightest
+    high?: number;
+    usage?: number;
+    inactiveFile?: number;
+  };
+  /** Pressure stall information for memory (the cgroup's, or the host's). */
+  psi?: { some: PsiLine; full?: PsiLine; stallUs?: number; sinceMs?: number };
+  /** Bytes held by memsys pools in this realm (browser providers count them against the budget). */
+  pool?: number;
+  /** What was read: file names, or browser API names. */
+  sources?: string[];
+}
+
+/** Reads host memory statistics; `poolBytes` is what this MMSA's arenas hold. Never throws: what
+ * cannot be read is left out (or the result is undefined). */
+export type MemStatsProvider = (ctx?: { poolBytes: number }) => MemStats | undefined;
 
 let defaultProvider: MemStatsProvider | undefined;
 

@@ -7,7 +7,7 @@
 // need the host's figures; without a host (a browser with no budget) they cannot apply.
 
 import { MemsysError } from './errors.js';
-import type { HostMemory } from './host.js';
+import type { MemStats } from './host.js';
 import { GiB, formatBytes, parseSize } from './sizes.js';
 
 export const DEFAULT_MIN_FREE = 1.5 * GiB;
@@ -42,7 +42,7 @@ function smallest(values: (number | undefined)[]): number | undefined {
 }
 
 // Throws ERR_MEMSYS_ENV for the first variable that does not parse.
-export function minFree(env: Record<string, string | undefined>, f: MinFreeFields, host: HostMemory | undefined): MinFree {
+export function minFree(env: Record<string, string | undefined>, f: MinFreeFields, host: MemStats | undefined): MinFree {
   const raw = env.AIS_MINMEM_FREE;
   if (raw !== undefined && raw !== '') {
     const n = parseSize(raw);

@@ -29,8 +29,9 @@ import { ST_LIVE, ST_OUT, CSTAT_FREE, CSTAT_OUT, CSTAT_RUNS } from './core.js';
 import {
   MemsysError, MemsysTypeError, invalidArg, invalidSize, show,
 } from './errors.js';
-import { type HostMemory, type MemStatsProvider, defaultMemStats, processEnv } from './host.js';
+import { type MemStats, type MemStatsProvider, defaultMemStats, processEnv } from './host.js';
 import { type MinFree, insufficient, minFree } from './minfree.js';
+import { type PressureLevel, SwapTrend, lowWatermark, pressureLevel } from './pressure.js';
 import { type Channel, type ChannelPort, openChannel } from './channel.js';
 import { type BufferHandoff, type Handoff, SLOT_MOVED, TICKETS, packSlots, packView, receive as receiveHandoff } from './handoff.js';
 import { SGL, type SGLHandoff, type SlotsHandoff } from './sgl.js';
@@ -104,6 +105,9 @@ export interface ShareDescriptor {
   debug: boolean;
   control: SharedArrayBuffer;
   arenas: WebAssembly.Memory[];
+  /** The sharer's pressure thresholds (bytes), so that every realm reports the same levels. */
+  minFree?: number;
+  lowWM?: number;
 }
 
 const MIN_ARENA = 1 * MiB;
@@ -194,6 +198,9 @@ export class MMSA {
   private channel: BroadcastChannel | undefined;
   private state: 'new' | 'ready' | 'terminated' = 'new';
   private min: MinFree = { bytes: 0, source: 'not initialised' };
+  private lowWM = 0;                   // AIStore's low watermark, set at init (pressure.ts)
+  private readonly swap = new SwapTrend();
+  private oom = false;                 // an arena could not be created since memory was last given back
   private readonly idle: { hits: number; since: number }[] = [];
   private pattern: Uint32Array | undefined;
   private defaultSlab: Slab | undefined;            // set by init; terminate empties every magazine,
@@ -243,11 +250,12 @@ export class MMSA {
     }
     const env: Env = this.opts.env ?? processEnv();
     let err: MemsysError | null = null;
-    let host: HostMemory | undefined;
+    let host: MemStats | undefined;
     try {
       this.debug = this.opts.debug ?? debugFromEnv(env);
       host = (this.opts.memStats ?? defaultMemStats())?.();
       this.min = minFree(env, this.opts, host);
+      if (host) this.lowWM = lowWatermark(this.min.bytes, host.free);
       if (host && host.free < this.min.bytes) err = insufficient(host.free, this.min);
     } catch (e) {
       if (!(e instanceof MemsysError)) throw e;
@@ -380,6 +388,34 @@ export class MMSA {
       Atomics.sub(o, 0, 1);
       a.give(cls, 1, () => slot * 128);
     }
+  }
+
+  // ---- pressure ----------------------------------------------------------------------------------
+
+  // The memory pressure now: Pressure.Low … Pressure.OOM (pressure.ts). Reads the statistics
+  // provider (each call counts as a reading for the swap trend).
+  pressure(): PressureLevel {
+    this.ready();
+    const s = this.hostStats();
+    this.swap.update(s?.swap?.used);
+    return pressureLevel(s, { minFree: this.min.bytes, lowWM: this.lowWM, crit: this.swap.crit, oom: this.oom });
+  }
+
+  // Host memory statistics from this MMSA's provider; undefined without one, or when it fails (a
+  // provider's failure never escapes: it only lowers what is known).
+  hostStats(): MemStats | undefined {
+    const p = this.opts.memStats ?? defaultMemStats();
+    if (!p) return undefined;
+    try {
+      return p({ poolBytes: this.arenas.length * this.arenaSize });
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The thresholds pressure() applies, in bytes. */
+  get watermarks(): { minFree: number; lowWM: number; source: string } {
+    return { minFree: this.min.bytes, lowWM: this.lowWM, source: this.min.source };
   }
 
   // ---- SGLs and handoffs ---------------------------------------------------------------------------
@@ -516,6 +552,7 @@ export class MMSA {
       list.push(offs[i]);
     }
     for (const [a, list] of byArena) {
+      this.oom = false;
       for (let i = 0; i < list.length; i += BATCH_MAX) {
         const part = list.slice(i, i + BATCH_MAX);
         a.give(s.cls, part.length, (j) => part[j]);
@@ -552,6 +589,7 @@ export class MMSA {
       list.push(v);
     }
     for (const [a, list] of byArena) {
+      this.oom = false;
       for (let i = 0; i < list.length; i += BATCH_MAX) {
         const part = list.slice(i, i + BATCH_MAX);
         a.give(s.cls, part.length, (j) => part[j][kSlot]! << 7);
@@ -577,7 +615,14 @@ export class MMSA {
 
   private addArena(): Arena {
     const id = Atomics.add(this.control.head, 0, 1) + 1;
-    const a = Arena.create(this.arenaSize, this.shared, this.debug, this.id, id);
+    let a: Arena;
+    try {
+      a = Arena.create(this.arenaSize, this.shared, this.debug, this.id, id);
+    } catch (e) {
+      if (e instanceof MemsysError && e.code === 'ERR_MEMSYS_OUT_OF_MEMORY') this.oom = true;
+      throw e;
+    }
+    this.oom = false;
     this.register(a);
     if (this.channel && a.memory) this.channel.postMessage({ arena: a.memory });
     return a;
@@ -715,6 +760,7 @@ export class MMSA {
       kind: 'memsys.mmsa', v: 1, id: this.id, name: this.name, small: this.small,
       defaultSize: this.defaultSize, arenaSize: this.arenaSize, magazineBytes: this.magazineBytes,
       timeIval: this.timeIval, debug: this.debug, control: this.control.sab as SharedArrayBuffer,
+      minFree: this.min.bytes, lowWM: this.lowWM,
       arenas: this.arenas.filter((a) => a.memory).map((a) => a.memory!),
     };
   }
@@ -732,6 +778,10 @@ export class MMSA {
     mm.id = d.id;
     mm.control = new Control(d.control);
     mm.debug = d.debug;
+    if (Number.isFinite(d.minFree) && Number.isFinite(d.lowWM)) {
+      mm.min = { bytes: d.minFree!, source: 'the sharing realm' };
+      mm.lowWM = d.lowWM!;
+    }
     mm.setup();
     for (const m of d.arenas) mm.adopt(m);
     mm.listen();

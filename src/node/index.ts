@@ -1,12 +1,14 @@
-// memsys/node: everything of `memsys`, plus the Node adapters. Loading it makes /proc/meminfo the
-// default source of host memory figures for every MMSA's init, and gives SGLs Node streams.
+// memsys/node: everything of `memsys`, plus the Node adapters. Loading it makes /proc and the process's
+// cgroup the default source of host memory figures for every MMSA's init, and gives SGLs Node streams.
 
 import { setDefaultMemStats, setNodeStreams } from '../index.js';
-import { hostMemory } from './meminfo.js';
+import { createHostStats } from './hoststats.js';
 import { sglReadable, sglWritable } from './streams.js';
 
-setDefaultMemStats(() => hostMemory());
+setDefaultMemStats(createHostStats());
 setNodeStreams({ readable: sglReadable, writable: sglWritable });
 
 export * from '../index.js';
-export { hostMemory, parseMeminfo } from './meminfo.js';
+export { createHostStats, readHostStats } from './hoststats.js';
+export type { HostStatsOptions } from './hoststats.js';
+export { parseMeminfo, parsePsi } from './proc.js';
