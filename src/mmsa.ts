@@ -200,7 +200,8 @@ export class MMSA {
   private min: MinFree = { bytes: 0, source: 'not initialised' };
   private lowWM = 0;                   // AIStore's low watermark, set at init (pressure.ts)
   private readonly swap = new SwapTrend();
-  private oom = false;                 // an arena could not be created since memory was last given back
+  private oom = false;                 // an arena could not be created since memory was last freed
+  private oomInUse = 0;                // bytes in use in this realm when it could not
   private readonly idle: { hits: number; since: number }[] = [];
   private pattern: Uint32Array | undefined;
   private defaultSlab: Slab | undefined;            // set by init; terminate empties every magazine,
@@ -253,7 +254,7 @@ export class MMSA {
     let host: MemStats | undefined;
     try {
       this.debug = this.opts.debug ?? debugFromEnv(env);
-      host = (this.opts.memStats ?? defaultMemStats())?.();
+      host = this.hostStats();
       this.min = minFree(env, this.opts, host);
       if (host) this.lowWM = lowWatermark(this.min.bytes, host.free);
       if (host && host.free < this.min.bytes) err = insufficient(host.free, this.min);
@@ -398,6 +399,7 @@ export class MMSA {
     this.ready();
     const s = this.hostStats();
     this.swap.update(s?.swap?.used);
+    if (this.oom && this.bytesInUse() < this.oomInUse) this.oom = false; // memory was freed since
     return pressureLevel(s, { minFree: this.min.bytes, lowWM: this.lowWM, crit: this.swap.crit, oom: this.oom });
   }
 
@@ -411,6 +413,12 @@ export class MMSA {
     } catch {
       return undefined;
     }
+  }
+
+  private bytesInUse(): number {
+    let n = 0;
+    for (const s of this.slabs) n += (s.base - s.mag.length) * s.size;
+    return n;
   }
 
   /** The thresholds pressure() applies, in bytes. */
@@ -490,7 +498,7 @@ export class MMSA {
     this.ready();
     this.adoptOrphans();
     this.publish(s);
-    this.take(s, Math.min(s.batch, BATCH_MAX), (a, off) => {
+    this.take(s, Math.min(s.batch, BATCH_MAX), true, (a, off) => {
       const v = this.view(s, a, off);
       if (this.pattern) fillPattern(v, this.pattern);
       s.mag.push(v);
@@ -498,15 +506,31 @@ export class MMSA {
   }
 
   // Takes n slots of s's class from the arenas, oldest first (live data packs into them and the
-  // newest drain, to be dropped), adding arenas while all are full.
-  private take(s: Slab, n: number, each: (a: Arena, off: number) => void): void {
+  // newest drain, to be dropped), adding arenas while all are full. When no arena can be added,
+  // `partial` takes what there was (a refill); otherwise the error is thrown.
+  private take(s: Slab, n: number, partial: boolean, each: (a: Arena, off: number) => void): void {
     let got = 0;
-    for (const a of this.arenas) {
-      if (got === n) break;
-      if (a.x) got += this.takeFrom(s, a, n - got, each);
+    const fromArenas = () => {
+      for (const a of this.arenas) {
+        if (got === n) break;
+        if (a.x) got += this.takeFrom(s, a, n - got, each);
+      }
+    };
+    fromArenas();
+    // Buffers this realm caches in the slab's magazine count before a new arena (an SGL takes
+    // slots from the arenas, not from the magazine).
+    if (got < n && s.mag.length > 0) {
+      this.flush(s, s.mag.length);
+      fromArenas();
     }
     while (got < n) {
-      const a = this.addArena();
+      let a: Arena;
+      try {
+        a = this.addArena();
+      } catch (e) {
+        if (partial && got > 0) return;
+        throw e;
+      }
       const more = this.takeFrom(s, a, n - got, each);
       if (more === 0) {
         throw new MemsysError('ERR_MEMSYS_OUT_OF_MEMORY', `a new ${a.bytes}-byte arena has no room for a ${s.size}-byte buffer`);
@@ -528,14 +552,31 @@ export class MMSA {
   }
 
   /** @internal n buffers of s's class for an SGL, as slots (arena, offset) with no view made:
-   * marked LIVE, counted in use and as hits. */
+   * marked LIVE, counted in use and as hits. All or none: on out-of-memory the slots taken so far
+   * go back. */
   takeSlots(s: Slab, n: number, each: (a: Arena, off: number) => void): void {
     this.ready();
-    this.take(s, n, (a, off) => {
-      a.state[off >>> 7] = s.liveState;
-      if (this.pattern) fillPattern(a.u8.subarray(off, off + s.size), this.pattern);
-      each(a, off);
-    });
+    const arenas: Arena[] = [];
+    const offs: number[] = [];
+    try {
+      this.take(s, n, false, (a, off) => {
+        a.state[off >>> 7] = s.liveState;
+        arenas.push(a);
+        offs.push(off);
+      });
+    } catch (e) {
+      const oom = this.oom; // a rollback is not memory freed
+      if (offs.length) this.giveSlots(s, arenas, offs);
+      if (oom) {
+        this.oom = true;
+        this.oomInUse = this.bytesInUse();
+      }
+      throw e;
+    }
+    for (let i = 0; i < offs.length; i++) {
+      if (this.pattern) fillPattern(arenas[i].u8.subarray(offs[i], offs[i] + s.size), this.pattern);
+      each(arenas[i], offs[i]);
+    }
     s.hits += n;
     this.publish(s);
   }
@@ -619,7 +660,10 @@ export class MMSA {
     try {
       a = Arena.create(this.arenaSize, this.shared, this.debug, this.id, id);
     } catch (e) {
-      if (e instanceof MemsysError && e.code === 'ERR_MEMSYS_OUT_OF_MEMORY') this.oom = true;
+      if (e instanceof MemsysError && e.code === 'ERR_MEMSYS_OUT_OF_MEMORY') {
+        this.oom = true;
+        this.oomInUse = this.bytesInUse();
+      }
       throw e;
     }
     this.oom = false;
