@@ -2,7 +2,7 @@
 // and debug), the `#core` module that carries them to the TypeScript, the ESM bundles and the
 // type declarations. Run by `npm install` (prepare) and before the tests.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -43,4 +43,16 @@ const shareIndex = {
 await esbuild.build({
   ...common, entryPoints: { node: 'src/node/index.ts' }, outdir: build, platform: 'node', plugins: [shareIndex],
 });
+// The CLI imports the Node entry, which stays a separate file.
+const shareNode = {
+  name: 'share-node',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/index\.js$/ }, (a) => (/src\/node\/(cli|doctor)\.ts$/.test(a.importer) ? { path: './node.js', external: true } : undefined));
+  },
+};
+await esbuild.build({
+  ...common, entryPoints: { cli: 'src/node/cli.ts' }, outdir: build, platform: 'node', plugins: [shareNode, shareIndex],
+  banner: { js: '#!/usr/bin/env node' },
+});
+chmodSync(join(build, 'cli.js'), 0o755);
 run(bin('tsc'), ['-p', 'tsconfig.build.json']);

@@ -1,4 +1,7 @@
 import * as assert from 'uvu/assert';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 
 // Asserts that fn throws an error with this code whose message mentions every one of `parts`.
 export function throwsCode(fn: () => unknown, code: string, ...parts: string[]): void {
@@ -11,4 +14,28 @@ export function throwsCode(fn: () => unknown, code: string, ...parts: string[]):
   assert.ok(err instanceof Error, `expected ${code}, nothing was thrown`);
   assert.is((err as { code?: string }).code, code, (err as Error).message);
   for (const p of parts) assert.ok((err as Error).message.includes(p), `message ${JSON.stringify((err as Error).message)} lacks ${JSON.stringify(p)}`);
+}
+
+// A directory tree for the Node statistics provider's injectable root: { '/proc/meminfo': text, … }.
+// Removed when the process exits.
+const trees: string[] = [];
+export function fixtureTree(files: Record<string, string>): string {
+  const root = mkdtempSync(join(tmpdir(), 'memsys-host-'));
+  if (trees.push(root) === 1) process.once('exit', () => { for (const r of trees) rmSync(r, { recursive: true, force: true }); });
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    writeFileSync(join(root, path), text);
+  }
+  return root;
+}
+
+// The development VM's /proc/meminfo (test/fixtures/host/meminfo) with fields replaced, in kB.
+export const MEMINFO = readFileSync(new URL('./fixtures/host/meminfo', import.meta.url), 'utf8');
+export function meminfo(kb: Record<string, number>): string {
+  let t = MEMINFO;
+  for (const [k, v] of Object.entries(kb)) {
+    const re = new RegExp(`^${k.replace(/[()]/g, '\\$&')}:\\s+\\d+`, 'm');
+    t = re.test(t) ? t.replace(re, `${k}:${' '.repeat(Math.max(1, 15 - k.length))}${v}`) : `${t}${k}:        ${v} kB\n`;
+  }
+  return t;
 }

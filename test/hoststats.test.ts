@@ -3,38 +3,16 @@
 // PSI, missing and odd files; and against the live machine.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { MMSA, Pressure, createHostStats, readHostStats } from '../src/node/index.js';
+import { MEMINFO, fixtureTree as tree, meminfo } from './helpers.js';
 
 const FIX = new URL('./fixtures/host/', import.meta.url);
 const fixture = (name: string) => readFileSync(new URL(name, FIX), 'utf8');
-const MEMINFO = fixture('meminfo');            // a copy of the development VM's /proc/meminfo
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
-
-const roots: string[] = [];
-function tree(files: Record<string, string>): string {
-  const root = mkdtempSync(join(tmpdir(), 'memsys-host-'));
-  roots.push(root);
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, path)), { recursive: true });
-    writeFileSync(join(root, path), text);
-  }
-  return root;
-}
-
-// meminfo with some fields replaced (values in kB).
-function meminfo(kb: Record<string, number>): string {
-  let t = MEMINFO;
-  for (const [k, v] of Object.entries(kb)) {
-    const re = new RegExp(`^${k.replace(/[()]/g, '\\$&')}:\\s+\\d+`, 'm');
-    t = re.test(t) ? t.replace(re, `${k}:${' '.repeat(Math.max(1, 15 - k.length))}${v}`) : `${t}${k}:        ${v} kB\n`;
-  }
-  return t;
-}
 
 const V2_MOUNT = '30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n';
 const PSI_QUIET = 'some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n';
@@ -246,7 +224,5 @@ test('the live machine: figures that agree with /proc/meminfo and name their sou
   assert.ok(s.commit && [0, 1, 2].includes(s.commit.mode));
   if (s.cgroup) assert.ok(s.sources!.some((p) => p.startsWith('/sys/fs/cgroup')), 'read the cgroup it names');
 });
-
-test.after(() => { for (const r of roots) rmSync(r, { recursive: true, force: true }); });
 
 test.run();

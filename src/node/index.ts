@@ -11,4 +11,4 @@ setNodeStreams({ readable: sglReadable, writable: sglWritable });
 export * from '../index.js';
 export { createHostStats, readHostStats } from './hoststats.js';
 export type { HostStatsOptions } from './hoststats.js';
-export { parseMeminfo, parsePsi } from './proc.js';
+export { parseLimit, parseMeminfo, parsePsi } from './proc.js';
