@@ -17,5 +17,7 @@ export type { MemStats, MemStatsProvider, PsiLine } from './host.js';
 export { Pressure, lowWatermark, pressureLevel, pressureName } from './pressure.js';
 export type { PressureInputs, PressureLevel, PressureName } from './pressure.js';
 export { setDefaultMemStats } from './host.js';
+export { browserMemStats } from './browserstats.js';
+export type { BrowserStatsOptions } from './browserstats.js';
 export { KiB, MiB, GiB, MAX_SIZE, classSize, parseSize, formatBytes } from './sizes.js';
 export { init, initError, pageMM, byteMM } from './global.js';

@@ -33,9 +33,11 @@ const HIGH_LOW_THRESHOLD = 40;
 const WM_FLOOR = 128 * MiB;
 
 // AIStore's low watermark, from the minimum and the memory free at init: 7/16 of their sum, at
-// least minFree + 128 MiB; minFree + 128 MiB when free memory is already short.
+// least minFree + 128 MiB; minFree + 128 MiB when free memory is already short. The 128 MiB is
+// capped at an eighth of the free memory, so that a small budget (a browser page's 64 MiB) still
+// has a Low level; from 1 GiB free on it is AIStore's rule exactly.
 export function lowWatermark(minFree: number, freeAtInit: number): number {
-  const floor = minFree + WM_FLOOR;
+  const floor = minFree + Math.min(WM_FLOOR, freeAtInit / 8);
   if (freeAtInit < Math.min(2 * minFree, minFree + 1536 * MiB)) return floor;
   const sum = minFree + freeAtInit;
   return Math.max(sum / 2 - sum / 16, floor);

@@ -11,7 +11,8 @@ const GiB = 1024 * MiB;
 test('the low watermark is AIStore\'s: 7/16 of minFree + free at init, floored, and short memory', () => {
   assert.is(lowWatermark(2 * GiB, 64 * GiB), 28.875 * GiB);
   assert.is(lowWatermark(1 * GiB, 1 * GiB), 1 * GiB + 128 * MiB, 'free below 2 × minFree: minFree + 128 MiB');
-  assert.is(lowWatermark(100 * MiB, 300 * MiB), 228 * MiB, '7/16 of 400 MiB = 175 MiB, floored to minFree + 128 MiB');
+  assert.is(lowWatermark(100 * MiB, 300 * MiB), 175 * MiB, '7/16 of 400 MiB; the floor\'s 128 MiB is capped at free / 8');
+  assert.is(lowWatermark(8 * MiB, 12 * MiB), 9.5 * MiB, 'short (below 2 × minFree): minFree + free / 8');
 });
 
 test('a fake provider drives every level: Low, Moderate, High, Extreme, and back', () => {
