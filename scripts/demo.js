@@ -69,6 +69,14 @@ try {
   sgl.free(); // a no-op after the handoff
 }
 
+// Host memory and pressure, as the pool sees them.
+{
+  const { pressureName } = await import('../build/node.js');
+  const h = mm.hostStats();
+  const cg = h?.cgroup ? `cgroup v${h.cgroup.version} ${h.cgroup.limit === undefined ? 'without a limit' : `limit ${formatBytes(h.cgroup.limit)}`}` : 'no memory cgroup';
+  line(`host: ${formatBytes(h?.available ?? 0)} available of ${formatBytes(h?.total ?? 0)}, ${cg}, PSI some ${h?.psi?.some.avg10 ?? '?'}%; pressure ${pressureName(mm.pressure())} (min free ${formatBytes(mm.watermarks.minFree)}, low watermark ${formatBytes(mm.watermarks.lowWM)}); \`npx memsys doctor\` explains`);
+}
+
 // The per-class table.
 for (const x of held) mm.free(x);
 const s = mm.stats();
