@@ -84,6 +84,9 @@ export class Channel {
    * longer use it. Throws, handing off nothing, when the ring has no room (the reader is behind). */
   send(x: Uint8Array | SGL): void {
     if (!(x instanceof SGL) && !(x instanceof Uint8Array)) throw invalidArg('value', x, 'must be a Uint8Array from this MMSA or an SGL');
+    if (x instanceof SGL && x.slab.mm !== this.mm) {
+      throw new MemsysError('ERR_MEMSYS_NOT_OWNED', `the SGL belongs to MMSA ${show(x.slab.mm.name)}, not to this channel's ${show(this.mm.name)}`);
+    }
     const n = x instanceof SGL ? x.offs.length : 1;
     const words = FIXED + 2 * n;
     const w = this.w;
@@ -112,11 +115,14 @@ export class Channel {
     Atomics.notify(w, HEAD);
   }
 
-  /** The next buffer or SGL, now this realm's; undefined if none is waiting. */
+  /** The next buffer or SGL, now this realm's; undefined if none is waiting, or if the next one
+   * names an arena this realm has not seen yet (it is asked for; try again). */
   tryReceive(): Uint8Array | SGL | undefined {
-    const h = this.next();
-    if (!h) return undefined;
-    return this.mm.receive(h);
+    const r = this.peek();
+    if (!r) return undefined;
+    let known = true;
+    for (const id of r.h.arenas) known = this.mm.requestArena(id) && known;
+    return known ? this.take(r) : undefined;
   }
 
   /** The next buffer or SGL, waiting for one (up to `timeoutMs`) and for any arena it names that
@@ -142,13 +148,25 @@ export class Channel {
         try { await r.value; } finally { release(); }
       }
     }
-    const h = this.next()!;
-    for (const id of h.arenas) if (!this.mm.byId.get(id)?.x) await this.mm.arenaKnown(id, end);
-    return this.mm.receive(h);
+    const r = this.peek()!;
+    // Waiting for an arena leaves the record in the ring: a timeout loses nothing.
+    for (const id of r.h.arenas) if (!this.mm.requestArena(id)) await this.mm.arenaKnown(id, end);
+    return this.take(r);
   }
 
-  // The next record as a handoff descriptor, consumed; its arenas' memories are not in it.
-  private next(): Handoff | undefined {
+  // Receives a record and removes it from the ring, also when receiving fails: every check that
+  // can fail once the arenas are known (ticket, state of the buffers) fails for good.
+  private take(r: { h: Handoff; next: number }): Uint8Array | SGL {
+    try {
+      return this.mm.receive(r.h);
+    } finally {
+      Atomics.store(this.w, TAIL, r.next);
+    }
+  }
+
+  // The next record as a handoff descriptor (its arenas' memories are not in it), and where the
+  // record after it starts; the ring is not changed.
+  private peek(): { h: Handoff; next: number } | undefined {
     const w = this.w;
     let tail = Atomics.load(w, TAIL) >>> 0;
     const head = Atomics.load(w, HEAD) >>> 0;
@@ -167,8 +185,7 @@ export class Channel {
     const h: Handoff = w[p + 1] === KIND_SGL
       ? { kind: 'memsys.sgl', ...base, woff: getU53(w, p + 5), roff: getU53(w, p + 7) } satisfies SGLHandoff
       : { kind: 'memsys.buf', ...base } satisfies BufferHandoff;
-    Atomics.store(w, TAIL, (tail + words) % U32);
-    return h;
+    return { h, next: (tail + words) % U32 };
   }
 }
 

@@ -10,7 +10,7 @@
 //
 // The buffers stay LIVE throughout: only the right to use and free them moves. The ticket makes a
 // descriptor good for one receipt, in whichever realm claims it first, even if it was posted to
-// several; a ticket not claimed before N later handoffs expires (its buffers stay in use until
+// several; a ticket not claimed before N = TICKETS later handoffs expires (its buffers stay in use until
 // terminate()). The arenas' memories travel along, so a realm that missed an arena's
 // announcement can still map the buffers at once.
 //
@@ -23,7 +23,7 @@ import { type SGLHandoff, type SlotsHandoff, SGL } from './sgl.js';
 import { type Slab, type SlabBuffer, kArena, kSlab, kSlot, kState } from './slab.js';
 import { NUM_CLASSES } from './sizes.js';
 
-export const TICKETS = 4096;
+export const TICKETS = 16384; // more than a channel's ring can hold (~5 900 records)
 export const SLOT_MOVED = -2; // kSlot of a view whose buffer was handed off
 
 /** What mm.handoff(buf) returns: post it to another realm, and `mm.receive()` it there. */

@@ -27,7 +27,7 @@
 import { Arena, BATCH_MAX, PAGE, WASM_PAGE, readHeader } from './arena.js';
 import { ST_LIVE, ST_OUT, CSTAT_FREE, CSTAT_OUT, CSTAT_RUNS } from './core.js';
 import {
-  MemsysError, MemsysTypeError, invalidArg, invalidSize, show,
+  MemsysError, MemsysRangeError, MemsysTypeError, invalidArg, invalidSize, show,
 } from './errors.js';
 import { type MemStats, type MemStatsProvider, defaultMemStats, processEnv } from './host.js';
 import { type MinFree, insufficient, minFree } from './minfree.js';
@@ -155,7 +155,7 @@ function debugFromEnv(env: Env): boolean {
 //   i32[0] last arena id · i32[1] last handoff ticket · BigInt64 hits[64] at byte 8 ·
 //   i32 live[64] at byte 520 · i32 tickets[TICKETS] at byte 776 (handoff.ts) ·
 //   i32 orphans[1 + ORPHANS * 3] after them: a count, then (arena id, class, offset / 128) of
-//   buffers a realm could not give back itself (see terminate); arena id 0 marks a free entry
+//   buffers a realm could not give back itself (see terminate); arena id 0: free, −1: being written
 const ORPHANS = 1024;
 const CONTROL_BYTES = 8 + NUM_CLASSES * 12 + TICKETS * 4 + (1 + ORPHANS * 3) * 4;
 class Control {
@@ -359,18 +359,19 @@ export class MMSA {
     return slab !== undefined && slab.mm === this ? slab : this.slabs[exactClass(buf.byteLength, this.small)];
   }
 
-  // An orphan entry is claimed by compare-exchange on its arena id, so exactly one realm gives
-  // each buffer back. A full table leaves the buffer out of use until the arena is dropped.
+  // An orphan entry's arena id is its state: 0 free, −1 being written, > 0 published. A writer
+  // reserves an entry (0 → −1) before filling it; a reader claims one by compare-exchange on the
+  // published id, so exactly one realm gives each buffer back. A full table leaves the buffer out
+  // of use until the arena is dropped.
   private orphan(arena: number, cls: number, slot: number): void {
     const o = this.control.orphans;
     for (let e = 1; e < o.length; e += 3) {
-      if (Atomics.load(o, e) !== 0) continue;
+      if (Atomics.compareExchange(o, e, 0, -1) !== 0) continue;
       Atomics.store(o, e + 1, cls);
       Atomics.store(o, e + 2, slot);
-      if (Atomics.compareExchange(o, e, 0, arena) === 0) {
-        Atomics.add(o, 0, 1);
-        return;
-      }
+      Atomics.store(o, e, arena);
+      Atomics.add(o, 0, 1);
+      return;
     }
   }
 
@@ -380,7 +381,7 @@ export class MMSA {
     if (Atomics.load(o, 0) === 0) return;
     for (let e = 1; e < o.length; e += 3) {
       const id = Atomics.load(o, e);
-      if (id === 0) continue;
+      if (id <= 0) continue;
       const a = this.byId.get(id);
       if (!a?.x) continue;
       const cls = Atomics.load(o, e + 1);
@@ -436,6 +437,12 @@ export class MMSA {
     if (!Number.isSafeInteger(immediateSize) || immediateSize < 0) {
       throw invalidSize('immediateSize', immediateSize, 'must be a non-negative integer');
     }
+    // An expected size from outside (a Content-Length) must not make the pool map arenas for
+    // memory the host does not have.
+    const total = immediateSize > this.arenaSize ? this.hostStats()?.total : undefined;
+    if (total !== undefined && immediateSize > total) {
+      throw new MemsysRangeError('ERR_MEMSYS_SIZE_TOO_LARGE', `immediateSize ${immediateSize} is more than this host's memory (${total} bytes)`);
+    }
     const cls = sbufSize === undefined
       ? (immediateSize === 0 ? exactClass(this.defaultSize, this.small) : sglClass(immediateSize, this.small))
       : exactClass(sbufSize, this.small);
@@ -477,12 +484,19 @@ export class MMSA {
     return openChannel(this, port);
   }
 
+  /** @internal True if this realm has a core for arena `id`; otherwise asks the realms that
+   * have its memory to send it. */
+  requestArena(id: number): boolean {
+    if (this.byId.get(id)?.x) return true;
+    this.listen();
+    this.channel?.postMessage({ want: id });
+    return false;
+  }
+
   /** @internal Resolves once this realm has a core for arena `id`, asking the other realms for its
    * memory; rejects at `deadline` (a performance.now() time). */
   async arenaKnown(id: number, deadline: number): Promise<void> {
-    if (this.byId.get(id)?.x) return;
-    this.listen();
-    this.channel?.postMessage({ want: id });
+    if (this.requestArena(id)) return;
     while (!this.byId.get(id)?.x) {
       if (performance.now() >= deadline || this.state !== 'ready') {
         throw new MemsysError('ERR_MEMSYS_DESCRIPTOR', `arena ${id} did not reach this realm in time (is the realm that made it alive?)`);

@@ -152,8 +152,9 @@ export class SGL implements AsyncIterable<Uint8Array> {
     this.roff--;
   }
 
-  /** The next line, without its "\n" (and a "\r" before it), decoded as UTF-8; null at the end.
-   * A last line without "\n" is returned as it is. With advance false, the offset stays. */
+  /** The next line, without its "\n" and a "\r" before it, decoded as UTF-8; null at the end. A
+   * last line without "\n" is returned too (less a final "\r", as Go's bufio.ScanLines does). With
+   * advance false, the offset stays. */
   nextLine(advance = true): string | null {
     if (!this.readable() || this.roff >= this.woff) return null;
     const bs = this.bsize;

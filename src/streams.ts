@@ -120,7 +120,16 @@ function drainNode(dest: NodeWritableLike, next: Next): Promise<number> {
       if (err) finish(err);
       else if (drained && pending === 0) finish();
     };
+    // Runs first from here and then from 'drain': a throw (the SGL handed off meanwhile) settles
+    // the promise instead of escaping from an event listener.
     function pump(): void {
+      try {
+        fill();
+      } catch (e) {
+        finish(e);
+      }
+    }
+    function fill(): void {
       while (!settled) {
         const c = next();
         if (!c) {
@@ -136,11 +145,7 @@ function drainNode(dest: NodeWritableLike, next: Next): Promise<number> {
     dest.on('error', finish);
     dest.on('close', closed);
     dest.on('drain', pump);
-    try {
-      pump();
-    } catch (e) {
-      finish(e);
-    }
+    pump();
   });
 }
 

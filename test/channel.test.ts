@@ -152,4 +152,42 @@ test('workers: SGLs and buffers round-trip through two channels, content checked
   }
 });
 
+test('review regressions: a foreign SGL, an arena not yet known, more records than a ring holds', async () => {
+  const mm = new MMSA({ name: 'c5', arenaSize: 1 << 20, env: {} });
+  mm.init();
+  const other = new MMSA({ name: 'c5-other', arenaSize: 1 << 20, env: {} });
+  other.init();
+  const tx = mm.openChannel();
+  const foreign = other.newSGL(100, 4096);
+  throwsCode(() => tx.send(foreign), 'ERR_MEMSYS_NOT_OWNED', 'c5-other');
+  assert.is(foreign.freed, false, 'refused before any handoff: still usable');
+  foreign.free();
+  // A buffer of an arena the receiving realm has not heard of yet: tryReceive waits (undefined)
+  // and keeps the record; once the arena is announced, the buffer arrives.
+  mm.allocSize(4096);
+  const there = MMSA.attach(mm.share());
+  const rx = there.openChannel(tx.port());
+  const hold: Uint8Array[] = [];
+  while (mm.stats().arenas < 2) hold.push(mm.allocSize(65536));
+  const late = hold.pop()!;
+  late.fill(5);
+  tx.send(late);
+  const early = rx.tryReceive();
+  if (early === undefined) await new Promise((r) => setTimeout(r, 50));
+  const got = (early ?? rx.tryReceive()) as Uint8Array;
+  assert.ok(got instanceof Uint8Array && got.length === 65536 && got.every((x) => x === 5), 'not lost while its arena was unknown');
+  there.free(got);
+  hold.forEach((b) => mm.free(b));
+  // As many records as the ring takes: none expires before it is read.
+  const N = 5000;
+  const rx2 = mm.openChannel(tx.port());
+  for (let i = 0; i < N; i++) tx.send(mm.allocSize(128));
+  let ok = 0;
+  for (let r = rx2.tryReceive(); r; r = rx2.tryReceive()) { mm.free(r as Uint8Array); ok++; }
+  assert.is(ok, N);
+  there.terminate();
+  mm.terminate();
+  other.terminate();
+});
+
 test.run();

@@ -93,12 +93,12 @@ test('bad handoff descriptors are refused with the reason, and claim nothing', (
   other.terminate();
 });
 
-test('a handoff received after 4096 later ones has expired, and says so', () => {
+test('a handoff received after 16384 later ones has expired, and says so', () => {
   const mm = new MMSA({ name: 'h4', arenaSize: 4 << 20, env: {} });
   mm.init();
   const b = mm.allocSize(128);
   const h = mm.handoff(b);
-  for (let i = 0; i < 4096; i++) mm.free(mm.receive(mm.handoff(mm.allocSize(128))));
+  for (let i = 0; i < 16384; i++) mm.free(mm.receive(mm.handoff(mm.allocSize(128))));
   throwsCode(() => mm.receive(h), 'ERR_MEMSYS_MOVED', 'expired');
   mm.terminate();
 });

@@ -143,6 +143,17 @@ test('writeTo: a destination that fails rejects with its error and leaves the re
   s.free();
 });
 
+test('writeTo rejects, and nothing escapes, when the SGL is handed off while it waits for drain', async () => {
+  const s = mm.newSGL(0, 4096);
+  s.write(new Uint8Array(64 * 1024));
+  const dest = new Writable({ highWaterMark: 4096, write(_c, _e, cb) { setTimeout(cb, 5); } });
+  const p = s.writeTo(dest).then(() => 'resolved', (e) => (e as { code: string }).code);
+  await new Promise((r) => setTimeout(r, 1));
+  const h = s.handoff();
+  assert.is(await p, 'ERR_MEMSYS_MOVED');
+  mm.receive(h).free();
+});
+
 test('WHATWG: toReadableStream pipes to a WritableStream, toWritableStream is a pipeTo target', async () => {
   const data = pattern(50000, 4);
   const src = mm.newSGL(0, 4096);

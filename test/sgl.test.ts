@@ -62,6 +62,13 @@ test('newSGL refuses bad sizes and changes nothing', () => {
   throwsCode(() => mm.newSGL(0, 1000), 'ERR_MEMSYS_INVALID_SIZE', 'size 1000', 'not a slab size');
   throwsCode(() => mm.newSGL(0, 256 << 10), 'ERR_MEMSYS_SIZE_TOO_LARGE', 'size 262144');
   throwsCode(() => mm.newSGL(0, 0), 'ERR_MEMSYS_INVALID_SIZE', 'size 0');
+  const arenas = mm.stats().arenas;
+  const host = new MMSA({ name: 'host-bound', memStats: () => ({ total: 8 * 2 ** 30, free: 4 * 2 ** 30 }), env: {} });
+  host.init();
+  throwsCode(() => host.newSGL(2 ** 50), 'ERR_MEMSYS_SIZE_TOO_LARGE', 'immediateSize 1125899906842624', 'more than this host\'s memory');
+  assert.is(host.stats().arenas, 0, 'no arena was made for it');
+  host.terminate();
+  assert.is(mm.stats().arenas, arenas);
   assert.is(inUse(mm), before);
   const fresh = new MMSA({ name: 'not-init', env: {} });
   throwsCode(() => fresh.newSGL(), 'ERR_MEMSYS_STATE', 'not initialised');
