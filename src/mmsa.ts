@@ -30,6 +30,7 @@ import {
   MemsysError, MemsysRangeError, MemsysTypeError, invalidArg, invalidSize, show,
 } from './errors.js';
 import { type MemStats, type MemStatsProvider, defaultMemStats, processEnv } from './host.js';
+import { metricsText } from './metrics.js';
 import { type MinFree, insufficient, minFree } from './minfree.js';
 import { type PressureLevel, SwapTrend, lowWatermark, pressureLevel } from './pressure.js';
 import { type Channel, type ChannelPort, openChannel } from './channel.js';
@@ -420,6 +421,15 @@ export class MMSA {
     let n = 0;
     for (const s of this.slabs) n += (s.base - s.mag.length) * s.size;
     return n;
+  }
+
+  // The pool's figures in Prometheus text format, for a server's /metrics.
+  metrics(): string {
+    const st = this.stats();
+    return metricsText({
+      name: this.name, arenas: st.arenas, bytes: st.bytes, classes: st.classes,
+      pressure: this.pressure(), minFree: this.min.bytes, lowWM: this.lowWM, host: this.hostStats(),
+    });
   }
 
   /** The thresholds pressure() applies, in bytes. */
