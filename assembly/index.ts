@@ -7,7 +7,7 @@ import { NUM_CLASSES, classSize, runPages, slotsPerRun } from "./classes";
 import { checkAll } from "./check";
 import {
   ABI_VERSION, broken, setBroken, GRANULE_SHIFT, KIND_HEAD, MAGIC, PAGE_SHIFT, ST_FREE, TAG_RAW, abi, arenaId,
-  dataPage, flags, format, freePages, freeSlots, headLen, headTag, hitsOf, magic, mapAt,
+  dataPage, flags, setFlags, format, freePages, freeSlots, headLen, headTag, hitsOf, magic, mapAt,
   outSlots, owner, pages, rawPages, runsOf, setRawPages, setState, slotState, stateAt,
 } from "./layout";
 import { lock, unlock } from "./lock";
@@ -24,6 +24,7 @@ export const E_TOO_SMALL: i32 = -7;  // arena too small for its tables and one l
 export const E_ARG: i32 = -8;        // a count or array out of range
 
 export const FLAG_DEBUG: u32 = 1;
+export const FLAG_CLOSED: u32 = 2;   // set by close(): nothing more is handed out
 export const MAX_BATCH: u32 = 1 << 24; // free_batch's error encoding must fit in an i32
 
 // ---- helpers ---------------------------------------------------------------------------------------
@@ -99,6 +100,7 @@ export function check(): i32 {
 export function alloc(c: u32): u32 {
   if (c >= NUM_CLASSES) return 0;
   lock();
+  if (flags() & FLAG_CLOSED) return <u32>done(0);
   return <u32>done(<i32>takeSlot(c));
 }
 
@@ -109,6 +111,7 @@ export function alloc_batch(c: u32, out: u32, n: u32): i32 {
   if (!arrayOk(out, n)) return E_ARG;
   lock();
   let got: u32 = 0;
+  if (flags() & FLAG_CLOSED) n = 0;
   for (; got < n; got++) {
     const off = takeSlot(c);
     if (!off) break;
@@ -187,6 +190,21 @@ export function release(): i32 {
   return done(<i32>(freePages() - before));
 }
 
+// Closes the arena if no buffer of any class is out: from then on alloc, alloc_batch and raw_alloc
+// hand out nothing, in every instance, so each can let go of the memory. Raw spans (memsys's
+// scratch pages) do not keep it open. Returns 1 if the arena is closed (now or before), 0 if
+// buffers are out (nothing changes).
+export function close(): i32 {
+  lock();
+  if (!(flags() & FLAG_CLOSED)) {
+    for (let c: u32 = 0; c < NUM_CLASSES; c++) {
+      if (outSlots(c)) { unlock(); return 0; }
+    }
+    setFlags(flags() | FLAG_CLOSED);
+  }
+  return done(1);
+}
+
 // ---- raw spans -------------------------------------------------------------------------------------
 
 // n contiguous pages for the host's own use (memsys keeps its batch arrays in one). Returns the
@@ -194,6 +212,7 @@ export function release(): i32 {
 export function raw_alloc(n: u32): u32 {
   if (!n || n > 0xffff) return 0;
   lock();
+  if (flags() & FLAG_CLOSED) return <u32>done(0);
   const p = spanAlloc(n);
   if (p) {
     markSpan(p, n, TAG_RAW);

@@ -73,6 +73,7 @@ export const CLASS_RECORD: usize = 32;
 @inline export function pages(): u32 { return load<u32>(H_PAGES); }
 @inline export function dataPage(): u32 { return load<u32>(H_DATA); }
 @inline export function flags(): u32 { return load<u32>(H_FLAGS); }
+@inline export function setFlags(f: u32): void { store<u32>(H_FLAGS, f); }
 @inline export function owner(): u32 { return load<u32>(H_OWNER); }
 @inline export function arenaId(): u32 { return load<u32>(H_ARENA); }
 @inline export function freePages(): u32 { return load<u32>(H_FREE_PAGES); }

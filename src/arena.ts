@@ -15,12 +15,12 @@
 // The scratch page is this realm's own raw span: batch calls pass their offsets through it.
 
 import {
-  type CoreExports, E_ARG, E_CLASS, E_NOT_OUT, E_NOT_SLOT, E_OFFSET, E_WRONG_CLASS, FLAG_DEBUG,
-  H_ARENA, H_MAGIC, H_OWNER, H_STATE, MAGIC, STAT_FREE_PAGES,
+  type CoreExports, CSTAT_OUT, E_ARG, E_CLASS, E_NOT_OUT, E_NOT_SLOT, E_OFFSET, E_WRONG_CLASS, FLAG_CLOSED, FLAG_DEBUG,
+  H_ARENA, H_FLAGS, H_MAGIC, H_OWNER, H_STATE, MAGIC, STAT_FREE_PAGES,
   checkMessage, instantiate,
 } from './core.js';
 import { MemsysError } from './errors.js';
-import { formatBytes } from './sizes.js';
+import { NUM_CLASSES, formatBytes } from './sizes.js';
 
 export const PAGE = 4096;
 export const WASM_PAGE = 65536;
@@ -174,13 +174,37 @@ export class Arena {
   }
 
   get freePages(): number { return this.x ? this.x.arena_stat(STAT_FREE_PAGES) : 0; }
+
+  // Buffers of every class handed out by the core (in magazines, in use, in SGLs), all realms.
+  outSlots(): number {
+    let n = 0;
+    if (this.x) for (let c = 0; c < NUM_CLASSES; c++) n += this.x.class_stat(c, CSTAT_OUT);
+    return n;
+  }
+
+  // Releases fully free runs of class c while it keeps `depth` free buffers; returns how many
+  // buffers' runs went back to the span allocator.
+  trim(c: number, depth: number): number {
+    if (!this.x) return 0;
+    const r = this.x.trim(c, depth);
+    this.fail(r);
+    return r;
+  }
+
+  // Closes the arena if nothing of it is out (the core's close); then no realm gets buffers from
+  // it and each can drop it. A realm notices through `closed`.
+  close(): boolean {
+    return this.x !== undefined && this.x.close() === 1;
+  }
+
+  get closed(): boolean { return (this.u32[H_FLAGS] & FLAG_CLOSED) !== 0; }
 }
 
 // The ids in an arena's header, read straight from any realm's copy of its buffer; undefined if
 // the buffer is not an arena.
-export function readHeader(buffer: ArrayBufferLike): { owner: number; id: number } | undefined {
+export function readHeader(buffer: ArrayBufferLike): { owner: number; id: number; closed: boolean } | undefined {
   if (buffer.byteLength < WASM_PAGE) return undefined;
   const h = new Uint32Array(buffer, 0, 8);
   if (h[H_MAGIC] !== MAGIC) return undefined;
-  return { owner: h[H_OWNER], id: h[H_ARENA] };
+  return { owner: h[H_OWNER], id: h[H_ARENA], closed: (h[H_FLAGS] & FLAG_CLOSED) !== 0 };
 }

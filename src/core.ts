@@ -23,6 +23,7 @@ export interface CoreExports {
   raw_free(off: number): number;
   class_stat(c: number, field: number): number;
   arena_stat(field: number): number;
+  close(): number;
 }
 
 // Return codes (assembly/index.ts, assembly/check.ts).
@@ -35,6 +36,7 @@ export const E_FORMAT = -6;
 export const E_TOO_SMALL = -7;
 export const E_ARG = -8;
 export const FLAG_DEBUG = 1;
+export const FLAG_CLOSED = 2;
 
 export const CSTAT_RUNS = 3;
 export const CSTAT_FREE = 4;
@@ -47,6 +49,7 @@ export const ST_LIVE = 3;
 
 // Header words (u32 index) that any realm can read straight from an arena's buffer.
 export const H_MAGIC = 0;
+export const H_FLAGS = 5;
 export const H_OWNER = 6;
 export const H_ARENA = 7;
 export const H_STATE = 52; // byte 208: offset of the slot state table

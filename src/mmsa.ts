@@ -32,7 +32,8 @@ import {
 import { type MemStats, type MemStatsProvider, defaultMemStats, processEnv } from './host.js';
 import { metricsText } from './metrics.js';
 import { type MinFree, insufficient, minFree } from './minfree.js';
-import { type PressureLevel, SwapTrend, lowWatermark, pressureLevel } from './pressure.js';
+import { ARENA_IDLE_MS, type HousekeepReport, MemsysEvent, type MemsysEventType, depthFor, idleDepth, nextInterval } from './housekeep.js';
+import { Pressure, type PressureLevel, SwapTrend, lowWatermark, pressureLevel } from './pressure.js';
 import { type Channel, type ChannelPort, openChannel } from './channel.js';
 import { type BufferHandoff, type Handoff, SLOT_MOVED, TICKETS, packSlots, packView, receive as receiveHandoff } from './handoff.js';
 import { SGL, type SGLHandoff, type SlotsHandoff } from './sgl.js';
@@ -63,6 +64,8 @@ export interface MMSAOptions {
   debug?: boolean;
   /** Bytes a magazine may cache per class, per realm. Default 1 MiB. */
   magazineBytes?: number;
+  /** Run housekeeping on a timer (unref'd in Node). Default true; `mm.housekeep()` runs one pass. */
+  housekeeping?: boolean;
   /** Host memory figures for init's minimum-free check. Default: memsys/node's reader, if loaded. */
   memStats?: MemStatsProvider;
   /** Environment (AIS_MINMEM_*, AIS_DEBUG). Default: process.env where there is one. */
@@ -176,7 +179,7 @@ class Control {
   }
 }
 
-export class MMSA {
+export class MMSA extends EventTarget {
   readonly name: string;
   readonly small: boolean;
   readonly defaultSize: number;
@@ -203,12 +206,17 @@ export class MMSA {
   private readonly swap = new SwapTrend();
   private oom = false;                 // an arena could not be created since memory was last freed
   private oomInUse = 0;                // bytes in use in this realm when it could not
+  private hkTimer: ReturnType<typeof setTimeout> | undefined;
+  private highDepth = 128;             // High's depth, halved each High tick down to 32 (housekeep.ts)
+  private lastPressure: PressureLevel | undefined;
+  private readonly emptySince = new Map<Arena, number>();
   private readonly idle: { hits: number; since: number }[] = [];
   private pattern: Uint32Array | undefined;
   private defaultSlab: Slab | undefined;            // set by init; terminate empties every magazine,
                                                     // so a refill is where a terminated MMSA throws
 
   constructor(options: MMSAOptions) {
+    super();
     if (typeof options !== 'object' || options === null) {
       throw invalidArg('options', options, 'must be an object with at least a name');
     }
@@ -232,6 +240,7 @@ export class MMSA {
       if (o[k] !== undefined && typeof o[k] !== 'function') throw invalidArg(`option ${k}`, o[k], 'must be a function');
     }
     if (o.env !== undefined && (typeof o.env !== 'object' || o.env === null)) throw invalidArg('option env', o.env, 'must be an object of strings');
+    if (o.housekeeping !== undefined && typeof o.housekeeping !== 'boolean') throw invalidArg('option housekeeping', o.housekeeping, 'must be a boolean');
     if (options.shared === true && !sharedAvailable()) {
       throw new MemsysTypeError('ERR_MEMSYS_STATE',
         'option shared true needs SharedArrayBuffer, which this page lacks (it must be cross-origin isolated)');
@@ -278,12 +287,16 @@ export class MMSA {
     if (this.debug) this.pattern = new Uint32Array(MAX_SIZE / 4).fill(DEADBEEF);
     this.defaultSlab = this.slabs[exactClass(this.defaultSize, this.small)];
     this.state = 'ready';
+    this.lastPressure = this.pressure(); // the level 'pressure' events change from
+    this.schedule(this.timeIval);
   }
 
   // Frees every slab and drops every arena of this realm. Buffers still in use become invalid:
   // freeing one afterwards is an error, and their memory goes when the last view of it does.
   terminate(): void {
     if (this.state === 'terminated') return;
+    if (this.hkTimer !== undefined) clearTimeout(this.hkTimer);
+    this.hkTimer = undefined;
     this.adoptOrphans();
     for (const s of this.slabs) {
       this.flush(s, s.mag.length);
@@ -402,7 +415,9 @@ export class MMSA {
     const s = this.hostStats();
     this.swap.update(s?.swap?.used);
     if (this.oom && this.bytesInUse() < this.oomInUse) this.oom = false; // memory was freed since
-    return pressureLevel(s, { minFree: this.min.bytes, lowWM: this.lowWM, crit: this.swap.crit, oom: this.oom });
+    const p = pressureLevel(s, { minFree: this.min.bytes, lowWM: this.lowWM, crit: this.swap.crit, oom: this.oom });
+    this.notePressure(p);
+    return p;
   }
 
   // Host memory statistics from this MMSA's provider; undefined without one, or when it fails (a
@@ -537,7 +552,7 @@ export class MMSA {
     const fromArenas = () => {
       for (const a of this.arenas) {
         if (got === n) break;
-        if (a.x) got += this.takeFrom(s, a, n - got, each);
+        if (a.x && !a.closed) got += this.takeFrom(s, a, n - got, each);
       }
     };
     fromArenas();
@@ -669,7 +684,10 @@ export class MMSA {
   }
 
   private publish(s: Slab): void {
-    if (s.hits) Atomics.add(this.control.hits, s.cls, BigInt(s.hits));
+    if (s.hits) {
+      Atomics.add(this.control.hits, s.cls, BigInt(s.hits));
+      s.allocs += s.hits;
+    }
     s.hits = 0;
     const live = s.base - s.mag.length;
     if (live !== s.published) Atomics.add(this.control.live, s.cls, live - s.published);
@@ -693,6 +711,7 @@ export class MMSA {
     this.oom = false;
     this.register(a);
     if (this.channel && a.memory) this.channel.postMessage({ arena: a.memory });
+    this.emit('arena-added', { id: a.id, bytes: a.bytes, arenas: this.arenas.length });
     return a;
   }
 
@@ -711,7 +730,7 @@ export class MMSA {
   adopt(memory: WebAssembly.Memory): void {
     if (this.state === 'terminated') return;
     const hdr = readHeader(memory.buffer);
-    if (!hdr || hdr.owner !== this.id) return;
+    if (!hdr || hdr.owner !== this.id || hdr.closed) return;
     const known = this.byId.get(hdr.id);
     if (known?.x) return;
     if (known) {
@@ -862,10 +881,15 @@ export class MMSA {
     if (this.channel || typeof BroadcastChannel !== 'function') return;
     const ch = new BroadcastChannel(`memsys:${this.id}`);
     // Messages: {arena: memory} an arena to adopt; {want: id} a realm has buffers of arena `id`
-    // but not its memory; {hello} a realm attached and wants every arena made since its descriptor.
+    // but not its memory; {hello} a realm attached and wants every arena made since its descriptor;
+    // {drop: id} arena `id` was closed: let go of it.
     ch.onmessage = (e: MessageEvent) => {
-      const d = e.data as { arena?: unknown; want?: unknown; hello?: unknown } | null;
+      const d = e.data as { arena?: unknown; want?: unknown; hello?: unknown; drop?: unknown } | null;
       if (d?.arena instanceof WebAssembly.Memory) this.adopt(d.arena);
+      else if (typeof d?.drop === 'number') {
+        const a = this.byId.get(d.drop);
+        if (a?.closed) this.dropArena(a);
+      }
       else if (this.state === 'ready' && (d?.hello || typeof d?.want === 'number')) {
         for (const a of this.arenas) {
           if (a.memory && (d.hello || a.id === d.want)) ch.postMessage({ arena: a.memory });
@@ -874,6 +898,147 @@ export class MMSA {
     };
     (ch as unknown as { unref?: () => void }).unref?.(); // never keep a Node process alive
     this.channel = ch;
+  }
+
+  // ---- housekeeping (housekeep.ts) ---------------------------------------------------------------
+
+  private schedule(ms: number): void {
+    if (this.opts.housekeeping === false || this.state !== 'ready') return;
+    const t = setTimeout(() => {
+      this.hkTimer = undefined;
+      if (this.state !== 'ready') return;
+      let next: number;
+      try {
+        next = this.housekeep().next!;
+      } catch {
+        next = Math.max(this.timeIval, 60_000); // as AIStore after a failed memory reading
+      }
+      this.schedule(next);
+    }, ms);
+    (t as unknown as { unref?: () => void }).unref?.(); // never keep a Node process alive
+    this.hkTimer = t;
+  }
+
+  // One housekeeping pass, as the timer runs it; returns what it did and when the next is due.
+  housekeep(): HousekeepReport {
+    this.ready();
+    const now = this.now();
+    const p = this.pressure();
+    let released = 0;
+    if (p === Pressure.Low) {
+      this.highDepth = 128;
+      for (const s of this.slabs) {
+        const depth = idleDepth(this.idleFor(s.cls, now));
+        if (depth !== undefined) released += this.reduce(s, depth);
+      }
+    } else {
+      const depth = depthFor(p, this.highDepth);
+      if (p === Pressure.High) this.highDepth = depth;
+      for (const s of this.slabs) released += this.reduce(s, depth);
+    }
+    const flushed = this.flushIdleMagazines();
+    const dropped = this.dropEmptyArenas(now, p >= Pressure.High ? 0 : ARENA_IDLE_MS);
+    return this.report('tick', { pressure: p, released, flushed, dropped, next: nextInterval(p, this.timeIval, now) });
+  }
+
+  // Gives memory back now: `totally` empties every class (all cached buffers back), otherwise the
+  // classes idle long enough by AIStore's tiers; `toOS` (default) then drops every arena that is
+  // empty, without waiting for it to stay empty.
+  freeMem(opts: { totally?: boolean; toOS?: boolean } = {}): HousekeepReport {
+    this.ready();
+    if (typeof opts !== 'object' || opts === null) throw invalidArg('options', opts, 'must be an object');
+    for (const k of ['totally', 'toOS'] as const) {
+      if (opts[k] !== undefined && typeof opts[k] !== 'boolean') throw invalidArg(`option ${k}`, opts[k], 'must be a boolean');
+    }
+    const now = this.now();
+    let released = 0;
+    for (const s of this.slabs) {
+      const depth = opts.totally ? 0 : idleDepth(this.idleFor(s.cls, now));
+      if (depth !== undefined) released += this.reduce(s, depth);
+    }
+    const flushed = opts.totally ? 0 : this.flushIdleMagazines();
+    const dropped = opts.toOS === false ? 0 : this.dropEmptyArenas(now, 0);
+    return this.report('trim', { pressure: this.lastPressure ?? Pressure.Low, released, flushed, dropped });
+  }
+
+  private report(type: 'tick' | 'trim', r: Omit<HousekeepReport, 'arenas' | 'bytes'>): HousekeepReport {
+    const full: HousekeepReport = { ...r, arenas: this.arenas.length, bytes: this.arenas.length * this.arenaSize };
+    if (type === 'tick') this.emit('tick', full);
+    return full;
+  }
+
+  private notePressure(p: PressureLevel): void {
+    const from = this.lastPressure;
+    this.lastPressure = p;
+    if (from !== undefined && from !== p) this.emit('pressure', { from, to: p });
+  }
+
+  // How long class c has gone without an allocation in any realm, ms (0 if it never had one).
+  private idleFor(c: number, now: number): number {
+    this.publish(this.slabs[c]);
+    const hits = Number(Atomics.load(this.control.hits, c));
+    const idle = this.idle[c];
+    if (hits !== idle.hits) { idle.hits = hits; idle.since = now; }
+    return hits === 0 ? 0 : now - idle.since;
+  }
+
+  // Keeps `depth` free buffers of s's class ready: the magazine down to it, then whole free runs
+  // beyond it back to the arenas' free pages. Returns the buffers released.
+  private reduce(s: Slab, depth: number): number {
+    if (s.mag.length > depth) this.flush(s, s.mag.length - depth);
+    const keep = depth - s.mag.length;
+    let n = 0;
+    for (const a of this.arenas) if (a.x && !a.closed) n += a.trim(s.cls, keep);
+    if (n) this.emit('trim', { size: s.size, depth, released: n });
+    return n;
+  }
+
+  // Magazines of classes this realm has not allocated from since the last pass go back whole.
+  private flushIdleMagazines(): number {
+    let n = 0;
+    for (const s of this.slabs) {
+      this.publish(s);
+      if (s.allocs === s.allocsSeen && s.mag.length > 0) {
+        n += s.mag.length;
+        this.flush(s, s.mag.length);
+      }
+      s.allocsSeen = s.allocs;
+    }
+    return n;
+  }
+
+  // Closes and lets go of arenas nothing of which has been out for `idleMs` (closed ones another
+  // realm closed, at once).
+  private dropEmptyArenas(now: number, idleMs: number): number {
+    let dropped = 0;
+    for (const a of [...this.arenas]) {
+      if (!a.x) continue;
+      if (!a.closed) {
+        if (a.outSlots() > 0) { this.emptySince.delete(a); continue; }
+        const since = this.emptySince.get(a) ?? now;
+        this.emptySince.set(a, since);
+        if (now - since < idleMs) continue;
+        a.releaseAll();
+        if (!a.close()) continue;
+        this.channel?.postMessage({ drop: a.id });
+      }
+      this.dropArena(a);
+      dropped++;
+    }
+    return dropped;
+  }
+
+  private dropArena(a: Arena): void {
+    const i = this.arenas.indexOf(a);
+    if (i >= 0) this.arenas.splice(i, 1);
+    this.byId.delete(a.id);
+    this.emptySince.delete(a);
+    a.mm = null;
+    this.emit('arena-dropped', { id: a.id, bytes: a.bytes, arenas: this.arenas.length });
+  }
+
+  private emit(type: MemsysEventType, detail: unknown): void {
+    this.dispatchEvent(new MemsysEvent(type, detail));
   }
 
   // ---- statistics --------------------------------------------------------------------------------
@@ -895,11 +1060,9 @@ export class MMSA {
         runs += a.x.class_stat(c, CSTAT_RUNS);
       }
       const hits = Number(Atomics.load(this.control.hits, c));
-      const idle = this.idle[c];
-      if (hits !== idle.hits) { idle.hits = hits; idle.since = now; }
       classes.push({
         size: s.size, hits, inUse: Atomics.load(this.control.live, c), cached: s.mag.length,
-        free, runs, idle: hits === 0 ? 0 : now - idle.since,
+        free, runs, idle: this.idleFor(c, now),
       });
     }
     return {

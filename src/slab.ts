@@ -39,6 +39,8 @@ export class Slab {
   /** @internal */ readonly cap: number;    // magazine capacity; a flush gives back half
   /** @internal */ readonly batch: number;  // buffers per refill or flush
   /** @internal */ hits = 0;                // allocations since the last publish
+  /** @internal */ allocs = 0;              // allocations in this realm, published ones (housekeeping)
+  /** @internal */ allocsSeen = 0;          // `allocs` at the last housekeeping tick
   // Buffers in use are not counted on the hot path: in this realm they are always
   // `base - mag.length` (base: taken from the arenas minus given back), since alloc pops and
   // free pushes. A posted buffer freed here lowers this realm's count and its sender's stays

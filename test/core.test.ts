@@ -32,6 +32,30 @@ for (const shared of [true, false]) {
     assert.is(instantiate(blank, shared, false).attach(), -6);
   });
 
+  test(`${t} close: refused while a buffer is out, then nothing more is handed out, in every instance`, () => {
+    const { x, mem, u32 } = arena(4 * MiB, shared);
+    const other = instantiate(mem, shared, false);
+    assert.is(other.attach(), 0);
+    const scratch = x.raw_alloc(1);
+    const off = x.alloc(39);
+    assert.ok(off > 0);
+    assert.is(x.close(), 0, 'a buffer is out: refused');
+    assert.is(u32[5] & 2, 0, 'flags unchanged');
+    const off2 = other.alloc(39);
+    assert.ok(off2 > 0, 'still open in every instance');
+    assert.is(x.free(off, 39), 0);
+    assert.is(other.close(), 0, 'one still out');
+    assert.is(other.free(off2, 39), 0);
+    assert.is(x.close(), 1, 'nothing out (a raw scratch page does not count): closed');
+    assert.is(u32[5] & 2, 2, 'FLAG_CLOSED in the header');
+    assert.is(other.close(), 1, 'idempotent, from any instance');
+    assert.is(x.alloc(39), 0);
+    assert.is(other.alloc(0), 0, 'another instance hands out nothing either');
+    assert.is(x.alloc_batch(39, scratch, 4), 0);
+    assert.is(x.raw_alloc(1), 0);
+    assert.is(x.check(), 0);
+  });
+
   test(`${t} every class hands out distinct, aligned, in-range slots and takes them back`, () => {
     const { x, u32 } = arena(32 * MiB, shared);
     const scratch = x.raw_alloc(1);

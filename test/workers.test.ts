@@ -161,4 +161,31 @@ test('two realms terminating at once each write their orphans; every buffer is g
   }
 });
 
+test('an arena one realm closes is dropped by the others, and their allocations go elsewhere', async () => {
+  const mm = new MMSA({ name: 'drop', arenaSize: 2 << 20, housekeeping: false, env: {} });
+  mm.init();
+  const keep = mm.allocSize(128);
+  const desc = mm.share();
+  const w = new Worker(new URL('./fixtures/ts-worker.mjs', import.meta.url), {
+    workerData: { entry: new URL('./fixtures/arenas.ts', import.meta.url).href, desc },
+  });
+  const ask = (m: string) => new Promise<unknown>((r, j) => { w.once('message', r); w.once('error', j); w.postMessage(m); });
+  await new Promise((r) => w.once('message', r)); // ready
+  const held: Uint8Array[] = [];
+  while (mm.stats().arenas < 3) held.push(mm.allocSize(65536));
+  await new Promise((r) => setTimeout(r, 50)); // announcements
+  assert.is(await ask('count'), 3, 'the worker adopted the new arenas');
+  held.forEach((b) => mm.free(b));
+  const r = mm.freeMem({ totally: true });
+  assert.is(r.dropped, 2, 'the two arenas with nothing out');
+  assert.is(r.arenas, 1);
+  await new Promise((res) => setTimeout(res, 50)); // the {drop} messages
+  assert.is(await ask('count'), 1, 'the worker let go of them too');
+  assert.is(await ask('alloc'), 1, 'and allocates in the open arena');
+  await ask('end');
+  await w.terminate();
+  mm.free(keep);
+  mm.terminate();
+});
+
 test.run();
