@@ -12,6 +12,7 @@ export type MemsysErrorCode =
   | 'ERR_MEMSYS_ENV'                // an environment variable that does not parse
   | 'ERR_MEMSYS_INSUFFICIENT_MEMORY'// less free memory than the configured minimum
   | 'ERR_MEMSYS_OUT_OF_MEMORY'      // a new arena could not be created
+  | 'ERR_MEMSYS_BUDGET'             // a new arena would take the pool above its budget's ceiling
   | 'ERR_MEMSYS_STATE'              // used before init, after terminate, or not shareable
   | 'ERR_MEMSYS_DESCRIPTOR'         // a share or handoff descriptor that is not one
   | 'ERR_MEMSYS_SGL_FREED'          // a write to (or seek in) an SGL after free()

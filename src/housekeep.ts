@@ -52,6 +52,7 @@ export interface HousekeepReport {
   dropped: number;        // arenas closed and let go
   arenas: number;         // arenas left
   bytes: number;          // bytes the pool holds after it
+  target?: number;        // the budget's target, bytes (with a budget)
   next?: number;          // ms to the next tick (timer ticks only)
 }
 

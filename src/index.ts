@@ -2,6 +2,10 @@
 // adds the Node adapters.
 
 export { MMSA } from './mmsa.js';
+export { BudgetController } from './budget.js';
+export type { BudgetOptions } from './budget.js';
+export { MemsysEvent } from './housekeep.js';
+export type { HousekeepReport, MemsysEventType } from './housekeep.js';
 export type { ClassStats, MMSAOptions, MMSAStats, ShareDescriptor } from './mmsa.js';
 export { Slab } from './slab.js';
 export { SGL, SGLReader, setNodeStreams } from './sgl.js';

@@ -33,13 +33,14 @@ import { type MemStats, type MemStatsProvider, defaultMemStats, processEnv } fro
 import { metricsText } from './metrics.js';
 import { type MinFree, insufficient, minFree } from './minfree.js';
 import { ARENA_IDLE_MS, type HousekeepReport, MemsysEvent, type MemsysEventType, depthFor, idleDepth, nextInterval } from './housekeep.js';
-import { Pressure, type PressureLevel, SwapTrend, lowWatermark, pressureLevel } from './pressure.js';
+import { Pressure, type PressureLevel, SwapTrend, lowWatermark, pressureLevel, pressureName } from './pressure.js';
+import { type BudgetOptions, BudgetController } from './budget.js';
 import { type Channel, type ChannelPort, openChannel } from './channel.js';
 import { type BufferHandoff, type Handoff, SLOT_MOVED, TICKETS, packSlots, packView, receive as receiveHandoff } from './handoff.js';
 import { SGL, type SGLHandoff, type SlotsHandoff } from './sgl.js';
 import { DebugSlab, Slab, type SlabBuffer, kArena, kSlab, kSlot, kState } from './slab.js';
 import {
-  GiB, KiB, MAX_SIZE, MiB, NUM_CLASSES, classSize, exactClass, fitClass, fitClassOf, sglClass,
+  GiB, KiB, MAX_SIZE, MiB, NUM_CLASSES, classSize, exactClass, fitClass, fitClassOf, formatBytes, sglClass,
 } from './sizes.js';
 
 export interface MMSAOptions {
@@ -66,6 +67,8 @@ export interface MMSAOptions {
   magazineBytes?: number;
   /** Run housekeeping on a timer (unref'd in Node). Default true; `mm.housekeep()` runs one pass. */
   housekeeping?: boolean;
+  /** Size the pool on demand between a floor and a ceiling (budget.ts). Default: no budget. */
+  budget?: BudgetOptions;
   /** Host memory figures for init's minimum-free check. Default: memsys/node's reader, if loaded. */
   memStats?: MemStatsProvider;
   /** Environment (AIS_MINMEM_*, AIS_DEBUG). Default: process.env where there is one. */
@@ -210,6 +213,7 @@ export class MMSA extends EventTarget {
   private highDepth = 128;             // High's depth, halved each High tick down to 32 (housekeep.ts)
   private lastPressure: PressureLevel | undefined;
   private readonly emptySince = new Map<Arena, number>();
+  private readonly budgetCtl: BudgetController | undefined;
   private readonly idle: { hits: number; since: number }[] = [];
   private pattern: Uint32Array | undefined;
   private defaultSlab: Slab | undefined;            // set by init; terminate empties every magazine,
@@ -241,6 +245,7 @@ export class MMSA extends EventTarget {
     }
     if (o.env !== undefined && (typeof o.env !== 'object' || o.env === null)) throw invalidArg('option env', o.env, 'must be an object of strings');
     if (o.housekeeping !== undefined && typeof o.housekeeping !== 'boolean') throw invalidArg('option housekeeping', o.housekeeping, 'must be a boolean');
+    this.budgetCtl = options.budget === undefined ? undefined : new BudgetController(options.budget);
     if (options.shared === true && !sharedAvailable()) {
       throw new MemsysTypeError('ERR_MEMSYS_STATE',
         'option shared true needs SharedArrayBuffer, which this page lacks (it must be cross-origin isolated)');
@@ -430,6 +435,23 @@ export class MMSA extends EventTarget {
     } catch {
       return undefined;
     }
+  }
+
+  // Bytes in use in every realm (the shared counters), for the budget.
+  private bytesInUseAll(): number {
+    let n = 0;
+    for (const s of this.slabs) {
+      this.publish(s);
+      n += Math.max(0, Atomics.load(this.control.live, s.cls)) * s.size;
+    }
+    return n;
+  }
+
+  /** The budget's figures, if the MMSA has one: the target the pool follows and its bounds. */
+  get budget(): { target: number; floor: number; ceiling: number; effectiveCeiling: number; reserve: number } | undefined {
+    const b = this.budgetCtl;
+    if (!b) return undefined;
+    return { target: b.target, floor: b.floor, ceiling: b.ceiling, effectiveCeiling: b.ceilingAt(this.lastPressure ?? Pressure.Low), reserve: b.reserve };
   }
 
   private bytesInUse(): number {
@@ -697,6 +719,15 @@ export class MMSA extends EventTarget {
   // ---- arenas ------------------------------------------------------------------------------------
 
   private addArena(): Arena {
+    const b = this.budgetCtl;
+    if (b) {
+      const p = this.lastPressure ?? Pressure.Low;
+      const after = (this.arenas.length + 1) * this.arenaSize;
+      if (after > b.ceilingAt(p)) {
+        throw new MemsysError('ERR_MEMSYS_BUDGET', `a new ${formatBytes(this.arenaSize)} arena would take the pool to ` +
+          `${formatBytes(after)}, above its ceiling ${formatBytes(b.ceilingAt(p))} (${formatBytes(b.ceiling)} at ${pressureName(p)} pressure)`);
+      }
+    }
     const id = Atomics.add(this.control.head, 0, 1) + 1;
     let a: Arena;
     try {
@@ -936,9 +967,14 @@ export class MMSA extends EventTarget {
       if (p === Pressure.High) this.highDepth = depth;
       for (const s of this.slabs) released += this.reduce(s, depth);
     }
+    // With a budget, what the pool holds above its target goes back now: every free buffer, and
+    // every arena with nothing out.
+    const target = this.budgetCtl?.update(this.bytesInUseAll(), p);
+    const over = target !== undefined && this.arenas.length * this.arenaSize > target;
+    if (over) for (const s of this.slabs) released += this.reduce(s, 0);
     const flushed = this.flushIdleMagazines();
-    const dropped = this.dropEmptyArenas(now, p >= Pressure.High ? 0 : ARENA_IDLE_MS);
-    return this.report('tick', { pressure: p, released, flushed, dropped, next: nextInterval(p, this.timeIval, now) });
+    const dropped = this.dropEmptyArenas(now, over || p >= Pressure.High ? 0 : ARENA_IDLE_MS);
+    return this.report('tick', { pressure: p, released, flushed, dropped, target, next: nextInterval(p, this.timeIval, now) });
   }
 
   // Gives memory back now: `totally` empties every class (all cached buffers back), otherwise the

@@ -1,0 +1,87 @@
+// The budget controller: how large the pool should be, following demand as "memory on demand"
+// sizes a guest (a Xen cloud's MOD agent; reference/sources) and Xen's self-balloon sizes it:
+// grow at once, shrink slowly, stay between a floor and a ceiling.
+//
+//   demand   = bytes in use (every realm) + reserve          never the pool's own free memory:
+//   target'  = demand                    if demand > target   a controller that counts what it
+//            = target                    for `hold` passes    holds as free grows itself without
+//            = target − (target − demand) · shrink  after     end (the article's feedback loop)
+//   target'  = clamp(target', floor, ceiling(pressure))
+//
+// `hold` is the anti-thrash: demand that drops and comes back within `hold` passes (a request
+// rate that oscillates) leaves the target, and so the pool's arenas, where they are.
+//
+//   ceiling(pressure) = ceiling × 1, 0.9, 0.75, 0.5, 0.25 for Low … OOM
+//
+// The MMSA lets its pool grow to the target and no further than the effective ceiling (a new
+// arena above it is refused with ERR_MEMSYS_BUDGET), and gives back what the pool holds above the
+// target at each housekeeping pass (empty arenas at once, free buffers to depth 0).
+
+import { invalidArg } from './errors.js';
+import type { PressureLevel } from './pressure.js';
+
+export interface BudgetOptions {
+  /** The pool is never sized below this, bytes. Default 0. */
+  floor?: number;
+  /** Never above this, bytes (lowered under pressure). Default: no ceiling. */
+  ceiling?: number;
+  /** Bytes of free buffers kept ready on top of what is in use. Default 0. */
+  reserve?: number;
+  /** Fraction of the excess over demand given up per pass, 0 < shrink ≤ 1. Default 1/8 (Xen's
+   * self-balloon down-hysteresis). */
+  shrink?: number;
+  /** Passes demand must stay below the target before it shrinks. Default 3. */
+  hold?: number;
+}
+
+const PRESSURE_SCALE = [1, 0.9, 0.75, 0.5, 0.25];
+
+export class BudgetController {
+  readonly floor: number;
+  readonly ceiling: number;
+  readonly reserve: number;
+  readonly shrink: number;
+  readonly hold: number;
+  target: number;
+  private below = 0; // passes since demand last reached the target
+
+  constructor(o: BudgetOptions = {}) {
+    if (typeof o !== 'object' || o === null) throw invalidArg('option budget', o, 'must be an object');
+    const bytes = (k: 'floor' | 'ceiling' | 'reserve', dflt: number) => {
+      const v = o[k];
+      if (v === undefined) return dflt;
+      if (!Number.isSafeInteger(v) || v < 0) throw invalidArg(`option budget.${k}`, v, 'must be a non-negative integer number of bytes');
+      return v;
+    };
+    this.floor = bytes('floor', 0);
+    this.ceiling = bytes('ceiling', Number.MAX_SAFE_INTEGER);
+    this.reserve = bytes('reserve', 0);
+    if (this.ceiling < this.floor) throw invalidArg('option budget.ceiling', this.ceiling, `must not be below the floor (${this.floor})`);
+    const s = o.shrink ?? 1 / 8;
+    if (typeof s !== 'number' || !(s > 0 && s <= 1)) throw invalidArg('option budget.shrink', s, 'must be a fraction 0 < shrink <= 1');
+    this.shrink = s;
+    const h = o.hold ?? 3;
+    if (!Number.isSafeInteger(h) || h < 0) throw invalidArg('option budget.hold', h, 'must be a non-negative integer number of passes');
+    this.hold = h;
+    this.target = this.floor;
+  }
+
+  // The ceiling under a pressure level.
+  ceilingAt(p: PressureLevel): number {
+    return this.ceiling === Number.MAX_SAFE_INTEGER ? this.ceiling : Math.floor(this.ceiling * PRESSURE_SCALE[p]);
+  }
+
+  // One step: the new target for `inUse` bytes in use at pressure `p`.
+  update(inUse: number, p: PressureLevel): number {
+    const demand = inUse + this.reserve;
+    let t = this.target;
+    if (demand >= this.target) {
+      t = demand;
+      this.below = 0;
+    } else if (++this.below > this.hold) {
+      t = this.target - (this.target - demand) * this.shrink;
+    }
+    this.target = Math.min(Math.max(Math.ceil(t), this.floor), Math.max(this.floor, this.ceilingAt(p)));
+    return this.target;
+  }
+}
