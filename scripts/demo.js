@@ -88,3 +88,48 @@ for (const c of s.classes.filter((c) => c.hits || c.runs)) {
 }
 mm.terminate();
 line(`terminated: ${mm.stats().arenas} arenas left`);
+
+// A burst and a quiet spell, watched: three workers stream data through SGLs for a while, then
+// stop; the pool, with a budget, grows at once and gives memory back pass by pass afterwards.
+{
+  const { watch, renderChart } = await import('../build/node.js');
+  const { writeFileSync } = await import('node:fs');
+  const burstMs = 2500;
+  const pool = new MMSA({ name: 'burst', arenaSize: 16 << 20, timeIval: 150, budget: { hold: 2, shrink: 1 / 4 } });
+  pool.init();
+  line();
+  line(`burst: 3 workers stream through SGLs for ${burstMs / 1000} s, then stop; sampling every 250 ms`);
+  const w = watch(pool, { intervalMs: 250 });
+  const wsrc = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    import(workerData.url).then(async ({ MMSA }) => {
+      const mm = MMSA.attach(workerData.desc);
+      const chunk = new Uint8Array(1 << 20).fill(7);
+      let bytes = 0;
+      const end = Date.now() + workerData.ms;
+      while (Date.now() < end) {
+        const sgls = [];
+        for (let i = 0; i < 4; i++) { const s = mm.newSGL(); for (let j = 0; j < 8; j++) s.write(chunk); sgls.push(s); }
+        await new Promise((r) => setTimeout(r, 20));
+        for (const s of sgls) { for (let c = s.open(), b = new Uint8Array(65536); c.read(b) > 0;) bytes += 0; bytes += s.size; s.free(); }
+      }
+      mm.terminate();
+      parentPort.postMessage(bytes);
+    });`;
+  const workers = [0, 1, 2].map(() => new Worker(wsrc, { eval: true, workerData: { desc: pool.share(), url, ms: burstMs } }));
+  const streamed = await Promise.all(workers.map((x) => new Promise((r) => x.once('message', r))));
+  await Promise.all(workers.map((x) => x.terminate()));
+  await new Promise((r) => setTimeout(r, 3500)); // quiet: housekeeping gives the memory back
+  const samples = w.stop();
+  const peak = Math.max(...samples.map((x) => x.pool));
+  line(`burst: ${formatBytes(streamed.reduce((a, b) => a + b, 0))} streamed; pool peaked at ${formatBytes(peak)}, ${formatBytes(samples.at(-1).pool)} after the quiet spell (budget target ${formatBytes(pool.budget.target)})`);
+  const st = pool.stats();
+  line('  size      hits   in use  cached    free  runs');
+  for (const c of st.classes.filter((c) => c.hits)) {
+    line(`  ${formatBytes(c.size).padEnd(9)} ${String(c.hits).padStart(7)} ${String(c.inUse).padStart(7)} ${String(c.cached).padStart(7)} ${String(c.free).padStart(7)} ${String(c.runs).padStart(5)}`);
+  }
+  const chart = new URL('../build/demo-chart.svg', import.meta.url);
+  writeFileSync(chart, renderChart(samples, 'memsys: a burst of SGL traffic from 3 workers, then quiet'));
+  line(`chart: ${chart.pathname}`);
+  pool.terminate();
+}

@@ -967,13 +967,13 @@ export class MMSA extends EventTarget {
       if (p === Pressure.High) this.highDepth = depth;
       for (const s of this.slabs) released += this.reduce(s, depth);
     }
-    // With a budget, what the pool holds above its target goes back now: every free buffer, and
-    // every arena with nothing out.
+    // With a budget, what the pool holds above its target goes back now: free buffers, and as
+    // many arenas with nothing out as the excess covers, newest first.
     const target = this.budgetCtl?.update(this.bytesInUseAll(), p);
-    const over = target !== undefined && this.arenas.length * this.arenaSize > target;
-    if (over) for (const s of this.slabs) released += this.reduce(s, 0);
+    const excess = target === undefined ? 0 : this.arenas.length * this.arenaSize - target;
+    if (excess > 0) for (const s of this.slabs) released += this.reduce(s, 0);
     const flushed = this.flushIdleMagazines();
-    const dropped = this.dropEmptyArenas(now, over || p >= Pressure.High ? 0 : ARENA_IDLE_MS);
+    const dropped = this.dropEmptyArenas(now, p >= Pressure.High ? 0 : ARENA_IDLE_MS, Math.max(0, excess));
     return this.report('tick', { pressure: p, released, flushed, dropped, target, next: nextInterval(p, this.timeIval, now) });
   }
 
@@ -1043,17 +1043,18 @@ export class MMSA extends EventTarget {
     return n;
   }
 
-  // Closes and lets go of arenas nothing of which has been out for `idleMs` (closed ones another
-  // realm closed, at once).
-  private dropEmptyArenas(now: number, idleMs: number): number {
+  // Closes and lets go of arenas nothing of which has been out for `idleMs`, and, newest first,
+  // of empty ones to cover `excess` bytes at once (closed ones another realm closed, at once).
+  private dropEmptyArenas(now: number, idleMs: number, excess = 0): number {
     let dropped = 0;
-    for (const a of [...this.arenas]) {
+    for (const a of [...this.arenas].reverse()) {
       if (!a.x) continue;
       if (!a.closed) {
         if (a.outSlots() > 0) { this.emptySince.delete(a); continue; }
         const since = this.emptySince.get(a) ?? now;
         this.emptySince.set(a, since);
-        if (now - since < idleMs) continue;
+        if (excess <= 0 && now - since < idleMs) continue;
+        excess -= a.bytes;
         a.releaseAll();
         if (!a.close()) continue;
         this.channel?.postMessage({ drop: a.id });

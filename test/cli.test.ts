@@ -3,6 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { MEMINFO, fixtureTree, meminfo } from './helpers.js';
 
 const CLI = new URL('../build/cli.js', import.meta.url).pathname;
@@ -79,11 +80,23 @@ test('doctor: a healthy host is exit 0; bad arguments are exit 2 with the usage'
   const none = run('doctor', '--root', fixtureTree({}));
   assert.is(none.status, 1);
   assert.match(none.stdout, /cannot read \/proc\/meminfo/);
-  for (const [args, msg] of [[['frobnicate'], 'unknown command "frobnicate"'], [[], 'a command is needed'], [['stats', '--root'], '--root needs a directory']] as const) {
+  for (const [args, msg] of [[['frobnicate'], 'unknown command "frobnicate"'], [[], 'a command is needed'], [['stats', '--root'], '--root needs a value'],
+    [['watch', '--interval', '1'], '--interval 1: expected milliseconds'], [['watch', '--duration', '-2'], '--duration -2: expected seconds']] as const) {
     const r = run(...args);
     assert.is(r.status, 2);
     assert.ok(r.stderr.includes(msg) && r.stderr.includes('usage: memsys stats'), r.stderr);
   }
+});
+
+test('watch: a line per sample for the given time, and a chart of them', () => {
+  const chart = fixtureTree({}) + '/watch.svg';
+  const r = run('watch', '--interval', '100', '--duration', '0.55', '--chart', chart);
+  assert.is(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.ok(lines.length >= 5, `${lines.length} lines`);
+  for (const l of lines.slice(0, -1)) assert.match(l, /^\s*\d+\.\d s  pool .+  in use .+  host available .+  pressure (low|moderate|high|extreme|OOM)$/, JSON.stringify(l));
+  assert.is(lines.at(-1), `chart: ${chart}`);
+  assert.match(readFileSync(chart, 'utf8'), /^<svg [^>]*>[\s\S]*<polyline[\s\S]*<\/svg>$/);
 });
 
 test('the live machine: stats and doctor run and agree with each other', () => {

@@ -1,19 +1,23 @@
 // The `memsys` command: `memsys stats [--json]` prints the host, cgroup, PSI and pool figures;
-// `memsys doctor [--json]` says what limits this process's memory and exits 1 on a danger.
+// `memsys doctor [--json]` says what limits this process's memory and exits 1 on a danger;
+// `memsys watch [--interval ms] [--duration s] [--chart file.svg]` shows them live for this
+// process's global pool (a server shows its own with `watch()` from memsys/node).
 // `--root DIR` reads /proc and /sys under DIR (fixture trees).
 
-import { readFileSync } from 'node:fs';
-import { MMSA, type MemStats, createHostStats, formatBytes, pressureName } from './index.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { MMSA, type MemStats, createHostStats, formatBytes, pressureName, renderChart, watch } from './index.js';
 import { diagnose } from './doctor.js';
 
-const USAGE = 'usage: memsys stats [--json] | memsys doctor [--json]   (--root DIR: read /proc and /sys under DIR)';
+const USAGE = 'usage: memsys stats [--json] | memsys doctor [--json] | memsys watch [--interval ms] [--duration s] [--chart file.svg]' +
+  '   (--root DIR: read /proc and /sys under DIR)';
+const VALUED = ['--root', '--interval', '--duration', '--chart'];
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
-  const r = argv.indexOf('--root');
-  const root = r >= 0 ? argv[r + 1] : '';
-  if (r >= 0 && !root) return fail('--root needs a directory');
-  const cmd = argv.find((a, i) => !a.startsWith('--') && (r < 0 || i !== r + 1));
+  const opt = (k: string) => { const i = argv.indexOf(k); return i < 0 ? undefined : argv[i + 1] ?? ''; };
+  for (const k of VALUED) if (opt(k) === '') return fail(`${k} needs a value`);
+  const root = opt('--root') ?? '';
+  const cmd = argv.find((a, i) => !a.startsWith('--') && !VALUED.includes(argv[i - 1]));
   const mm = new MMSA({ name: 'memsys-cli', memStats: createHostStats({ root }) });
   mm.init();
   const s = mm.hostStats();
@@ -32,6 +36,26 @@ function main(argv: string[]): number {
     if (json) print(JSON.stringify({ pressure: level, findings: found }, null, 2));
     else for (const x of found) print(`${x.level === 'danger' ? 'DANGER' : 'info  '}  ${x.text}`);
     return danger ? 1 : 0;
+  }
+  if (cmd === 'watch') {
+    const interval = Number(opt('--interval') ?? 1000);
+    const duration = Number(opt('--duration') ?? Infinity);
+    if (!(interval >= 10)) return fail(`--interval ${opt('--interval')}: expected milliseconds, at least 10`);
+    if (!(duration > 0)) return fail(`--duration ${opt('--duration')}: expected seconds, more than 0`);
+    const w = watch(mm, { intervalMs: interval });
+    await new Promise<void>((res) => {
+      const stop = () => res();
+      process.once('SIGINT', stop);
+      if (duration !== Infinity) setTimeout(stop, duration * 1000);
+      else setInterval(() => {}, 1 << 30); // until Ctrl-C
+    });
+    const samples = w.stop();
+    const chart = opt('--chart');
+    if (chart) {
+      writeFileSync(chart, renderChart(samples, 'memsys watch'));
+      print(`chart: ${chart}`);
+    }
+    process.exit(0);
   }
   return fail(cmd ? `unknown command "${cmd}"` : 'a command is needed');
 }
@@ -75,4 +99,4 @@ function fail(why: string): number {
   return 2;
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

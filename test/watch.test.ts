@@ -1,0 +1,49 @@
+// watch(): samples and a live line; renderChart(): an SVG of pool, in use, host available and
+// pressure over time.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Writable } from 'node:stream';
+import { MMSA, type Sample, renderChart, sample, watch } from '../src/node/index.js';
+
+const MiB = 1024 * 1024;
+
+test('sample and watch: the pool as it grows, one line per sample on a non-terminal', async () => {
+  const mm = new MMSA({ name: 'w', arenaSize: 4 * MiB, housekeeping: false, memStats: () => ({ total: 8 * 2 ** 30, free: 6 * 2 ** 30, available: 6 * 2 ** 30 }), env: {} });
+  mm.init();
+  const lines: string[] = [];
+  const out = new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } });
+  const w = watch(mm, { intervalMs: 20, out });
+  const held = Array.from({ length: 40 }, () => mm.allocSize(65536));
+  await new Promise((r) => setTimeout(r, 100));
+  const samples = w.stop();
+  assert.ok(samples.length >= 3);
+  assert.is(samples[0].pool, 0);
+  assert.is(samples.at(-1)!.pool, 4 * MiB);
+  assert.is(samples.at(-1)!.inUse, 40 * 65536);
+  assert.is(samples.at(-1)!.available, 6 * 2 ** 30);
+  assert.is(lines.length, samples.length);
+  assert.match(lines.at(-1)!, /pool +4.00 MiB +in use +2.50 MiB +host available +6.00 GiB +pressure low\n$/);
+  assert.equal(sample(mm, 5).t, 5);
+  held.forEach((b) => mm.free(b));
+  mm.terminate();
+});
+
+test('renderChart: an SVG with a line each for pool, in use and host available, and a pressure band', () => {
+  const samples: Sample[] = Array.from({ length: 20 }, (_, i) => ({
+    t: i * 250, pool: (i < 10 ? i : 20 - i) * 16 * MiB, inUse: (i < 8 ? i : 0) * 12 * MiB, available: 8 * 2 ** 30 - i * MiB, pressure: i < 15 ? 0 : 2,
+  }));
+  const svg = renderChart(samples, 'a <burst> & quiet');
+  assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+  assert.ok(svg.endsWith('</svg>'));
+  const lines = [...svg.matchAll(/<polyline [^>]*points="([^"]+)"/g)].map((m) => m[1].split(' ').length);
+  assert.equal(lines, [20, 20, 20], 'three lines of 20 points');
+  assert.is([...svg.matchAll(/<rect x="[\d.]+" y="[\d.]+" width="[\d.]+" height="14" fill="#ffe0b2">/g)].length, 5, 'five samples at High');
+  assert.ok(svg.includes('a &lt;burst&gt; &amp; quiet'), 'the title is escaped');
+  for (const tag of ['svg', 'text', 'rect', 'title']) {
+    const open = (svg.match(new RegExp(`<${tag}[ >]`, 'g')) ?? []).length;
+    const closed = (svg.match(new RegExp(`</${tag}>|<${tag}[^>]*/>`, 'g')) ?? []).length;
+    assert.is(open, closed, `<${tag}> balanced`);
+  }
+});
+
+test.run();
