@@ -977,19 +977,24 @@ export class MMSA extends EventTarget {
     return this.report('tick', { pressure: p, released, flushed, dropped, target, next: nextInterval(p, this.timeIval, now) });
   }
 
-  // Gives memory back now: `totally` empties every class (all cached buffers back), otherwise the
-  // classes idle long enough by AIStore's tiers; `toOS` (default) then drops every arena that is
-  // empty, without waiting for it to stay empty.
-  freeMem(opts: { totally?: boolean; toOS?: boolean } = {}): HousekeepReport {
+  // Gives memory back now: `totally` empties every class (all cached buffers back); `idle` (ms)
+  // empties the classes with no allocation for at least that long (AIStore's IdleDuration);
+  // otherwise the classes idle long enough by AIStore's tiers. `toOS` (default) then drops every
+  // arena that is empty, without waiting for it to stay empty.
+  freeMem(opts: { idle?: number; totally?: boolean; toOS?: boolean } = {}): HousekeepReport {
     this.ready();
     if (typeof opts !== 'object' || opts === null) throw invalidArg('options', opts, 'must be an object');
     for (const k of ['totally', 'toOS'] as const) {
       if (opts[k] !== undefined && typeof opts[k] !== 'boolean') throw invalidArg(`option ${k}`, opts[k], 'must be a boolean');
     }
+    if (opts.idle !== undefined && !(typeof opts.idle === 'number' && opts.idle >= 0)) {
+      throw invalidArg('option idle', opts.idle, 'must be a non-negative number of milliseconds');
+    }
     const now = this.now();
     let released = 0;
     for (const s of this.slabs) {
-      const depth = opts.totally ? 0 : idleDepth(this.idleFor(s.cls, now));
+      const idle = this.idleFor(s.cls, now);
+      const depth = opts.totally ? 0 : opts.idle !== undefined ? (idle >= opts.idle && idle > 0 ? 0 : undefined) : idleDepth(idle);
       if (depth !== undefined) released += this.reduce(s, depth);
     }
     const flushed = opts.totally ? 0 : this.flushIdleMagazines();

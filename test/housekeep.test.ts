@@ -134,11 +134,28 @@ test('freeMem: totally gives every cached buffer back and drops the empty arenas
   assert.ok(r.dropped >= 1, 'arenas with nothing out dropped at once');
   assert.is(r.arenas, 1, 'the arena with a buffer in use stays');
   mm.free(keep);
-  for (const bad of [{ totally: 1 }, { toOS: 'yes' }]) throwsCode(() => mm.freeMem(bad as never), 'ERR_MEMSYS_INVALID_ARG', 'option');
+  for (const bad of [{ totally: 1 }, { toOS: 'yes' }, { idle: -1 }, { idle: '5s' }]) throwsCode(() => mm.freeMem(bad as never), 'ERR_MEMSYS_INVALID_ARG', 'option');
   throwsCode(() => mm.freeMem(null as never), 'ERR_MEMSYS_INVALID_ARG', 'options null');
   throwsCode(() => new MMSA({ name: 'x', housekeeping: 'no' as unknown as boolean }), 'ERR_MEMSYS_INVALID_ARG', 'option housekeeping "no"');
   mm.terminate();
   throwsCode(() => mm.housekeep(), 'ERR_MEMSYS_STATE', 'terminated');
+});
+
+test('freeMem({ idle }): the classes idle at least that long are emptied, the others kept', () => {
+  const { mm, advance, cls } = setup({ arenaSize: 16 * MiB });
+  burst(mm, 100);                 // 32 KiB: idle from now
+  mm.stats();                      // idle time counts from when a pass (or stats) sees the hits
+  advance(10_000);
+  const busy: Uint8Array[] = [];
+  for (let i = 0; i < 50; i++) busy.push(mm.allocSize(4096));
+  busy.forEach((b) => mm.free(b)); // 4 KiB: busy now
+  const ready4k = cls(32).free + cls(32).cached; // (stats also notes the hits)
+  assert.ok(ready4k >= 50);
+  advance(5_000);
+  mm.freeMem({ idle: 12_000, toOS: false });
+  assert.is(cls(C32K).free + cls(C32K).cached, 0, '32 KiB, idle 15 s: emptied');
+  assert.is(cls(32).free + cls(32).cached, ready4k, '4 KiB, idle 5 s: kept');
+  mm.terminate();
 });
 
 test('the timer chain: next interval by level with AIStore\'s jitter; unref\'d; stopped by terminate', () => {
