@@ -192,16 +192,15 @@ export function release(): i32 {
 
 // Closes the arena if no buffer of any class is out: from then on alloc, alloc_batch and raw_alloc
 // hand out nothing, in every instance, so each can let go of the memory. Raw spans (memsys's
-// scratch pages) do not keep it open. Returns 1 if the arena is closed (now or before), 0 if
-// buffers are out (nothing changes).
+// scratch pages) do not keep it open. Returns 1 if this call closed it, 2 if it was closed
+// already (so that exactly one caller counts the closing), 0 if buffers are out (nothing changes).
 export function close(): i32 {
   lock();
-  if (!(flags() & FLAG_CLOSED)) {
-    for (let c: u32 = 0; c < NUM_CLASSES; c++) {
-      if (outSlots(c)) { unlock(); return 0; }
-    }
-    setFlags(flags() | FLAG_CLOSED);
+  if (flags() & FLAG_CLOSED) return done(2);
+  for (let c: u32 = 0; c < NUM_CLASSES; c++) {
+    if (outSlots(c)) { unlock(); return 0; }
   }
+  setFlags(flags() | FLAG_CLOSED);
   return done(1);
 }
 

@@ -192,9 +192,11 @@ export class Arena {
   }
 
   // Closes the arena if nothing of it is out (the core's close); then no realm gets buffers from
-  // it and each can drop it. A realm notices through `closed`.
-  close(): boolean {
-    return this.x !== undefined && this.x.close() === 1;
+  // it and each can drop it (a realm notices through `closed`). 'closed': by this call;
+  // 'already': by another realm first; false: buffers are out.
+  close(): 'closed' | 'already' | false {
+    const r = this.x ? this.x.close() : 0;
+    return r === 1 ? 'closed' : r === 2 ? 'already' : false;
   }
 
   get closed(): boolean { return (this.u32[H_FLAGS] & FLAG_CLOSED) !== 0; }

@@ -115,6 +115,8 @@ export interface ShareDescriptor {
   /** The sharer's pressure thresholds (bytes), so that every realm reports the same levels. */
   minFree?: number;
   lowWM?: number;
+  /** The sharer's budget: every realm holds the pool to it. */
+  budget?: BudgetOptions;
 }
 
 const MIN_ARENA = 1 * MiB;
@@ -159,12 +161,14 @@ function debugFromEnv(env: Env): boolean {
 }
 
 // Per-MMSA counters shared by every realm:
-//   i32[0] last arena id · i32[1] last handoff ticket · BigInt64 hits[64] at byte 8 ·
-//   i32 live[64] at byte 520 · i32 tickets[TICKETS] at byte 776 (handoff.ts) ·
+//   i32 head[4]: last arena id, last handoff ticket, arenas open (the budget's count), unused ·
+//   BigInt64 hits[64] at byte 16 · i32 live[64] at byte 528 · i32 tickets[TICKETS] (handoff.ts) ·
 //   i32 orphans[1 + ORPHANS * 3] after them: a count, then (arena id, class, offset / 128) of
 //   buffers a realm could not give back itself (see terminate); arena id 0: free, −1: being written
 const ORPHANS = 1024;
-const CONTROL_BYTES = 8 + NUM_CLASSES * 12 + TICKETS * 4 + (1 + ORPHANS * 3) * 4;
+const HEAD_BYTES = 16;
+const H_OPEN = 2; // head[2]: arenas open
+const CONTROL_BYTES = HEAD_BYTES + NUM_CLASSES * 12 + TICKETS * 4 + (1 + ORPHANS * 3) * 4;
 class Control {
   readonly sab: SharedArrayBuffer | ArrayBuffer;
   readonly head: Int32Array;
@@ -174,11 +178,11 @@ class Control {
   readonly orphans: Int32Array;
   constructor(sab?: SharedArrayBuffer | ArrayBuffer, shared = true) {
     this.sab = sab ?? (shared ? new SharedArrayBuffer(CONTROL_BYTES) : new ArrayBuffer(CONTROL_BYTES));
-    this.head = new Int32Array(this.sab, 0, 2);
-    this.hits = new BigInt64Array(this.sab, 8, NUM_CLASSES);
-    this.live = new Int32Array(this.sab, 8 + NUM_CLASSES * 8, NUM_CLASSES);
-    this.tickets = new Int32Array(this.sab, 8 + NUM_CLASSES * 12, TICKETS);
-    this.orphans = new Int32Array(this.sab, 8 + NUM_CLASSES * 12 + TICKETS * 4, 1 + ORPHANS * 3);
+    this.head = new Int32Array(this.sab, 0, HEAD_BYTES / 4);
+    this.hits = new BigInt64Array(this.sab, HEAD_BYTES, NUM_CLASSES);
+    this.live = new Int32Array(this.sab, HEAD_BYTES + NUM_CLASSES * 8, NUM_CLASSES);
+    this.tickets = new Int32Array(this.sab, HEAD_BYTES + NUM_CLASSES * 12, TICKETS);
+    this.orphans = new Int32Array(this.sab, HEAD_BYTES + NUM_CLASSES * 12 + TICKETS * 4, 1 + ORPHANS * 3);
   }
 }
 
@@ -246,6 +250,9 @@ export class MMSA extends EventTarget {
     if (o.env !== undefined && (typeof o.env !== 'object' || o.env === null)) throw invalidArg('option env', o.env, 'must be an object of strings');
     if (o.housekeeping !== undefined && typeof o.housekeeping !== 'boolean') throw invalidArg('option housekeeping', o.housekeeping, 'must be a boolean');
     this.budgetCtl = options.budget === undefined ? undefined : new BudgetController(options.budget);
+    if (this.budgetCtl && this.budgetCtl.ceiling < this.arenaSize) {
+      throw invalidArg('option budget.ceiling', this.budgetCtl.ceiling, `must hold at least one arena (arenaSize ${this.arenaSize})`);
+    }
     if (options.shared === true && !sharedAvailable()) {
       throw new MemsysTypeError('ERR_MEMSYS_STATE',
         'option shared true needs SharedArrayBuffer, which this page lacks (it must be cross-origin isolated)');
@@ -321,6 +328,7 @@ export class MMSA extends EventTarget {
     }
     this.arenas.length = 0;
     this.byId.clear();
+    this.emptySince.clear();
     this.channel?.close();
     this.channel = undefined;
     this.state = 'terminated';
@@ -414,11 +422,14 @@ export class MMSA extends EventTarget {
   // ---- pressure ----------------------------------------------------------------------------------
 
   // The memory pressure now: Pressure.Low … Pressure.OOM (pressure.ts). Reads the statistics
-  // provider (each call counts as a reading for the swap trend).
+  // provider. The swap trend moves only at housekeeping passes (as in AIStore), so that watching
+  // or scraping the level does not change it.
   pressure(): PressureLevel {
+    return this.pressureFrom(this.hostStats());
+  }
+
+  private pressureFrom(s: MemStats | undefined): PressureLevel {
     this.ready();
-    const s = this.hostStats();
-    this.swap.update(s?.swap?.used);
     if (this.oom && this.bytesInUse() < this.oomInUse) this.oom = false; // memory was freed since
     const p = pressureLevel(s, { minFree: this.min.bytes, lowWM: this.lowWM, crit: this.swap.crit, oom: this.oom });
     this.notePressure(p);
@@ -593,7 +604,9 @@ export class MMSA extends EventTarget {
         throw e;
       }
       const more = this.takeFrom(s, a, n - got, each);
+      this.announce(a);
       if (more === 0) {
+        if (partial && got > 0) return;
         throw new MemsysError('ERR_MEMSYS_OUT_OF_MEMORY', `a new ${a.bytes}-byte arena has no room for a ${s.size}-byte buffer`);
       }
       got += more;
@@ -718,21 +731,28 @@ export class MMSA extends EventTarget {
 
   // ---- arenas ------------------------------------------------------------------------------------
 
+  // A new arena, counted in the control block (every realm's budget sees it). It is announced to
+  // the other realms by `announce`, after its creator has taken its first buffers: announced
+  // empty, another realm could close it first.
   private addArena(): Arena {
+    const open = this.control.head;
+    const count = Atomics.add(open, H_OPEN, 1) + 1;
     const b = this.budgetCtl;
     if (b) {
       const p = this.lastPressure ?? Pressure.Low;
-      const after = (this.arenas.length + 1) * this.arenaSize;
-      if (after > b.ceilingAt(p)) {
+      const ceiling = Math.max(b.ceilingAt(p), this.arenaSize); // one arena, whatever the pressure
+      if (count * this.arenaSize > ceiling) {
+        Atomics.sub(open, H_OPEN, 1);
         throw new MemsysError('ERR_MEMSYS_BUDGET', `a new ${formatBytes(this.arenaSize)} arena would take the pool to ` +
-          `${formatBytes(after)}, above its ceiling ${formatBytes(b.ceilingAt(p))} (${formatBytes(b.ceiling)} at ${pressureName(p)} pressure)`);
+          `${formatBytes(count * this.arenaSize)}, above its ceiling ${formatBytes(ceiling)} (${formatBytes(b.ceiling)} at ${pressureName(p)} pressure)`);
       }
     }
-    const id = Atomics.add(this.control.head, 0, 1) + 1;
+    const id = Atomics.add(open, 0, 1) + 1;
     let a: Arena;
     try {
       a = Arena.create(this.arenaSize, this.shared, this.debug, this.id, id);
     } catch (e) {
+      Atomics.sub(open, H_OPEN, 1);
       if (e instanceof MemsysError && e.code === 'ERR_MEMSYS_OUT_OF_MEMORY') {
         this.oom = true;
         this.oomInUse = this.bytesInUse();
@@ -741,9 +761,12 @@ export class MMSA extends EventTarget {
     }
     this.oom = false;
     this.register(a);
+    return a;
+  }
+
+  private announce(a: Arena): void {
     if (this.channel && a.memory) this.channel.postMessage({ arena: a.memory });
     this.emit('arena-added', { id: a.id, bytes: a.bytes, arenas: this.arenas.length });
-    return a;
   }
 
   // `local`: a.buffer is this realm's own buffer of the arena (not one that came with a posted
@@ -878,7 +901,7 @@ export class MMSA extends EventTarget {
       kind: 'memsys.mmsa', v: 1, id: this.id, name: this.name, small: this.small,
       defaultSize: this.defaultSize, arenaSize: this.arenaSize, magazineBytes: this.magazineBytes,
       timeIval: this.timeIval, debug: this.debug, control: this.control.sab as SharedArrayBuffer,
-      minFree: this.min.bytes, lowWM: this.lowWM,
+      minFree: this.min.bytes, lowWM: this.lowWM, budget: this.opts.budget,
       arenas: this.arenas.filter((a) => a.memory).map((a) => a.memory!),
     };
   }
@@ -891,7 +914,7 @@ export class MMSA extends EventTarget {
     if (!Array.isArray(d.arenas) || !d.arenas.every((m) => m instanceof WebAssembly.Memory)) throw bad('arenas is not a list of WebAssembly.Memory');
     const mm = new MMSA({
       name: d.name, small: d.small, defaultSize: d.defaultSize, arenaSize: d.arenaSize,
-      magazineBytes: d.magazineBytes, timeIval: d.timeIval, debug: d.debug, shared: true, env: {},
+      magazineBytes: d.magazineBytes, timeIval: d.timeIval, debug: d.debug, shared: true, env: {}, budget: d.budget,
     });
     mm.id = d.id;
     mm.control = new Control(d.control);
@@ -954,7 +977,9 @@ export class MMSA extends EventTarget {
   housekeep(): HousekeepReport {
     this.ready();
     const now = this.now();
-    const p = this.pressure();
+    const stats = this.hostStats();
+    this.swap.update(stats?.swap?.used);
+    const p = this.pressureFrom(stats);
     let released = 0;
     if (p === Pressure.Low) {
       this.highDepth = 128;
@@ -971,7 +996,7 @@ export class MMSA extends EventTarget {
     // many arenas with nothing out as the excess covers, newest first.
     const target = this.budgetCtl?.update(this.bytesInUseAll(), p);
     const excess = target === undefined ? 0 : this.arenas.length * this.arenaSize - target;
-    if (excess > 0) for (const s of this.slabs) released += this.reduce(s, 0);
+    if (excess >= this.arenaSize) for (const s of this.slabs) released += this.reduce(s, 0);
     const flushed = this.flushIdleMagazines();
     const dropped = this.dropEmptyArenas(now, p >= Pressure.High ? 0 : ARENA_IDLE_MS, Math.max(0, excess));
     return this.report('tick', { pressure: p, released, flushed, dropped, target, next: nextInterval(p, this.timeIval, now) });
@@ -1058,10 +1083,13 @@ export class MMSA extends EventTarget {
         if (a.outSlots() > 0) { this.emptySince.delete(a); continue; }
         const since = this.emptySince.get(a) ?? now;
         this.emptySince.set(a, since);
-        if (excess <= 0 && now - since < idleMs) continue;
-        excess -= a.bytes;
+        const forBudget = excess >= a.bytes; // whole arenas only: the pool never drops below its target
+        if (!forBudget && now - since < idleMs) continue;
+        if (forBudget) excess -= a.bytes;
         a.releaseAll();
-        if (!a.close()) continue;
+        const closed = a.close();
+        if (!closed) continue;
+        if (closed === 'closed') Atomics.sub(this.control.head, H_OPEN, 1); // the one realm that closed it
         this.channel?.postMessage({ drop: a.id });
       }
       this.dropArena(a);

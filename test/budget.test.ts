@@ -87,10 +87,10 @@ test('an MMSA with a budget: refused above the ceiling (lower under pressure), g
   for (let i = 0; i < 4; i++) { t += 1000; const r = mm.housekeep(); bytes.push(r.bytes); targets.push(r.target!); }
   for (let i = 1; i < targets.length; i++) assert.is(targets[i], Math.ceil(targets[i - 1] / 2));
   for (let i = 0; i < bytes.length; i++) {
-    assert.ok(bytes[i] <= targets[i + 1], `pass ${i}: the pool (${bytes[i]}) follows the target (${targets[i + 1]}) down`);
-    assert.ok(bytes[i] > targets[i + 1] - 4 * MiB, 'arena by arena, no further than the excess');
+    assert.ok(bytes[i] >= targets[i + 1], `pass ${i}: the pool (${bytes[i]}) never drops below the target (${targets[i + 1]})`);
+    assert.ok(bytes[i] < targets[i + 1] + 4 * MiB, 'and follows it down, whole arenas at a time');
   }
-  assert.is(bytes.at(-1), 0);
+  assert.is(bytes.at(-1), 4 * MiB, 'one arena left for a target of ~1 MiB');
   // Pressure lowers the ceiling: at Moderate 0.9 × 16 MiB leaves room for three arenas.
   host = { total: 64 * GiB, free: 20 * GiB, available: 20 * GiB };
   assert.is(mm.pressure(), Pressure.Moderate);
@@ -101,6 +101,41 @@ test('an MMSA with a budget: refused above the ceiling (lower under pressure), g
   held.forEach((b) => mm.free(b));
   mm.terminate();
   assert.is(new MMSA({ name: 'none' }).budget, undefined);
+});
+
+test('review regressions: a reserve inside steady use does not thrash; attached realms keep to the ceiling; a ceiling below one arena', () => {
+  let t = 0;
+  const mm = new MMSA({ name: 'r', arenaSize: MiB, housekeeping: false, now: () => t, budget: { reserve: 512 * 1024, ceiling: 4 * MiB }, env: {} });
+  mm.init();
+  let added = 0;
+  let dropped = 0;
+  mm.addEventListener('arena-added', () => added++);
+  mm.addEventListener('arena-dropped', () => dropped++);
+  const base: Uint8Array[] = [];
+  while (mm.stats().arenas < 2) base.push(mm.allocSize(65536));
+  mm.free(base.pop()!);
+  for (let pass = 0; pass < 6; pass++) {
+    const burst = Array.from({ length: 4 }, () => mm.allocSize(65536)); // inside the reserve
+    burst.forEach((b) => mm.free(b));
+    t += 1000;
+    const r = mm.housekeep();
+    assert.ok(r.bytes >= r.target!, `pass ${pass}: the pool (${r.bytes}) stays at or above its target (${r.target})`);
+  }
+  assert.is(added, 2, 'no arena made again');
+  assert.is(dropped, 0, 'and none dropped');
+  // A realm attached to the pool counts the same arenas against the same ceiling.
+  const other = MMSA.attach(mm.share());
+  let code = '';
+  const theirs: Uint8Array[] = [];
+  try { for (;;) theirs.push(other.allocSize(65536)); } catch (e) { code = (e as { code: string }).code; }
+  assert.is(code, 'ERR_MEMSYS_BUDGET');
+  assert.is(other.stats().arenas, 4, 'two more arenas: four in all, the ceiling');
+  theirs.forEach((b) => other.free(b));
+  other.terminate();
+  base.forEach((b) => mm.free(b));
+  mm.terminate();
+  throwsCode(() => new MMSA({ name: 'small', arenaSize: 64 * MiB, budget: { ceiling: 32 * MiB } }), 'ERR_MEMSYS_INVALID_ARG',
+    'budget.ceiling 33554432', 'at least one arena');
 });
 
 test.run();

@@ -81,7 +81,8 @@ test('doctor: a healthy host is exit 0; bad arguments are exit 2 with the usage'
   assert.is(none.status, 1);
   assert.match(none.stdout, /cannot read \/proc\/meminfo/);
   for (const [args, msg] of [[['frobnicate'], 'unknown command "frobnicate"'], [[], 'a command is needed'], [['stats', '--root'], '--root needs a value'],
-    [['watch', '--interval', '1'], '--interval 1: expected milliseconds'], [['watch', '--duration', '-2'], '--duration -2: expected seconds']] as const) {
+    [['watch', '--interval', '1'], '--interval 1: expected milliseconds'], [['watch', '--duration', '-2'], '--duration -2: expected seconds'],
+    [['watch', '--interval', '3000000000'], '--interval 3000000000'], [['watch', '--duration', '2600000'], '--duration 2600000']] as const) {
     const r = run(...args);
     assert.is(r.status, 2);
     assert.ok(r.stderr.includes(msg) && r.stderr.includes('usage: memsys stats'), r.stderr);

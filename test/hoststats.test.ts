@@ -149,11 +149,11 @@ test('strict overcommit: the commit headroom bounds free and available, and pres
   assert.is(lax.commit?.headroom, undefined, 'no headroom outside strict mode');
 });
 
-test('swap growing raises the pressure reading by reading; PSI stall time since the last reading', () => {
+test('swap growing raises the pressure pass by pass (watching does not move it); PSI stall time since the last reading', () => {
   const root = tree({ '/proc/meminfo': MEMINFO, '/proc/pressure/memory': PSI_QUIET });
   let t = 0;
   const provider = createHostStats({ root, now: () => t });
-  const mm = new MMSA({ name: 'swap', memStats: provider, minFree: 256 * MiB, env: {} });
+  const mm = new MMSA({ name: 'swap', memStats: provider, minFree: 256 * MiB, housekeeping: false, env: {} });
   mm.init();
   const setSwap = (usedMiB: number, psiTotal: number) => {
     writeFileSync(join(root, '/proc/meminfo'), meminfo({ SwapTotal: 4 * GiB / KiB, SwapFree: (4 * GiB - usedMiB * MiB) / KiB }));
@@ -163,7 +163,7 @@ test('swap growing raises the pressure reading by reading; PSI stall time since 
   const seen: number[] = [];
   for (const used of [0, 100, 200, 300, 400, 400, 400, 400, 400, 400]) {
     setSwap(used, 150_000);
-    seen.push(mm.pressure());
+    seen.push(mm.housekeep().pressure); // the swap trend moves at housekeeping passes only
   }
   // criticality 0 1 2 3 4 3 2 1 0 0: above 2 OOM, above 1 Extreme, above 0 High
   assert.equal(seen, [Pressure.Low, Pressure.High, Pressure.Extreme, Pressure.OOM, Pressure.OOM, Pressure.OOM, Pressure.Extreme, Pressure.High, Pressure.Low, Pressure.Low],
@@ -175,6 +175,8 @@ test('swap growing raises the pressure reading by reading; PSI stall time since 
   const s2 = provider()!;
   assert.is(s2.psi?.stallUs, 100_000, 'µs stalled since the previous reading');
   assert.is(s2.psi?.sinceMs, 2000);
+  for (let i = 0; i < 20; i++) { setSwap(500 + i * 10, 250_000); mm.pressure(); } // polled by a watcher
+  assert.is(mm.pressure(), Pressure.Low, 'reading the level does not move the swap trend');
   mm.terminate();
 });
 

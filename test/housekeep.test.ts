@@ -134,10 +134,15 @@ test('freeMem: totally gives every cached buffer back and drops the empty arenas
   assert.ok(r.dropped >= 1, 'arenas with nothing out dropped at once');
   assert.is(r.arenas, 1, 'the arena with a buffer in use stays');
   mm.free(keep);
+  mm.freeMem({ totally: true, toOS: false });
+  mm.housekeep(); // notes when each arena became empty
+  const emptySince = (mm as unknown as { emptySince: Map<unknown, number> }).emptySince;
+  assert.ok(emptySince.size > 0);
   for (const bad of [{ totally: 1 }, { toOS: 'yes' }, { idle: -1 }, { idle: '5s' }]) throwsCode(() => mm.freeMem(bad as never), 'ERR_MEMSYS_INVALID_ARG', 'option');
   throwsCode(() => mm.freeMem(null as never), 'ERR_MEMSYS_INVALID_ARG', 'options null');
   throwsCode(() => new MMSA({ name: 'x', housekeeping: 'no' as unknown as boolean }), 'ERR_MEMSYS_INVALID_ARG', 'option housekeeping "no"');
   mm.terminate();
+  assert.is(emptySince.size, 0, 'terminate lets go of every arena, this map included');
   throwsCode(() => mm.housekeep(), 'ERR_MEMSYS_STATE', 'terminated');
 });
 

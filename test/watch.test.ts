@@ -46,4 +46,27 @@ test('renderChart: an SVG with a line each for pool, in use and host available, 
   }
 });
 
+test('review regressions: watch stops by itself after terminate; a chart of 200 000 samples; bad options', async () => {
+  const mm = new MMSA({ name: 'gone', housekeeping: false, env: {} });
+  mm.init();
+  const out = new Writable({ write(_c, _e, cb) { cb(); } });
+  const w = watch(mm, { intervalMs: 10, out });
+  mm.terminate();
+  await new Promise((r) => setTimeout(r, 60)); // a sample after terminate would throw from the timer
+  assert.is(w.samples.length, 1);
+  const many: Sample[] = Array.from({ length: 200_000 }, (_, i) => ({ t: i, pool: i, inUse: i / 2, pressure: 0 }));
+  assert.match(renderChart(many, 'long'), /<polyline/);
+  const live = new MMSA({ name: 'opts', housekeeping: false, env: {} });
+  live.init();
+  for (const [o, why] of [[{ intervalMs: 0 }, 'intervalMs 0'], [{ intervalMs: 2 ** 31 }, 'intervalMs 2147483648'], [{ maxSamples: 0 }, 'maxSamples 0']] as const) {
+    let msg = '';
+    try { watch(live, { ...o, out }); } catch (e) { msg = (e as Error).message; }
+    assert.ok(msg.includes(why), msg);
+  }
+  const capped = watch(live, { intervalMs: 5, maxSamples: 3, out });
+  await new Promise((r) => setTimeout(r, 60));
+  assert.is(capped.stop().length, 3, 'the oldest samples go');
+  live.terminate();
+});
+
 test.run();

@@ -188,4 +188,27 @@ test('an arena one realm closes is dropped by the others, and their allocations 
   mm.terminate();
 });
 
+test('a realm that frees eagerly never closes an arena another realm has just made (review regression)', async () => {
+  const mm = new MMSA({ name: 'fresh', arenaSize: 1 << 20, housekeeping: false, env: {} });
+  mm.init();
+  const keep = mm.allocSize(128);
+  const w = new Worker(new URL('./fixtures/ts-worker.mjs', import.meta.url), {
+    workerData: { entry: new URL('./fixtures/trimmer.ts', import.meta.url).href, desc: mm.share() },
+  });
+  try {
+    await new Promise((r) => w.once('message', r));
+    const held: Uint8Array[] = [];
+    // A new 1 MiB arena every 15 buffers, each announced to the trimmer while this loop runs on.
+    for (let i = 0; i < 4000; i++) held.push(mm.allocSize(65536));
+    assert.ok(mm.stats().arenas >= 250, 'every allocation succeeded');
+    held.forEach((b) => mm.free(b));
+    w.postMessage('stop');
+    await new Promise((r) => w.once('message', r));
+  } finally {
+    await w.terminate();
+    mm.free(keep);
+    mm.terminate();
+  }
+});
+
 test.run();

@@ -40,8 +40,11 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'watch') {
     const interval = Number(opt('--interval') ?? 1000);
     const duration = Number(opt('--duration') ?? Infinity);
-    if (!(interval >= 10)) return fail(`--interval ${opt('--interval')}: expected milliseconds, at least 10`);
-    if (!(duration > 0)) return fail(`--duration ${opt('--duration')}: expected seconds, more than 0`);
+    const MAX_MS = 2 ** 31 - 1; // what a timer can wait
+    if (!(interval >= 10 && interval <= MAX_MS)) return fail(`--interval ${opt('--interval')}: expected milliseconds, 10 … ${MAX_MS}`);
+    if (!(duration > 0 && (duration === Infinity || duration * 1000 <= MAX_MS))) {
+      return fail(`--duration ${opt('--duration')}: expected seconds, more than 0 and at most ${Math.floor(MAX_MS / 1000)}`);
+    }
     const w = watch(mm, { intervalMs: interval });
     await new Promise<void>((res) => {
       const stop = () => res();

@@ -2,7 +2,7 @@
 // status line in the terminal, and a chart of a run (SVG), like the memory-on-demand article's
 // graphs: allocated memory, occupied memory, free memory.
 
-import { type MMSA, formatBytes, pressureName } from '../index.js';
+import { type MMSA, MemsysTypeError, formatBytes, pressureName } from '../index.js';
 
 export interface Sample {
   t: number;          // ms since the watch started
@@ -27,6 +27,8 @@ export function statusLine(s: Sample): string {
 export interface WatchOptions {
   /** Sampling interval, ms. Default 250. */
   intervalMs?: number;
+  /** Samples kept (the oldest go). Default 100 000. */
+  maxSamples?: number;
   /** Where the live line goes. Default process.stdout; on a terminal it is redrawn in place. */
   out?: NodeJS.WritableStream & { isTTY?: boolean };
 }
@@ -34,16 +36,22 @@ export interface WatchOptions {
 // Samples `mm` every interval and shows the latest; stop() ends it and returns the samples.
 export function watch(mm: MMSA, o: WatchOptions = {}): { samples: Sample[]; stop(): Sample[] } {
   const every = o.intervalMs ?? 250;
+  const keep = o.maxSamples ?? 100_000;
+  const bad = (what: string, v: unknown, rule: string) => new MemsysTypeError('ERR_MEMSYS_INVALID_ARG', `option ${what} ${String(v)} ${rule}`);
+  if (!(every >= 1 && every < 2 ** 31)) throw bad('intervalMs', every, 'must be 1 … 2^31 − 1 milliseconds');
+  if (!(Number.isSafeInteger(keep) && keep > 0)) throw bad('maxSamples', keep, 'must be a positive integer');
   const out = o.out ?? process.stdout;
   const t0 = performance.now();
   const samples: Sample[] = [];
   const tick = () => {
+    if (!mm.live) return clearInterval(timer); // terminated: nothing more to watch
     const s = sample(mm, performance.now() - t0);
     samples.push(s);
+    if (samples.length > keep) samples.splice(0, samples.length - keep);
     out.write(out.isTTY ? `\r${statusLine(s)}\x1b[K` : `${statusLine(s)}\n`);
   };
-  tick();
   const timer = setInterval(tick, every);
+  tick();
   timer.unref();
   out.once?.('error', () => clearInterval(timer)); // a closed pipe (watch | head) ends it quietly
   return {
@@ -61,11 +69,15 @@ export function watch(mm: MMSA, o: WatchOptions = {}): { samples: Sample[]; stop
 // band along the bottom.
 export function renderChart(samples: Sample[], title: string): string {
   const W = 900, H = 420, L = 80, R = 80, T = 40, B = 70;
-  const tMax = Math.max(1, ...samples.map((s) => s.t));
-  const avail = samples.map((s) => s.available).filter((v): v is number => v !== undefined);
-  const showAvail = avail.length > 0;
-  const yMax = Math.max(1, ...samples.map((s) => Math.max(s.pool, s.inUse))) * 1.1;
-  const aMax = Math.max(1, ...avail) * 1.1;
+  // Loops, not Math.max(...spread): a long watch has more samples than a call takes arguments.
+  let tMax = 1, yMax = 1, aMax = 1, showAvail = false;
+  for (const s of samples) {
+    tMax = Math.max(tMax, s.t);
+    yMax = Math.max(yMax, s.pool, s.inUse);
+    if (s.available !== undefined) { aMax = Math.max(aMax, s.available); showAvail = true; }
+  }
+  yMax *= 1.1;
+  aMax *= 1.1;
   const x = (t: number) => (L + (t / tMax) * (W - L - R)).toFixed(1);
   const yAt = (v: number, max: number) => (T + (1 - v / max) * (H - T - B)).toFixed(1);
   const y = (v: number) => yAt(v, yMax);
