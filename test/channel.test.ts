@@ -4,11 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Worker } from 'node:worker_threads';
 import { MMSA, SGL } from '../src/index.js';
-import { throwsCode } from './helpers.js';
-
-function inUse(m: MMSA): number {
-  return m.stats().classes.reduce((n, c) => n + c.inUse, 0);
-}
+import { inUse, throwsCode } from './helpers.js';
 
 test('a buffer and an SGL go through a channel; the sender can no longer use them', async () => {
   const mm = new MMSA({ name: 'c1', arenaSize: 4 << 20, env: {} });

@@ -4,11 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Worker } from 'node:worker_threads';
 import { MMSA, type SGLHandoff } from '../src/index.js';
-import { throwsCode } from './helpers.js';
-
-function inUse(m: MMSA): number {
-  return m.stats().classes.reduce((n, c) => n + c.inUse, 0);
-}
+import { inUse, throwsCode } from './helpers.js';
 
 test('an SGL handed off in one realm is received once; the sender can no longer use it', () => {
   const mm = new MMSA({ name: 'h1', arenaSize: 4 << 20, env: {} });

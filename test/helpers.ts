@@ -39,3 +39,16 @@ export function meminfo(kb: Record<string, number>): string {
   }
   return t;
 }
+
+// Buffers in use in an MMSA, over every class and realm.
+export function inUse(m: { stats(): { classes: { inUse: number }[] } }): number {
+  return m.stats().classes.reduce((n, c) => n + c.inUse, 0);
+}
+
+// Deterministic bytes: the same (n, seed) always gives the same array.
+export function pattern(n: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed * 2654435761 >>> 0 || 1;
+  for (let i = 0; i < n; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; out[i] = x; }
+  return out;
+}

@@ -11,21 +11,10 @@ import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { MMSA } from '../src/node/index.js';
-import { throwsCode } from './helpers.js';
+import { inUse, pattern, throwsCode } from './helpers.js';
 
 const mm = new MMSA({ name: 'streams', arenaSize: 64 << 20, env: {} });
 mm.init();
-
-function inUse(): number {
-  return mm.stats().classes.reduce((n, c) => n + c.inUse, 0);
-}
-
-function pattern(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed * 2654435761 >>> 0 || 1;
-  for (let i = 0; i < n; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; out[i] = x; }
-  return out;
-}
 
 function chunked(data: Uint8Array, size: number): Uint8Array[] {
   const out: Uint8Array[] = [];
@@ -209,7 +198,7 @@ test('Node streams: toReadable and toWritable in stream.pipeline', async () => {
   await pipeline(b.toReadable({ copy: true }), h);
   assert.is(h.digest('hex'), createHash('sha256').update(data).digest('hex'));
   a.free(); b.free();
-  assert.is(inUse(), 0);
+  assert.is(inUse(mm), 0);
 });
 
 test('without memsys/node, toReadable and toWritable say where Node streams are', () => {
@@ -247,7 +236,7 @@ test('a 256 MiB file streams into an SGL and out again with the same SHA-256', a
     for await (const c of createReadStream(out)) got.update(c as Buffer);
     assert.is(got.digest('hex'), want.digest('hex'));
     sgl.free();
-    assert.is(inUse(), 0);
+    assert.is(inUse(mm), 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -3,24 +3,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MMSA, type SGL } from '../src/index.js';
-import { throwsCode } from './helpers.js';
+import { inUse, pattern, throwsCode } from './helpers.js';
 
 const mm = new MMSA({ name: 'sgl', arenaSize: 16 << 20, env: {} });
 mm.init();
 const small = new MMSA({ name: 'sgl-small', small: true, arenaSize: 4 << 20, env: {} });
 small.init();
-
-function inUse(m: MMSA): number {
-  return m.stats().classes.reduce((n, c) => n + c.inUse, 0);
-}
-
-// Deterministic bytes: the same (seed, n) always gives the same array.
-function pattern(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed * 2654435761 >>> 0 || 1;
-  for (let i = 0; i < n; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; out[i] = x; }
-  return out;
-}
 
 test('newSGL picks slabs as AIStore does and preallocates the immediate size', () => {
   const cases: [MMSA, number, number | undefined, number, number][] = [
