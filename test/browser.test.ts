@@ -1,0 +1,131 @@
+// memsys in a real browser: Debian's Chromium through playwright-core, pages served on localhost
+// by this test. In CI a missing browser fails the run; elsewhere the suite is skipped, loudly.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, readFileSync } from 'node:fs';
+import { type Server, createServer } from 'node:http';
+import { extname, join, normalize } from 'node:path';
+import type { Browser } from 'playwright-core';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ROOT = new URL('..', import.meta.url).pathname;
+const have = existsSync(CHROMIUM);
+
+if (!have && process.env.CI) {
+  test('Chromium is installed (CI runs the browser suite for real)', () => {
+    assert.unreachable(`${CHROMIUM} is missing: .ci/run installs the chromium package`);
+  });
+} else if (!have) {
+  console.warn(`\n!!! browser tests SKIPPED: ${CHROMIUM} not found (apt-get install chromium); CI runs them\n`);
+  test.skip('browser suite (no Chromium here)', () => {});
+} else {
+  let server: Server;
+  let base = '';
+  let browser: Browser;
+
+  // Serves the repository read-only; /isolated/… pages get COOP/COEP (cross-origin isolated).
+  test.before(async () => {
+    const types: Record<string, string> = { '.js': 'text/javascript', '.html': 'text/html', '.wasm': 'application/wasm', '.map': 'application/json' };
+    server = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const isolated = url.pathname.startsWith('/isolated/');
+      const rel = normalize(url.pathname.replace(/^\/isolated\//, '/')).replace(/^(\.\.[/\\])+/, '');
+      const headers: Record<string, string> = isolated
+        ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' }
+        : {};
+      if (rel === '/page.html') {
+        res.writeHead(200, { ...headers, 'content-type': 'text/html' });
+        res.end('<!doctype html><meta charset="utf-8"><title>memsys</title><body></body>');
+        return;
+      }
+      if (rel === '/body.bin') {
+        res.writeHead(200, { ...headers, 'content-type': 'application/octet-stream' });
+        const chunk = new Uint8Array(65536).map((_, i) => i * 7);
+        let n = 0;
+        const more = () => { while (n < 64) { n++; if (!res.write(chunk)) return res.once('drain', more); } res.end(); };
+        more();
+        return;
+      }
+      const file = join(ROOT, rel);
+      if (!file.startsWith(join(ROOT, 'build')) || !existsSync(file)) { res.writeHead(404); res.end(); return; }
+      res.writeHead(200, { ...headers, 'content-type': types[extname(file)] ?? 'application/octet-stream' });
+      res.end(readFileSync(file));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const { chromium } = await import('playwright-core');
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+  });
+
+  test.after(async () => {
+    await browser?.close();
+    await new Promise((r) => server?.close(r));
+  });
+
+  // Runs `fn` in a fresh page at `path` and returns its result.
+  async function inPage<T>(path: string, fn: () => Promise<T>): Promise<T> {
+    const page = await browser.newPage();
+    try {
+      await page.goto(base + path);
+      return await page.evaluate(fn);
+    } finally {
+      await page.close();
+    }
+  }
+
+  test('an isolated page: shared arenas, slab alloc/free, bad input refused, an SGL from a fetch body', async () => {
+    const r = await inPage('/isolated/page.html', async () => {
+      const m = await import('/build/index.js' as string);
+      const mm = new m.MMSA({ name: 'page', arenaSize: 4 << 20, minFree: 16 << 20, memStats: m.browserMemStats({ budget: 256 << 20 }) });
+      const err = mm.init();
+      const slab = mm.getSlab(32768);
+      const a = slab.alloc();
+      a.fill(5);
+      slab.free(a);
+      const codes: string[] = [];
+      for (const f of [() => slab.free(a), () => mm.free(new Uint8Array(32768)), () => mm.allocSize(1 << 20)]) {
+        try { f(); codes.push('none'); } catch (e) { codes.push((e as { code: string }).code); }
+      }
+      const sgl = mm.newSGL();
+      const res = await fetch('/isolated/body.bin');
+      const n = await sgl.readFrom(res.body!);
+      const all = sgl.readAll();
+      let ok = all.length === 64 * 65536;
+      for (let i = 0; i < all.length && ok; i += 4099) ok = all[i] === ((i % 65536) * 7 & 255);
+      sgl.free();
+      const st = mm.stats();
+      const out = { err: err?.code ?? null, isolated: crossOriginIsolated, mode: st.mode, codes, n, ok, pressure: mm.pressure(), inUse: st.classes.reduce((s: number, c: { inUse: number }) => s + c.inUse, 0) };
+      mm.terminate();
+      return out;
+    });
+    assert.is(r.isolated, true);
+    assert.is(r.mode, 'shared');
+    assert.is(r.err, null);
+    assert.equal(r.codes, ['ERR_MEMSYS_NOT_LIVE', 'ERR_MEMSYS_NOT_OWNED', 'ERR_MEMSYS_SIZE_TOO_LARGE']);
+    assert.is(r.n, 64 * 65536);
+    assert.ok(r.ok, 'the fetch body arrived intact in the SGL');
+    assert.is(r.inUse, 0);
+    assert.is(r.pressure, 0);
+  });
+
+  test('a page without isolation runs single-threaded on plain memories', async () => {
+    const r = await inPage('/page.html', async () => {
+      const m = await import('/build/index.js' as string);
+      const mm = new m.MMSA({ name: 'plain', arenaSize: 1 << 20 });
+      mm.init();
+      const b = mm.alloc();
+      b[0] = 1;
+      mm.free(b);
+      let shareCode = '';
+      try { mm.share(); } catch (e) { shareCode = (e as { code: string }).code; }
+      const out = { isolated: crossOriginIsolated, sab: typeof SharedArrayBuffer, mode: mm.stats().mode, shareCode };
+      mm.terminate();
+      return out;
+    });
+    assert.is(r.isolated, false);
+    assert.is(r.mode, 'single-threaded');
+    assert.is(r.shareCode, 'ERR_MEMSYS_STATE');
+  });
+}
+
+test.run();
