@@ -38,6 +38,26 @@ if (!have && process.env.CI) {
         res.end('<!doctype html><meta charset="utf-8"><title>memsys</title><body></body>');
         return;
       }
+      if (rel === '/worker.js') {
+        // A module worker: attaches the page's MMSA, allocates buffers stamped with its number and
+        // posts them back; frees what the page posts to it after checking the page's stamp.
+        res.writeHead(200, { ...headers, 'content-type': 'text/javascript' });
+        res.end(`import { MMSA } from '/isolated/build/index.js';
+          let mm;
+          onmessage = (e) => {
+            const d = e.data;
+            if (d.desc) { mm = MMSA.attach(d.desc); postMessage('ready'); return; }
+            if (d.alloc) {
+              const bufs = [];
+              for (let i = 0; i < d.alloc; i++) { const b = mm.allocSize(8192); b.fill(d.id); bufs.push(b); }
+              postMessage(bufs);
+              return;
+            }
+            if (d.free) { let ok = 0; for (const b of d.free) { if (b.every((x) => x === 9)) ok++; mm.free(b); } postMessage(ok); return; }
+            if (d.bye) { mm.terminate(); postMessage('bye'); }
+          };`);
+        return;
+      }
       if (rel === '/body.bin') {
         res.writeHead(200, { ...headers, 'content-type': 'application/octet-stream' });
         const chunk = new Uint8Array(65536).map((_, i) => i * 7);
@@ -65,6 +85,8 @@ if (!have && process.env.CI) {
   // Runs `fn` in a fresh page at `path` and returns its result.
   async function inPage<T>(path: string, fn: () => Promise<T>): Promise<T> {
     const page = await browser.newPage();
+    // tsx (esbuild, keepNames) wraps named functions in __name(); the page needs it too.
+    await page.addInitScript({ content: 'globalThis.__name = (f) => f;' });
     try {
       await page.goto(base + path);
       return await page.evaluate(fn);
@@ -106,6 +128,39 @@ if (!have && process.env.CI) {
     assert.ok(r.ok, 'the fetch body arrived intact in the SGL');
     assert.is(r.inUse, 0);
     assert.is(r.pressure, 0);
+  });
+
+  test('an isolated page shares its MMSA with two Web Workers; buffers cross both ways and balance', async () => {
+    const r = await inPage('/isolated/page.html', async () => {
+      const m = await import('/build/index.js' as string);
+      const mm = new m.MMSA({ name: 'ww', arenaSize: 1 << 20, minFree: 0, housekeeping: false });
+      mm.init();
+      const desc = mm.share();
+      const workers = [1, 2].map(() => new Worker('/isolated/worker.js', { type: 'module' }));
+      const ask = (w: Worker, msg: unknown) => new Promise<unknown>((res) => { w.onmessage = (e) => res(e.data); w.postMessage(msg); });
+      for (const w of workers) await ask(w, { desc });
+      // Each worker allocates 200 buffers (new arenas of their own); the page checks and frees them.
+      let fromWorkers = 0;
+      for (const [i, w] of workers.entries()) {
+        const bufs = (await ask(w, { alloc: 200, id: i + 1 })) as Uint8Array[];
+        for (const b of bufs) { if (b.every((x) => x === i + 1)) fromWorkers++; mm.free(b); }
+      }
+      // The page allocates, stamps and posts to the first worker, which frees them.
+      const mine = Array.from({ length: 100 }, () => { const b = mm.allocSize(8192); b.fill(9); return b; });
+      const freedThere = await ask(workers[0], { free: mine });
+      for (const w of workers) await ask(w, { bye: true });
+      workers.forEach((w) => w.terminate());
+      await new Promise((res) => setTimeout(res, 50)); // announcements of the workers' arenas
+      const before = mm.stats().arenas;
+      const out = { fromWorkers, freedThere, arenasBefore: before,
+        inUse: mm.stats().classes.reduce((s: number, c: { inUse: number }) => s + c.inUse, 0) };
+      mm.terminate();
+      return out;
+    });
+    assert.is(r.fromWorkers, 400, 'every buffer from the workers had its stamp');
+    assert.is(r.freedThere, 100, 'and every buffer of the page arrived intact');
+    assert.ok(r.arenasBefore >= 3, `the page knows the workers' arenas (${r.arenasBefore})`);
+    assert.is(r.inUse, 0, 'every count balances over the three realms');
   });
 
   test('a page without isolation runs single-threaded on plain memories', async () => {
