@@ -6,7 +6,7 @@ export { BudgetController } from './budget.js';
 export type { BudgetOptions } from './budget.js';
 export { MemsysEvent } from './housekeep.js';
 export type { HousekeepReport, MemsysEventType } from './housekeep.js';
-export type { ClassStats, MMSAOptions, MMSAStats, ShareDescriptor } from './mmsa.js';
+export type { ClassStats, MMSAOptions, MMSAStats, Portlike, ShareDescriptor } from './mmsa.js';
 export { Slab } from './slab.js';
 export { SGL, SGLReader, setNodeStreams } from './sgl.js';
 export type { SGLHandoff, NodeStreamFactory } from './sgl.js';

@@ -99,6 +99,34 @@ export interface MMSAStats {
   classes: ClassStats[];
 }
 
+/** What carries arena announcements between realms besides the BroadcastChannel. */
+export interface Portlike {
+  postMessage(message: unknown): void;
+  addEventListener?(type: 'message', fn: (e: { data: unknown }) => void): void;
+  removeEventListener?(type: 'message', fn: (e: { data: unknown }) => void): void;
+  on?(type: 'message', fn: (data: unknown) => void): unknown;
+  off?(type: 'message', fn: (data: unknown) => void): unknown;
+}
+
+type Announcement = { arena?: WebAssembly.Memory; want?: number; hello?: boolean; drop?: number };
+
+// Listens for messages on a port, whichever event API it has (DOM: addEventListener and
+// MessageEvent; Node's Worker: on('message', data)); returns the listener to remove later.
+function listenPort(p: Portlike, fn: (data: unknown) => void): (data: unknown) => void {
+  if (typeof p.addEventListener === 'function') {
+    const h = (e: { data: unknown }) => fn(e.data);
+    p.addEventListener('message', h);
+    return h as unknown as (data: unknown) => void;
+  }
+  p.on?.('message', fn);
+  return fn;
+}
+
+function unlistenPort(p: Portlike, h: (data: unknown) => void): void {
+  if (typeof p.removeEventListener === 'function') p.removeEventListener('message', h as unknown as (e: { data: unknown }) => void);
+  else p.off?.('message', h);
+}
+
 export interface ShareDescriptor {
   kind: 'memsys.mmsa';
   v: 1;
@@ -207,6 +235,7 @@ export class MMSA extends EventTarget {
   // views are, so a second free of the same object must be refused by identity.
   private readonly freedPosted = new WeakSet<Uint8Array>();
   private channel: BroadcastChannel | undefined;
+  private readonly ports = new Map<Portlike, (data: unknown) => void>(); // links to other realms
   private state: 'new' | 'ready' | 'terminated' = 'new';
   private min: MinFree = { bytes: 0, source: 'not initialised' };
   private lowWM = 0;                   // AIStore's low watermark, set at init (pressure.ts)
@@ -331,6 +360,8 @@ export class MMSA extends EventTarget {
     this.emptySince.clear();
     this.channel?.close();
     this.channel = undefined;
+    for (const [p, fn] of this.ports) unlistenPort(p, fn);
+    this.ports.clear();
     this.state = 'terminated';
   }
 
@@ -547,7 +578,7 @@ export class MMSA extends EventTarget {
   requestArena(id: number): boolean {
     if (this.byId.get(id)?.x) return true;
     this.listen();
-    this.channel?.postMessage({ want: id });
+    this.broadcast({ want: id });
     return false;
   }
 
@@ -765,7 +796,7 @@ export class MMSA extends EventTarget {
   }
 
   private announce(a: Arena): void {
-    if (this.channel && a.memory) this.channel.postMessage({ arena: a.memory });
+    if (a.memory) this.broadcast({ arena: a.memory });
     this.emit('arena-added', { id: a.id, bytes: a.bytes, arenas: this.arenas.length });
   }
 
@@ -842,7 +873,7 @@ export class MMSA extends EventTarget {
     this.freedPosted.add(buf);
     if (!this.byId.has(a.id)) {
       this.register(a, false);
-      this.channel?.postMessage({ want: a.id });
+      this.broadcast({ want: a.id });
     }
     const target = this.slabs[cls];
     const v = this.view(target, a, off);
@@ -891,11 +922,17 @@ export class MMSA extends EventTarget {
 
   // A descriptor to post to a worker, where MMSA.attach(descriptor) returns this MMSA over the
   // same arenas. Buffers then pass between the realms as they are (postMessage of the Uint8Array).
-  share(): ShareDescriptor {
+  //
+  // `port` (a Worker, a MessagePort, or anything with postMessage and message events) also carries
+  // the realms' arena announcements: browsers do not deliver a shared WebAssembly.Memory over a
+  // BroadcastChannel (Chromium, measured), so there every realm must be linked by a port; the
+  // other end passes its own side to MMSA.attach. This realm relays between its ports.
+  share(port?: Portlike): ShareDescriptor {
     this.ready();
     if (!this.shared) {
       throw new MemsysError('ERR_MEMSYS_STATE', `MMSA ${show(this.name)} is single-threaded (no SharedArrayBuffer): it cannot be shared`);
     }
+    if (port !== undefined) this.linkPort(port);
     this.listen();
     return {
       kind: 'memsys.mmsa', v: 1, id: this.id, name: this.name, small: this.small,
@@ -906,7 +943,7 @@ export class MMSA extends EventTarget {
     };
   }
 
-  static attach(d: ShareDescriptor): MMSA {
+  static attach(d: ShareDescriptor, port?: Portlike): MMSA {
     const bad = (why: string) => new MemsysTypeError('ERR_MEMSYS_DESCRIPTOR', `not a share descriptor: ${why}`);
     if (typeof d !== 'object' || d === null || d.kind !== 'memsys.mmsa') throw bad(`got ${show(d)} (make one with mm.share())`);
     if (d.v !== 1) throw bad(`version ${show(d.v)} is not 1`);
@@ -925,10 +962,29 @@ export class MMSA extends EventTarget {
     }
     mm.setup();
     for (const m of d.arenas) mm.adopt(m);
+    if (port !== undefined) mm.linkPort(port);
     mm.listen();
     // Arenas made after the descriptor was: every realm that holds one answers with its memory.
-    mm.channel?.postMessage({ hello: true });
+    mm.broadcast({ hello: true });
     return mm;
+  }
+
+  // Sends an announcement to every other realm: on the BroadcastChannel and on each port.
+  private broadcast(msg: Announcement, except?: Portlike): void {
+    this.channel?.postMessage(msg);
+    for (const p of this.ports.keys()) if (p !== except) p.postMessage({ memsys: this.id, msg });
+  }
+
+  private linkPort(p: Portlike): void {
+    if (typeof p !== 'object' || p === null || typeof (p as { postMessage?: unknown }).postMessage !== 'function') {
+      throw invalidArg('port', p, 'must be a Worker, a MessagePort or another object with postMessage');
+    }
+    if (this.ports.has(p)) return;
+    const fn = (data: unknown) => {
+      const d = data as { memsys?: unknown; msg?: Announcement } | null;
+      if (d?.memsys === this.id && d.msg) this.announced(d.msg, p);
+    };
+    this.ports.set(p, listenPort(p, fn));
   }
 
   private listen(): void {
@@ -937,21 +993,30 @@ export class MMSA extends EventTarget {
     // Messages: {arena: memory} an arena to adopt; {want: id} a realm has buffers of arena `id`
     // but not its memory; {hello} a realm attached and wants every arena made since its descriptor;
     // {drop: id} arena `id` was closed: let go of it.
-    ch.onmessage = (e: MessageEvent) => {
-      const d = e.data as { arena?: unknown; want?: unknown; hello?: unknown; drop?: unknown } | null;
-      if (d?.arena instanceof WebAssembly.Memory) this.adopt(d.arena);
-      else if (typeof d?.drop === 'number') {
-        const a = this.byId.get(d.drop);
-        if (a?.closed) this.dropArena(a);
-      }
-      else if (this.state === 'ready' && (d?.hello || typeof d?.want === 'number')) {
-        for (const a of this.arenas) {
-          if (a.memory && (d.hello || a.id === d.want)) ch.postMessage({ arena: a.memory });
-        }
-      }
-    };
+    ch.onmessage = (e: MessageEvent) => this.announced(e.data as Announcement);
     (ch as unknown as { unref?: () => void }).unref?.(); // never keep a Node process alive
     this.channel = ch;
+  }
+
+  // An announcement from another realm, by the BroadcastChannel or by a port (`from`, to which
+  // answers go; announcements that came by port are relayed to this realm's other ports).
+  private announced(d: Announcement | null, from?: Portlike): void {
+    if (d?.arena instanceof WebAssembly.Memory) {
+      const id = readHeader(d.arena.buffer)?.id;
+      const had = id !== undefined && this.byId.get(id)?.x !== undefined;
+      this.adopt(d.arena);
+      if (from && !had) this.broadcast(d, from); // new here: pass it on (a relay ends where it is known)
+    } else if (typeof d?.drop === 'number') {
+      const a = this.byId.get(d.drop);
+      if (a?.closed) this.dropArena(a);
+      if (from && a) this.broadcast(d, from);
+    } else if (this.state === 'ready' && (d?.hello || typeof d?.want === 'number')) {
+      for (const a of this.arenas) {
+        if (!a.memory || !(d.hello || a.id === d.want)) continue;
+        if (from) from.postMessage({ memsys: this.id, msg: { arena: a.memory } });
+        else this.channel?.postMessage({ arena: a.memory });
+      }
+    }
   }
 
   // ---- housekeeping (housekeep.ts) ---------------------------------------------------------------
@@ -1090,7 +1155,7 @@ export class MMSA extends EventTarget {
         const closed = a.close();
         if (!closed) continue;
         if (closed === 'closed') Atomics.sub(this.control.head, H_OPEN, 1); // the one realm that closed it
-        this.channel?.postMessage({ drop: a.id });
+        this.broadcast({ drop: a.id });
       }
       this.dropArena(a);
       dropped++;

@@ -46,7 +46,8 @@ if (!have && process.env.CI) {
           let mm;
           onmessage = (e) => {
             const d = e.data;
-            if (d.desc) { mm = MMSA.attach(d.desc); postMessage('ready'); return; }
+            if (d.memsys) return; // memsys's own announcements on this port
+            if (d.desc) { mm = MMSA.attach(d.desc, self); postMessage('ready'); return; }
             if (d.alloc) {
               const bufs = [];
               for (let i = 0; i < d.alloc; i++) { const b = mm.allocSize(8192); b.fill(d.id); bufs.push(b); }
@@ -130,15 +131,18 @@ if (!have && process.env.CI) {
     assert.is(r.pressure, 0);
   });
 
-  test('an isolated page shares its MMSA with two Web Workers; buffers cross both ways and balance', async () => {
+  test('an isolated page shares its MMSA with two Web Workers; buffers cross both ways; dropped arenas give memory back', async () => {
     const r = await inPage('/isolated/page.html', async () => {
       const m = await import('/build/index.js' as string);
       const mm = new m.MMSA({ name: 'ww', arenaSize: 1 << 20, minFree: 0, housekeeping: false });
       mm.init();
-      const desc = mm.share();
       const workers = [1, 2].map(() => new Worker('/isolated/worker.js', { type: 'module' }));
-      const ask = (w: Worker, msg: unknown) => new Promise<unknown>((res) => { w.onmessage = (e) => res(e.data); w.postMessage(msg); });
-      for (const w of workers) await ask(w, { desc });
+      const ask = (w: Worker, msg: unknown) => new Promise<unknown>((res) => {
+        w.onmessage = (e) => { if (!(e.data && e.data.memsys)) res(e.data); };
+        w.postMessage(msg);
+      });
+      // Each worker is linked by its own port: browsers do not pass memories on a BroadcastChannel.
+      for (const w of workers) await ask(w, { desc: mm.share(w) });
       // Each worker allocates 200 buffers (new arenas of their own); the page checks and frees them.
       let fromWorkers = 0;
       for (const [i, w] of workers.entries()) {
@@ -152,7 +156,8 @@ if (!have && process.env.CI) {
       workers.forEach((w) => w.terminate());
       await new Promise((res) => setTimeout(res, 50)); // announcements of the workers' arenas
       const before = mm.stats().arenas;
-      const out = { fromWorkers, freedThere, arenasBefore: before,
+      const r2 = mm.freeMem({ totally: true });
+      const out = { fromWorkers, freedThere, arenasBefore: before, dropped: r2.dropped, after: r2.arenas,
         inUse: mm.stats().classes.reduce((s: number, c: { inUse: number }) => s + c.inUse, 0) };
       mm.terminate();
       return out;
@@ -161,6 +166,8 @@ if (!have && process.env.CI) {
     assert.is(r.freedThere, 100, 'and every buffer of the page arrived intact');
     assert.ok(r.arenasBefore >= 3, `the page knows the workers' arenas (${r.arenasBefore})`);
     assert.is(r.inUse, 0, 'every count balances over the three realms');
+    assert.is(r.after, 0, 'every arena closed and dropped: the memories came over the ports');
+    assert.is(r.dropped, r.arenasBefore);
   });
 
   test('a page without isolation runs single-threaded on plain memories', async () => {

@@ -211,4 +211,46 @@ test('a realm that frees eagerly never closes an arena another realm has just ma
   }
 });
 
+test('realms linked only by ports (no BroadcastChannel, as in browsers) learn arenas through the sharer', async () => {
+  const g = globalThis as { BroadcastChannel?: unknown };
+  const saved = g.BroadcastChannel;
+  g.BroadcastChannel = undefined; // this realm has none; the workers close theirs
+  const mm = new MMSA({ name: 'linked', arenaSize: 1 << 20, housekeeping: false, env: {} });
+  const start = (desc: unknown) => new Worker(new URL('./fixtures/ts-worker.mjs', import.meta.url), {
+    workerData: { entry: new URL('./fixtures/linked.ts', import.meta.url).href, desc, grow: 3 },
+  });
+  const reply = (w: Worker, m?: string) => new Promise<unknown>((res, rej) => {
+    const on = (d: unknown) => { if (typeof d === 'number' || typeof d === 'string') { w.off('message', on); res(d); } };
+    w.on('message', on);
+    w.once('error', rej);
+    if (m !== undefined) w.postMessage(m);
+  });
+  let a: Worker | undefined;
+  let b: Worker | undefined;
+  try {
+    mm.init();
+    const desc = mm.share();
+    a = start(desc);
+    b = start(desc);
+    const ready = [reply(a), reply(b)];
+    mm.share(a); // link each worker's port
+    mm.share(b);
+    await Promise.all(ready);
+    assert.is(await reply(a, 'alloc'), 3, 'worker a made three arenas');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.is(await reply(b, 'count'), 3, 'worker b heard of them: relayed by the sharer over the ports');
+    assert.is(mm.stats().arenas, 3);
+    await reply(a, 'free');
+    await reply(a, 'end');
+    await reply(b, 'end');
+    const r = mm.freeMem({ totally: true });
+    assert.is(r.dropped, 3, 'the sharer holds their memories: it can close and drop them');
+  } finally {
+    g.BroadcastChannel = saved;
+    await a?.terminate();
+    await b?.terminate();
+    mm.terminate();
+  }
+});
+
 test.run();
