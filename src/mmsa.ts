@@ -313,12 +313,13 @@ export class MMSA extends EventTarget {
       if (!(e instanceof MemsysError)) throw e;
       err = e;
     }
-    this.setup();
+    this.setup(host);
     if (err && panicOnErr) throw err;
     return err;
   }
 
-  private setup(): void {
+  // `host`: the figures init read, for the first pressure level (attach reads its own).
+  private setup(host = this.hostStats()): void {
     for (let c = 0; c < NUM_CLASSES; c++) {
       const size = classSize(c);
       const cap = Math.max(4, Math.min(128, Math.floor(this.magazineBytes / size)));
@@ -328,7 +329,7 @@ export class MMSA extends EventTarget {
     if (this.debug) this.pattern = new Uint32Array(MAX_SIZE / 4).fill(DEADBEEF);
     this.defaultSlab = this.slabs[exactClass(this.defaultSize, this.small)];
     this.state = 'ready';
-    this.lastPressure = this.pressure(); // the level 'pressure' events change from
+    this.lastPressure = this.pressureOf(host); // the level 'pressure' events change from
     this.schedule(this.timeIval);
   }
 
@@ -456,10 +457,12 @@ export class MMSA extends EventTarget {
   // provider. The swap trend moves only at housekeeping passes (as in AIStore), so that watching
   // or scraping the level does not change it.
   pressure(): PressureLevel {
-    return this.pressureFrom(this.hostStats());
+    return this.pressureOf(this.hostStats());
   }
 
-  private pressureFrom(s: MemStats | undefined): PressureLevel {
+  /** @internal The level for figures already read, so that a level shown beside them (metrics,
+   * watch, the CLI) comes from the same reading, and the provider is read once. */
+  pressureOf(s: MemStats | undefined): PressureLevel {
     this.ready();
     if (this.oom && this.bytesInUse() < this.oomInUse) this.oom = false; // memory was freed since
     const p = pressureLevel(s, { minFree: this.min.bytes, lowWM: this.lowWM, crit: this.swap.crit, oom: this.oom });
@@ -505,9 +508,10 @@ export class MMSA extends EventTarget {
   // The pool's figures in Prometheus text format, for a server's /metrics.
   metrics(): string {
     const st = this.stats();
+    const host = this.hostStats();
     return metricsText({
       name: this.name, arenas: st.arenas, bytes: st.bytes, classes: st.classes,
-      pressure: this.pressure(), minFree: this.min.bytes, lowWM: this.lowWM, host: this.hostStats(),
+      pressure: this.pressureOf(host), minFree: this.min.bytes, lowWM: this.lowWM, host,
     });
   }
 
@@ -1044,7 +1048,7 @@ export class MMSA extends EventTarget {
     const now = this.now();
     const stats = this.hostStats();
     this.swap.update(stats?.swap?.used);
-    const p = this.pressureFrom(stats);
+    const p = this.pressureOf(stats);
     let released = 0;
     if (p === Pressure.Low) {
       this.highDepth = 128;

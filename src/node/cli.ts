@@ -21,7 +21,7 @@ async function main(argv: string[]): Promise<number> {
   const mm = new MMSA({ name: 'memsys-cli', memStats: createHostStats({ root }) });
   mm.init();
   const s = mm.hostStats();
-  const level = pressureName(mm.pressure());
+  const level = pressureName(mm.pressureOf(s));
   const wm = mm.watermarks;
   if (cmd === 'stats') {
     if (json) print(JSON.stringify({ host: s, pressure: level, watermarks: wm, pool: mm.stats() }, null, 2));

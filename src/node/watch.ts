@@ -16,7 +16,8 @@ export function sample(mm: MMSA, t: number): Sample {
   const st = mm.stats();
   let inUse = 0;
   for (const c of st.classes) inUse += Math.max(0, c.inUse) * c.size;
-  return { t, pool: st.bytes, inUse, available: mm.hostStats()?.available, pressure: mm.pressure() };
+  const host = mm.hostStats();
+  return { t, pool: st.bytes, inUse, available: host?.available, pressure: mm.pressureOf(host) };
 }
 
 export function statusLine(s: Sample): string {
