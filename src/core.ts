@@ -6,7 +6,8 @@
 // which arena.ts turns into typed errors. The loader would add ~3 KB and a per-call shim for none
 // of that. (docs/architecture.md)
 
-import * as wasm from '#core';
+import { type CoreFile, coreUrl, inlined } from '#core';
+import { MemsysError, invalidArg } from './errors.js';
 
 export interface CoreExports {
   init(flags: number, owner: number, id: number): number;
@@ -70,7 +71,22 @@ export function checkMessage(code: number): string {
   return CHECK_MESSAGES[code] ?? `unknown core error ${code}`;
 }
 
-const modules = new Map<string, WebAssembly.Module>();
+// ---- where the core comes from ------------------------------------------------------------------
+//
+// Four modules: threaded (shared memories) or single-threaded, release or debug. A bundle carries
+// them one of two ways (scripts/build.js): inlined, compiled synchronously on first use; or as
+// files next to the bundle (the browser bundle), which loadCore() fetches and compiles before the
+// first MMSA. Either way a realm compiles each module once, and a worker that attaches an MMSA
+// gets the compiled module in the share descriptor instead of fetching it again.
+
+const FILES: readonly CoreFile[] = ['memsys.st.wasm', 'memsys.wasm', 'memsys.st.debug.wasm', 'memsys.debug.wasm'];
+const fileOf = (shared: boolean, debug: boolean): CoreFile => FILES[(shared ? 1 : 0) | (debug ? 2 : 0)];
+const modules = new Map<CoreFile, WebAssembly.Module>();
+
+const EXPORTS: readonly (keyof CoreExports)[] = [
+  'init', 'attach', 'check', 'alloc', 'alloc_batch', 'free', 'free_batch', 'validate', 'trim',
+  'release', 'raw_alloc', 'raw_free', 'class_stat', 'arena_stat', 'close',
+];
 
 function decode(b64: string): Uint8Array<ArrayBuffer> {
   const bin = atob(b64);
@@ -81,13 +97,85 @@ function decode(b64: string): Uint8Array<ArrayBuffer> {
 
 // The compiled core for shared (threaded build) or plain memories, release or debug.
 export function coreModule(shared: boolean, debug: boolean): WebAssembly.Module {
-  const key = `${shared ? 'mt' : 'st'}${debug ? '-debug' : ''}`;
-  let m = modules.get(key);
-  if (!m) {
-    const b64 = shared ? (debug ? wasm.threadedDebug : wasm.threaded) : (debug ? wasm.singleDebug : wasm.single);
-    m = new WebAssembly.Module(decode(b64));
-    modules.set(key, m);
+  const file = fileOf(shared, debug);
+  let m = modules.get(file);
+  if (m) return m;
+  if (!inlined) {
+    throw new MemsysError('ERR_MEMSYS_STATE', `the core ${file} is not loaded: this bundle fetches it, so await loadCore(${debug ? '{ debug: true }' : ''}) before the first MMSA (or import memsys/inline)`);
   }
+  m = new WebAssembly.Module(decode(inlined[file]));
+  modules.set(file, m);
+  return m;
+}
+
+// A compiled module that came with a share descriptor (see above); false if it is not a memsys core.
+export function adoptCore(m: WebAssembly.Module, shared: boolean, debug: boolean): boolean {
+  if (!isCore(m)) return false;
+  const file = fileOf(shared, debug);
+  if (!modules.has(file)) modules.set(file, m);
+  return true;
+}
+
+function isCore(m: WebAssembly.Module): boolean {
+  const names = new Set(WebAssembly.Module.exports(m).map((e) => e.name));
+  const imports = WebAssembly.Module.imports(m);
+  return EXPORTS.every((n) => names.has(n)) && imports.length === 1 && imports[0].module === 'env' && imports[0].name === 'memory';
+}
+
+export interface LoadCoreOptions {
+  /** Also load the debug modules (MMSAs made with `debug: true`). */
+  debug?: boolean;
+  /**
+   * The directory URL the `.wasm` files are served from, ending in "/" (relative to the page).
+   * Default: next to the bundle; in a bundle with inlined modules, those.
+   */
+  base?: string | URL;
+}
+
+// Compiles the modules this realm's MMSAs need, off the main thread where the engine can, and
+// resolves when they are ready. The browser bundle must call it before the first MMSA; with the
+// inlined modules it is optional (it only moves the compile out of the first MMSA's way).
+export async function loadCore(options: LoadCoreOptions = {}): Promise<void> {
+  if (typeof options !== 'object' || options === null) throw invalidArg('options', options, 'must be an object');
+  const { debug = false, base } = options;
+  if (typeof debug !== 'boolean') throw invalidArg('option debug', debug, 'must be a boolean');
+  let dir: URL | undefined;
+  if (base !== undefined) {
+    if (typeof base !== 'string' && !(base instanceof URL)) throw invalidArg('option base', base, 'must be a string or a URL');
+    try {
+      dir = new URL(base, (globalThis as { location?: { href: string } }).location?.href);
+    } catch {
+      throw invalidArg('option base', String(base), 'is not a URL (nor a path relative to the page)');
+    }
+    if (!dir.pathname.endsWith('/')) throw invalidArg('option base', dir.href, 'must be a directory: end it with "/"');
+  }
+  const want = FILES.filter((f, i) => (debug || i < 2) && !modules.has(f));
+  const compiled = await Promise.all(want.map((f) => compileCore(f, dir)));
+  want.forEach((f, i) => modules.set(f, compiled[i]));
+}
+
+async function compileCore(file: CoreFile, dir: URL | undefined): Promise<WebAssembly.Module> {
+  if (inlined && !dir) return WebAssembly.compile(decode(inlined[file]));
+  const url = dir ? new URL(file, dir) : coreUrl!(file);
+  const failed = (why: string) => new MemsysError('ERR_MEMSYS_CORE_FETCH', `cannot load the core from ${url.href}: ${why}`);
+  let res: Response;
+  try {
+    res = await fetch(url);
+  } catch (e) {
+    throw failed((e as Error).message);
+  }
+  if (!res.ok) throw failed(`HTTP ${res.status}`);
+  let m: WebAssembly.Module;
+  try {
+    // Streaming compile needs the application/wasm type; a server that sends another gets the
+    // bytes compiled whole.
+    m = res.headers.get('content-type')?.startsWith('application/wasm')
+      ? await WebAssembly.compileStreaming(res)
+      : await WebAssembly.compile(await res.arrayBuffer());
+  } catch (e) {
+    throw failed((e as Error).message);
+  }
+  if (!isCore(m)) throw failed('not a memsys core (its imports or exports differ)');
   return m;
 }
 

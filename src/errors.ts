@@ -19,6 +19,7 @@ export type MemsysErrorCode =
   | 'ERR_MEMSYS_MOVED'              // an SGL or buffer used after it was handed off, or a handoff received twice
   | 'ERR_MEMSYS_STREAM'             // a stream destination that closed early
   | 'ERR_MEMSYS_UNSUPPORTED'        // a feature this entry or platform lacks
+  | 'ERR_MEMSYS_CORE_FETCH'        // a core module that could not be fetched, or is not a memsys core
   | 'ERR_MEMSYS_CORE';              // the core reported a broken invariant (a bug)
 
 export class MemsysError extends Error {

@@ -60,6 +60,10 @@ export function defaultMemStats(): MemStatsProvider | undefined {
   return defaultProvider;
 }
 
+export function isNode(): boolean {
+  return typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+}
+
 // The process environment where there is one (Node, Deno, Bun); browsers have none.
 export function processEnv(): Record<string, string | undefined> {
   const p = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;

@@ -1,7 +1,12 @@
 // memsys: the browser-safe entry. Nothing here or below imports a Node module; `memsys/node`
 // adds the Node adapters.
 
+import { browserMemStats } from './browserstats.js';
+import { isNode, setDefaultMemStats } from './host.js';
+
 export { MMSA } from './mmsa.js';
+export { loadCore } from './core.js';
+export type { LoadCoreOptions } from './core.js';
 export { BudgetController } from './budget.js';
 export type { BudgetOptions } from './budget.js';
 export { MemsysEvent } from './housekeep.js';
@@ -25,3 +30,9 @@ export { browserMemStats } from './browserstats.js';
 export type { BrowserStatsOptions } from './browserstats.js';
 export { KiB, MiB, GiB, MAX_SIZE, classSize, parseSize, formatBytes } from './sizes.js';
 export { init, initError, pageMM, byteMM } from './global.js';
+
+// In a browser (a page or a worker) pressure comes from the browser provider by default: a quarter
+// of navigator.deviceMemory, the pool, and measureUserAgentSpecificMemory where the page may call
+// it. A page with a budget of its own passes browserMemStats({ budget }) to setDefaultMemStats or
+// as an MMSA's memStats. Node's provider comes with memsys/node.
+if (!isNode() && typeof navigator === 'object') setDefaultMemStats(browserMemStats());

@@ -25,11 +25,11 @@
 // (its state byte is in the SharedArrayBuffer that came with it).
 
 import { Arena, BATCH_MAX, PAGE, WASM_PAGE, readHeader } from './arena.js';
-import { ST_LIVE, ST_OUT, CSTAT_FREE, CSTAT_OUT, CSTAT_RUNS } from './core.js';
+import { ST_LIVE, ST_OUT, CSTAT_FREE, CSTAT_OUT, CSTAT_RUNS, adoptCore, coreModule } from './core.js';
 import {
   MemsysError, MemsysRangeError, MemsysTypeError, invalidArg, invalidSize, show,
 } from './errors.js';
-import { type MemStats, type MemStatsProvider, defaultMemStats, processEnv } from './host.js';
+import { type MemStats, type MemStatsProvider, defaultMemStats, isNode, processEnv } from './host.js';
 import { metricsText } from './metrics.js';
 import { type MinFree, insufficient, minFree } from './minfree.js';
 import { ARENA_IDLE_MS, type HousekeepReport, MemsysEvent, type MemsysEventType, depthFor, idleDepth, nextInterval } from './housekeep.js';
@@ -145,6 +145,8 @@ export interface ShareDescriptor {
   lowWM?: number;
   /** The sharer's budget: every realm holds the pool to it. */
   budget?: BudgetOptions;
+  /** The compiled core, so that an attaching realm need not fetch or compile it again. */
+  core?: WebAssembly.Module;
 }
 
 const MIN_ARENA = 1 * MiB;
@@ -153,10 +155,6 @@ const DEFAULT_TIME_IVAL = 3 * 60_000;
 const DEADBEEF = 0xefbeadde; // little-endian bytes DE AD BE EF
 
 type Env = Record<string, string | undefined>;
-
-function isNode(): boolean {
-  return typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
-}
 
 function sharedAvailable(): boolean {
   return typeof SharedArrayBuffer === 'function' &&
@@ -320,6 +318,7 @@ export class MMSA extends EventTarget {
 
   // `host`: the figures init read, for the first pressure level (attach reads its own).
   private setup(host = this.hostStats()): void {
+    coreModule(this.shared, this.debug); // the browser bundle's core must be loaded first
     for (let c = 0; c < NUM_CLASSES; c++) {
       const size = classSize(c);
       const cap = Math.max(4, Math.min(128, Math.floor(this.magazineBytes / size)));
@@ -944,6 +943,7 @@ export class MMSA extends EventTarget {
       timeIval: this.timeIval, debug: this.debug, control: this.control.sab as SharedArrayBuffer,
       minFree: this.min.bytes, lowWM: this.lowWM, budget: this.opts.budget,
       arenas: this.arenas.filter((a) => a.memory).map((a) => a.memory!),
+      core: coreModule(true, this.debug),
     };
   }
 
@@ -953,6 +953,9 @@ export class MMSA extends EventTarget {
     if (d.v !== 1) throw bad(`version ${show(d.v)} is not 1`);
     if (!(d.control instanceof SharedArrayBuffer)) throw bad('control is not a SharedArrayBuffer');
     if (!Array.isArray(d.arenas) || !d.arenas.every((m) => m instanceof WebAssembly.Memory)) throw bad('arenas is not a list of WebAssembly.Memory');
+    if (d.core !== undefined && !(d.core instanceof WebAssembly.Module && adoptCore(d.core, true, Boolean(d.debug)))) {
+      throw bad(`core ${show(d.core)} is not a memsys core module`);
+    }
     const mm = new MMSA({
       name: d.name, small: d.small, defaultSize: d.defaultSize, arenaSize: d.arenaSize,
       magazineBytes: d.magazineBytes, timeIval: d.timeIval, debug: d.debug, shared: true, env: {}, budget: d.budget,

@@ -11,6 +11,21 @@ export function throwsCode(fn: () => unknown, code: string, ...parts: string[]):
   } catch (e) {
     err = e;
   }
+  isCode(err, code, parts);
+}
+
+// The same for a promise that must reject.
+export async function rejectsCode(p: Promise<unknown>, code: string, ...parts: string[]): Promise<void> {
+  let err: unknown;
+  try {
+    await p;
+  } catch (e) {
+    err = e;
+  }
+  isCode(err, code, parts);
+}
+
+function isCode(err: unknown, code: string, parts: string[]): void {
   assert.ok(err instanceof Error, `expected ${code}, nothing was thrown`);
   assert.is((err as { code?: string }).code, code, (err as Error).message);
   for (const p of parts) assert.ok((err as Error).message.includes(p), `message ${JSON.stringify((err as Error).message)} lacks ${JSON.stringify(p)}`);

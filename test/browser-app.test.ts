@@ -1,0 +1,108 @@
+// memsys in a user's app: the app imports `memsys` (or `memsys/inline`), is bundled by esbuild or
+// Vite as its author would, and the output runs in Chromium.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, normalize } from 'node:path';
+import * as esbuild from 'esbuild';
+import type { Browser } from 'playwright-core';
+import { ISOLATED, inPage, launch, listen, sendFile, withChromium } from './chromium.js';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+
+// The app: a pool in an isolated page, a buffer, and an SGL collected and read back.
+const app = (entry: string, load: boolean) => `
+import { MMSA, loadCore } from '${entry}';
+globalThis.done = (async () => {
+  ${load ? 'await loadCore();' : ''}
+  const mm = new MMSA({ name: 'app', arenaSize: 1 << 20, minFree: 0 });
+  mm.init();
+  const b = mm.alloc();
+  b.fill(7);
+  mm.free(b);
+  const sgl = mm.newSGL();
+  for (let i = 0; i < 100; i++) sgl.write(new Uint8Array(1000).fill(i));
+  const all = sgl.readAll();
+  const ok = all.length === 100000 && all[0] === 0 && all[99999] === 99;
+  sgl.free();
+  const out = { mode: mm.stats().mode, ok };
+  mm.terminate();
+  return out;
+})();
+`;
+
+withChromium('app bundling suite', () => {
+  let dir = '';
+  let server: Server;
+  let base = '';
+  let browser: Browser;
+
+  // A user's project: memsys under node_modules (a link to this checkout, as `npm link` makes).
+  test.before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'memsys-app-'));
+    mkdirSync(join(dir, 'node_modules'));
+    symlinkSync(ROOT, join(dir, 'node_modules', 'memsys'), 'dir');
+    writeFileSync(join(dir, 'index.html'), '<!doctype html><meta charset="utf-8"><script type="module" src="./main.js"></script>');
+    ({ server, base } = await listen((req, res) => {
+      const path = normalize(new URL(req.url ?? '/', 'http://x').pathname).replace(/^(\.\.[/\\])+/, '');
+      sendFile(res, join(dir, 'out', path), ISOLATED);
+    }));
+    browser = await launch();
+  });
+
+  test.after(async () => {
+    await browser?.close();
+    await new Promise((r) => server?.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const runApp = (sub: string) => inPage(browser, `${base}/${sub}/index.html`, async () => (globalThis as unknown as { done: Promise<unknown> }).done) as
+    Promise<{ mode: string; ok: boolean }>;
+
+  async function esbuildApp(sub: string, entry: string, load: boolean) {
+    writeFileSync(join(dir, 'main.js'), app(entry, load));
+    const out = join(dir, 'out', sub);
+    const r = await esbuild.build({
+      entryPoints: [join(dir, 'main.js')], bundle: true, platform: 'browser', format: 'esm', target: 'es2022',
+      outdir: out, metafile: true, logLevel: 'silent',
+    });
+    cpSync(join(dir, 'index.html'), join(out, 'index.html'));
+    return { out, inputs: Object.keys(r.metafile.inputs), js: readFileSync(join(out, 'main.js'), 'utf8') };
+  }
+
+  test('esbuild: `memsys` resolves to the browser bundle; its cores go next to the app bundle', async () => {
+    const b = await esbuildApp('esbuild', 'memsys', true);
+    assert.ok(b.inputs.some((f) => f.endsWith('build/browser.js')), b.inputs.join());
+    assert.not.match(b.js, /from\s*["']node:|require\(/);
+    // What the README tells esbuild users: copy the cores beside the bundle.
+    for (const f of readdirSync(join(dir, 'node_modules/memsys/build')).filter((n) => n.endsWith('.wasm'))) {
+      cpSync(join(dir, 'node_modules/memsys/build', f), join(b.out, f));
+    }
+    assert.equal(await runApp('esbuild'), { mode: 'shared', ok: true });
+  });
+
+  test('esbuild: `memsys/inline` carries its cores and needs no loadCore()', async () => {
+    const b = await esbuildApp('inline', 'memsys/inline', false);
+    assert.ok(b.inputs.some((f) => f.endsWith('build/index.js')), b.inputs.join());
+    assert.not.match(b.js, /new URL\("\.\/memsys/, 'no core fetched');
+    assert.equal(await runApp('inline'), { mode: 'shared', ok: true });
+  });
+
+  test('Vite: a production build emits the cores as assets and the app runs', async () => {
+    writeFileSync(join(dir, 'main.js'), app('memsys', true));
+    const { build } = await import('vite');
+    await build({
+      root: dir, base: './', configFile: false, logLevel: 'silent',
+      build: { outDir: join(dir, 'out', 'vite'), target: 'es2022', emptyOutDir: true },
+    });
+    const assets = readdirSync(join(dir, 'out/vite/assets'));
+    for (const core of ['memsys', 'memsys.st', 'memsys.debug', 'memsys.st.debug']) {
+      assert.ok(assets.some((f) => f.startsWith(`${core}-`) && f.endsWith('.wasm')), `${core}.wasm emitted: ${assets.join()}`);
+    }
+    assert.equal(await runApp('vite'), { mode: 'shared', ok: true });
+  });
+});
+
+test.run();

@@ -1,0 +1,69 @@
+// Shared by the browser suites: Debian's Chromium through playwright-core, and pages served on
+// localhost by the test itself. In CI a missing browser fails the run; elsewhere a suite is
+// skipped, loudly.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, readFileSync } from 'node:fs';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { extname } from 'node:path';
+import type { Browser } from 'playwright-core';
+
+export const CHROMIUM = '/usr/bin/chromium';
+
+// Runs `define` (which declares the suite's tests) when Chromium is installed.
+export function withChromium(suite: string, define: () => void): void {
+  if (existsSync(CHROMIUM)) {
+    define();
+  } else if (process.env.CI) {
+    test(`Chromium is installed (CI runs the ${suite} for real)`, () => {
+      assert.unreachable(`${CHROMIUM} is missing: .ci/run installs the chromium package`);
+    });
+  } else {
+    console.warn(`\n!!! ${suite} SKIPPED: ${CHROMIUM} not found (apt-get install chromium); CI runs it\n`);
+    test.skip(`${suite} (no Chromium here)`, () => {});
+  }
+}
+
+export async function launch(): Promise<Browser> {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+}
+
+const TYPES: Record<string, string> = {
+  '.js': 'text/javascript', '.mjs': 'text/javascript', '.html': 'text/html', '.css': 'text/css',
+  '.wasm': 'application/wasm', '.map': 'application/json', '.svg': 'image/svg+xml',
+};
+
+// Headers that make a page cross-origin isolated (SharedArrayBuffer, shared memories).
+export const ISOLATED = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+
+// Sends a file with its type, or a 404.
+export function sendFile(res: ServerResponse, file: string, headers: Record<string, string> = {}): void {
+  if (!existsSync(file)) {
+    res.writeHead(404);
+    res.end();
+    return;
+  }
+  res.writeHead(200, { ...headers, 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+  res.end(readFileSync(file));
+}
+
+// An HTTP server on 127.0.0.1 and an ephemeral port; `base` is its origin.
+export async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; base: string }> {
+  const server = createServer(handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, base: `http://127.0.0.1:${(server.address() as { port: number }).port}` };
+}
+
+// Runs `fn(arg)` in a fresh page at `url` and returns its result.
+export async function inPage<T, A = undefined>(browser: Browser, url: string, fn: (arg: A) => Promise<T>, arg?: A): Promise<T> {
+  const page = await browser.newPage();
+  // tsx (esbuild, keepNames) wraps named functions in __name(); the page needs it too.
+  await page.addInitScript({ content: 'globalThis.__name = (f) => f;' });
+  try {
+    await page.goto(url);
+    return await page.evaluate(fn as (a: unknown) => Promise<T>, arg);
+  } finally {
+    await page.close();
+  }
+}

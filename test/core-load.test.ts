@@ -1,0 +1,42 @@
+// Loading the core: loadCore()'s options and the compiled module a share descriptor carries.
+// (The fetched path runs in Chromium, in browser.test.ts, where each page is a fresh realm.)
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { MMSA, loadCore } from '../src/index.js';
+import { rejectsCode, throwsCode } from './helpers.js';
+
+// The smallest valid module: magic and version, nothing else.
+const EMPTY = new WebAssembly.Module(new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]));
+
+test('loadCore() with the inlined modules resolves, and MMSAs work after it', async () => {
+  await loadCore();
+  await loadCore({ debug: true });
+  const mm = new MMSA({ name: 'loaded', arenaSize: 1 << 20, minFree: 0, housekeeping: false, debug: true });
+  mm.init();
+  mm.free(mm.alloc());
+  mm.terminate();
+});
+
+test('loadCore() refuses bad options, naming the value and the rule', async () => {
+  await rejectsCode(loadCore(null as never), 'ERR_MEMSYS_INVALID_ARG', 'options null', 'must be an object');
+  await rejectsCode(loadCore({ debug: 'yes' as never }), 'ERR_MEMSYS_INVALID_ARG', 'option debug "yes"', 'boolean');
+  await rejectsCode(loadCore({ base: 42 as never }), 'ERR_MEMSYS_INVALID_ARG', 'option base 42', 'string or a URL');
+  await rejectsCode(loadCore({ base: 'not a url' }), 'ERR_MEMSYS_INVALID_ARG', '"not a url"', 'is not a URL');
+  await rejectsCode(loadCore({ base: 'http://127.0.0.1:9/wasm' }), 'ERR_MEMSYS_INVALID_ARG', 'http://127.0.0.1:9/wasm', 'end it with "/"');
+});
+
+test('a share descriptor carries the compiled core; attach refuses one that is not a memsys core', () => {
+  const mm = new MMSA({ name: 'carrier', arenaSize: 1 << 20, minFree: 0, housekeeping: false });
+  mm.init();
+  const d = mm.share();
+  assert.ok(d.core instanceof WebAssembly.Module);
+  assert.ok(WebAssembly.Module.exports(d.core!).some((e) => e.name === 'alloc_batch'));
+  throwsCode(() => MMSA.attach({ ...d, core: {} as never }), 'ERR_MEMSYS_DESCRIPTOR', 'core Object', 'not a memsys core');
+  throwsCode(() => MMSA.attach({ ...d, core: EMPTY }), 'ERR_MEMSYS_DESCRIPTOR', 'core Module', 'not a memsys core');
+  const other = MMSA.attach(d);
+  other.free(other.alloc());
+  other.terminate();
+  mm.terminate();
+});
+
+test.run();
