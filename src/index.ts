@@ -30,6 +30,8 @@ export { browserMemStats } from './browserstats.js';
 export type { BrowserStatsOptions } from './browserstats.js';
 export { KiB, MiB, GiB, MAX_SIZE, classSize, parseSize, formatBytes } from './sizes.js';
 export { init, initError, pageMM, byteMM } from './global.js';
+export { renderChart, renderClasses, sample } from './chart.js';
+export type { Sample } from './chart.js';
 
 // In a browser (a page or a worker) pressure comes from the browser provider by default: a quarter
 // of navigator.deviceMemory, the pool, and measureUserAgentSpecificMemory where the page may call

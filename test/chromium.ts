@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { extname } from 'node:path';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -55,11 +55,17 @@ export async function listen(handler: (req: IncomingMessage, res: ServerResponse
   return { server, base: `http://127.0.0.1:${(server.address() as { port: number }).port}` };
 }
 
+// A fresh page. tsx (esbuild, keepNames) wraps the functions a test hands to page.evaluate in
+// __name(); the page needs it too.
+export async function newPage(browser: Browser, opts?: Parameters<Browser['newPage']>[0]): Promise<Page> {
+  const page = await browser.newPage(opts);
+  await page.addInitScript({ content: 'globalThis.__name = (f) => f;' });
+  return page;
+}
+
 // Runs `fn(arg)` in a fresh page at `url` and returns its result.
 export async function inPage<T, A = undefined>(browser: Browser, url: string, fn: (arg: A) => Promise<T>, arg?: A): Promise<T> {
-  const page = await browser.newPage();
-  // tsx (esbuild, keepNames) wraps named functions in __name(); the page needs it too.
-  await page.addInitScript({ content: 'globalThis.__name = (f) => f;' });
+  const page = await newPage(browser);
   try {
     await page.goto(url);
     return await page.evaluate(fn as (a: unknown) => Promise<T>, arg);

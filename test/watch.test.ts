@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Writable } from 'node:stream';
-import { MMSA, type Sample, renderChart, sample, watch } from '../src/node/index.js';
+import { MMSA, type Sample, renderChart, renderClasses, sample, watch } from '../src/node/index.js';
 
 const MiB = 1024 * 1024;
 
@@ -67,6 +67,24 @@ test('review regressions: watch stops by itself after terminate; a chart of 200 
   await new Promise((r) => setTimeout(r, 60));
   assert.is(capped.stop().length, 3, 'the oldest samples go');
   live.terminate();
+});
+
+test('renderClasses: a bar per class holding buffers, in use then free, on one scale', () => {
+  const mm = new MMSA({ name: 'c', arenaSize: 4 * MiB, housekeeping: false, memStats: () => undefined, env: {} });
+  mm.init();
+  assert.match(renderClasses(mm.stats(), 'empty'), /no class holds buffers/);
+  const big = Array.from({ length: 10 }, () => mm.allocSize(65536));
+  const small = Array.from({ length: 3 }, () => mm.allocSize(4096));
+  mm.free(big.pop()!);
+  const svg = renderClasses(mm.stats(), 'classes');
+  assert.match(svg, /^<svg [^>]*>[\s\S]*<\/svg>$/);
+  const labels = [...svg.matchAll(/text-anchor="end" font-size="11">([^<]+)</g)].map((m) => m[1]);
+  assert.equal(labels, ['4.00 KiB', '64.0 KiB'], 'only the two classes in use, smallest first');
+  const used = [...svg.matchAll(/fill="#c62828"\/>/g)].length;
+  assert.is(used, 3, 'two bars of bytes in use, and the legend');
+  assert.match(svg, />576.0 KiB \/ [\d.]+ (KiB|MiB)</, '9 × 64 KiB in use');
+  for (const b of [...big, ...small]) mm.free(b);
+  mm.terminate();
 });
 
 test.run();

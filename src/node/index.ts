@@ -12,5 +12,5 @@ export * from '../index.js';
 export { createHostStats, readHostStats } from './hoststats.js';
 export type { HostStatsOptions } from './hoststats.js';
 export { parseLimit, parseMeminfo, parsePsi } from './proc.js';
-export { renderChart, sample, statusLine, watch } from './watch.js';
-export type { Sample, WatchOptions } from './watch.js';
+export { statusLine, watch } from './watch.js';
+export type { WatchOptions } from './watch.js';

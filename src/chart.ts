@@ -1,0 +1,107 @@
+// Charts of a pool, as SVG text: its size, bytes in use, host memory and pressure over time, like
+// the memory-on-demand article's graphs (allocated, occupied, free memory), and the bytes of each
+// size class. Plain strings, no DOM and no charting library: the same code draws `memsys watch
+// --chart` in Node and the live view in a browser (demo/web).
+
+import type { ClassStats, MMSA, MMSAStats } from './mmsa.js';
+import { pressureName } from './pressure.js';
+import { formatBytes } from './sizes.js';
+
+export interface Sample {
+  t: number;          // ms since the watch started
+  pool: number;       // bytes the pool's arenas hold (this realm's view)
+  inUse: number;      // bytes of buffers in use, all realms
+  available?: number; // host memory available, bytes
+  pressure: number;   // 0 low … 4 OOM
+}
+
+export function sample(mm: MMSA, t: number): Sample {
+  const st = mm.stats();
+  let inUse = 0;
+  for (const c of st.classes) inUse += Math.max(0, c.inUse) * c.size;
+  const host = mm.hostStats();
+  return { t, pool: st.bytes, inUse, available: host?.available, pressure: mm.pressureOf(host) };
+}
+
+// An SVG chart of samples: pool size and bytes in use as lines over time (left axis), host
+// available memory on its own scale (right axis: it is usually far larger), pressure as a shaded
+// band along the bottom.
+// `available`: the name of the right axis's figure (a browser's is what is left of its budget).
+export function renderChart(samples: Sample[], title: string, available = 'host available'): string {
+  const W = 900, H = 420, L = 80, R = 80, T = 40, B = 70;
+  // Loops, not Math.max(...spread): a long watch has more samples than a call takes arguments.
+  let tMax = 1, yMax = 1, aMax = 1, showAvail = false;
+  for (const s of samples) {
+    tMax = Math.max(tMax, s.t);
+    yMax = Math.max(yMax, s.pool, s.inUse);
+    if (s.available !== undefined) { aMax = Math.max(aMax, s.available); showAvail = true; }
+  }
+  yMax *= 1.1;
+  aMax *= 1.1;
+  const x = (t: number) => (L + (t / tMax) * (W - L - R)).toFixed(1);
+  const yAt = (v: number, max: number) => (T + (1 - v / max) * (H - T - B)).toFixed(1);
+  const y = (v: number) => yAt(v, yMax);
+  const line = (get: (s: Sample) => number | undefined, color: string, max = yMax) => {
+    const pts = samples.filter((s) => get(s) !== undefined).map((s) => `${x(s.t)},${yAt(get(s)!, max)}`).join(' ');
+    return pts ? `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts}"/>` : '';
+  };
+  const shades = ['#e8f5e9', '#fff8e1', '#ffe0b2', '#ffcdd2', '#ef9a9a'];
+  const band = samples.map((s, i) => {
+    const next = samples[i + 1]?.t ?? s.t;
+    return `<rect x="${x(s.t)}" y="${H - B + 8}" width="${Math.max(0.5, Number(x(next)) - Number(x(s.t))).toFixed(1)}" height="14" fill="${shades[s.pressure]}"><title>${pressureName(s.pressure as 0)}</title></rect>`;
+  }).join('');
+  const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => {
+    const v = yMax * f;
+    const right = showAvail ? `<text x="${W - R + 6}" y="${y(v)}" dominant-baseline="middle" font-size="11" fill="#b28704">${formatBytes(aMax * f)}</text>` : '';
+    return `<line x1="${L}" x2="${W - R}" y1="${y(v)}" y2="${y(v)}" stroke="#eee"/><text x="${L - 6}" y="${y(v)}" text-anchor="end" dominant-baseline="middle" font-size="11">${formatBytes(v)}</text>${right}`;
+  }).join('');
+  const legend = [['#1565c0', 'pool (allocated)'], ['#c62828', 'in use (occupied)'], ...(showAvail ? [['#f9a825', `${escapeXml(available)} (right axis)`]] : [])]
+    .map(([c, n], i) => `<rect x="${L + i * 170}" y="${H - 30}" width="12" height="12" fill="${c}"/><text x="${L + i * 170 + 18}" y="${H - 20}" font-size="12">${n}</text>`).join('');
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${L}" y="24" font-size="15">${escapeXml(title)}</text>`,
+    ticks,
+    `<text x="${W - R}" y="${H - B + 36}" text-anchor="end" font-size="11">${(tMax / 1000).toFixed(1)} s</text>`,
+    `<text x="${L}" y="${H - B + 36}" font-size="11">pressure: green low, amber moderate, orange high, red extreme</text>`,
+    line((s) => s.pool, '#1565c0'),
+    line((s) => s.inUse, '#c62828'),
+    showAvail ? line((s) => s.available, '#f9a825', aMax) : '',
+    band,
+    legend,
+    '</svg>',
+  ].join('\n');
+}
+
+// The bytes of each size class that holds any: in use (all realms) and free (in its runs and this
+// realm's magazine), as horizontal bars on one scale.
+export function renderClasses(st: MMSAStats, title: string): string {
+  const rows = st.classes.filter((c) => c.inUse > 0 || c.runs > 0);
+  const free = (c: ClassStats) => (c.free + c.cached) * c.size;
+  const W = 900, L = 80, R = 150, T = 40, row = 20;
+  const H = T + Math.max(1, rows.length) * row + 40;
+  let max = 1;
+  for (const c of rows) max = Math.max(max, Math.max(0, c.inUse) * c.size + free(c));
+  const w = (bytes: number) => ((bytes / max) * (W - L - R)).toFixed(1);
+  const bars = rows.map((c, i) => {
+    const y = T + i * row;
+    const used = Math.max(0, c.inUse) * c.size;
+    return `<text x="${L - 6}" y="${y + 12}" text-anchor="end" font-size="11">${formatBytes(c.size)}</text>` +
+      `<rect x="${L}" y="${y + 2}" width="${w(used)}" height="${row - 6}" fill="#c62828"/>` +
+      `<rect x="${(L + Number(w(used))).toFixed(1)}" y="${y + 2}" width="${w(free(c))}" height="${row - 6}" fill="#90caf9"/>` +
+      `<text x="${W - R + 6}" y="${y + 12}" font-size="11">${formatBytes(used)} / ${formatBytes(used + free(c))}</text>`;
+  }).join('');
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${L}" y="24" font-size="15">${escapeXml(title)}</text>`,
+    rows.length ? bars : `<text x="${L}" y="${T + 12}" font-size="12">no class holds buffers</text>`,
+    `<rect x="${L}" y="${H - 26}" width="12" height="12" fill="#c62828"/><text x="${L + 18}" y="${H - 16}" font-size="12">in use</text>`,
+    `<rect x="${L + 120}" y="${H - 26}" width="12" height="12" fill="#90caf9"/><text x="${L + 138}" y="${H - 16}" font-size="12">free</text>`,
+    '</svg>',
+  ].join('\n');
+}
+
+function escapeXml(s: string): string {
+  return s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
+}
