@@ -2,13 +2,13 @@
 // Vite as its author would, and the output runs in Chromium.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
 import * as esbuild from 'esbuild';
 import type { Browser } from 'playwright-core';
-import { ISOLATED, inPage, launch, listen, sendFile, withChromium } from './chromium.js';
+import { ISOLATED, launch, listen, newPage, sendFile, withChromium } from './chromium.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -39,11 +39,14 @@ withChromium('app bundling suite', () => {
   let base = '';
   let browser: Browser;
 
-  // A user's project: memsys under node_modules (a link to this checkout, as `npm link` makes).
+  // A user's project: memsys installed under node_modules (its package.json and build/, as the
+  // published package has them).
   test.before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'memsys-app-'));
-    mkdirSync(join(dir, 'node_modules'));
-    symlinkSync(ROOT, join(dir, 'node_modules', 'memsys'), 'dir');
+    const pkg = join(dir, 'node_modules', 'memsys');
+    mkdirSync(pkg, { recursive: true });
+    cpSync(join(ROOT, 'package.json'), join(pkg, 'package.json'));
+    cpSync(join(ROOT, 'build'), join(pkg, 'build'), { recursive: true });
     writeFileSync(join(dir, 'index.html'), '<!doctype html><meta charset="utf-8"><script type="module" src="./main.js"></script>');
     ({ server, base } = await listen((req, res) => {
       const path = normalize(new URL(req.url ?? '/', 'http://x').pathname).replace(/^(\.\.[/\\])+/, '');
@@ -58,8 +61,19 @@ withChromium('app bundling suite', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const runApp = (sub: string) => inPage(browser, `${base}/${sub}/index.html`, async () => (globalThis as unknown as { done: Promise<unknown> }).done) as
-    Promise<{ mode: string; ok: boolean }>;
+  // Loads the app at `url` and waits for its result (a dev server loads its modules after the
+  // page's load event).
+  async function runAt(url: string): Promise<{ mode: string; ok: boolean }> {
+    const page = await newPage(browser);
+    try {
+      await page.goto(url);
+      await page.waitForFunction(() => 'done' in globalThis, undefined, { timeout: 15_000 });
+      return await page.evaluate(() => (globalThis as unknown as { done: Promise<{ mode: string; ok: boolean }> }).done);
+    } finally {
+      await page.close();
+    }
+  }
+  const runApp = (sub: string) => runAt(`${base}/${sub}/index.html`);
 
   async function esbuildApp(sub: string, entry: string, load: boolean) {
     writeFileSync(join(dir, 'main.js'), app(entry, load));
@@ -102,6 +116,20 @@ withChromium('app bundling suite', () => {
       assert.ok(assets.some((f) => f.startsWith(`${core}-`) && f.endsWith('.wasm')), `${core}.wasm emitted: ${assets.join()}`);
     }
     assert.equal(await runApp('vite'), { mode: 'shared', ok: true });
+  });
+
+  test('Vite: the dev server serves the app and its cores as they are', async () => {
+    writeFileSync(join(dir, 'main.js'), app('memsys', true));
+    const { createServer } = await import('vite');
+    const vite = await createServer({
+      root: dir, configFile: false, logLevel: 'silent', server: { port: 0, host: '127.0.0.1', headers: ISOLATED },
+    });
+    await vite.listen();
+    try {
+      assert.equal(await runAt(vite.resolvedUrls!.local[0]), { mode: 'shared', ok: true });
+    } finally {
+      await vite.close();
+    }
   });
 });
 
