@@ -4,6 +4,7 @@
 // --chart` in Node and the live view in a browser (demo/web).
 
 import type { ClassStats, MMSA, MMSAStats } from './mmsa.js';
+import { invalidArg } from './errors.js';
 import { pressureName } from './pressure.js';
 import { formatBytes } from './sizes.js';
 
@@ -16,6 +17,8 @@ export interface Sample {
 }
 
 export function sample(mm: MMSA, t: number): Sample {
+  if (typeof (mm as { stats?: unknown } | null)?.stats !== 'function') throw invalidArg('mm', mm, 'must be an MMSA');
+  if (!Number.isFinite(t)) throw invalidArg('t', t, 'must be a finite number of milliseconds');
   const st = mm.stats();
   let inUse = 0;
   for (const c of st.classes) inUse += Math.max(0, c.inUse) * c.size;
@@ -28,6 +31,13 @@ export function sample(mm: MMSA, t: number): Sample {
 // band along the bottom.
 // `available`: the name of the right axis's figure (a browser's is what is left of its budget).
 export function renderChart(samples: Sample[], title: string, available = 'host available'): string {
+  if (!Array.isArray(samples)) throw invalidArg('samples', samples, 'must be an array of samples');
+  samples.forEach((s, i) => {
+    const ok = typeof s === 'object' && s !== null && Number.isFinite(s.t) && Number.isFinite(s.pool) && Number.isFinite(s.inUse) &&
+      Number.isInteger(s.pressure) && s.pressure >= 0 && s.pressure <= 4 && (s.available === undefined || Number.isFinite(s.available));
+    if (!ok) throw invalidArg(`samples[${i}]`, s, 'must be a sample: finite t, pool, inUse (and available), pressure 0 … 4');
+  });
+  texts({ title, available });
   const W = 900, H = 420, L = 80, R = 80, T = 40, B = 70;
   // Loops, not Math.max(...spread): a long watch has more samples than a call takes arguments.
   let tMax = 1, yMax = 1, aMax = 1, showAvail = false;
@@ -76,6 +86,8 @@ export function renderChart(samples: Sample[], title: string, available = 'host 
 // The bytes of each size class that holds any: in use (all realms) and free (in its runs and this
 // realm's magazine), as horizontal bars on one scale.
 export function renderClasses(st: MMSAStats, title: string): string {
+  if (!Array.isArray((st as { classes?: unknown } | null)?.classes)) throw invalidArg('stats', st, 'must be what mm.stats() returns');
+  texts({ title });
   const rows = st.classes.filter((c) => c.inUse > 0 || c.runs > 0);
   const free = (c: ClassStats) => (c.free + c.cached) * c.size;
   const W = 900, L = 80, R = 150, T = 40, row = 20;
@@ -100,6 +112,10 @@ export function renderClasses(st: MMSAStats, title: string): string {
     `<rect x="${L + 120}" y="${H - 26}" width="12" height="12" fill="#90caf9"/><text x="${L + 138}" y="${H - 16}" font-size="12">free</text>`,
     '</svg>',
   ].join('\n');
+}
+
+function texts(t: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(t)) if (typeof v !== 'string') throw invalidArg(k, v, 'must be a string');
 }
 
 function escapeXml(s: string): string {

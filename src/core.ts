@@ -108,18 +108,30 @@ export function coreModule(shared: boolean, debug: boolean): WebAssembly.Module 
   return m;
 }
 
-// A compiled module that came with a share descriptor (see above); false if it is not a memsys core.
-export function adoptCore(m: WebAssembly.Module, shared: boolean, debug: boolean): boolean {
-  if (!isCore(m)) return false;
-  const file = fileOf(shared, debug);
+// A compiled module that came with a share descriptor (see above), for shared memories; false if
+// it is not a threaded memsys core. The caller adopts it only once the whole descriptor is good.
+export function adoptCore(m: WebAssembly.Module, debug: boolean): boolean {
+  if (!isCore(m, true)) return false;
+  const file = fileOf(true, debug);
   if (!modules.has(file)) modules.set(file, m);
   return true;
 }
 
-function isCore(m: WebAssembly.Module): boolean {
+// Whether `m` is a memsys core for shared (threaded build) or plain memories. The four builds
+// export and import the same names; only the memory's sharedness tells the threaded pair from the
+// single-threaded one, and linking is the one check the JS API offers, so the module is linked
+// once against a one-page memory. (Debug and release differ only in optimisation and asserts:
+// debug checks are a flag in the arena's header.)
+function isCore(m: WebAssembly.Module, shared: boolean): boolean {
   const names = new Set(WebAssembly.Module.exports(m).map((e) => e.name));
   const imports = WebAssembly.Module.imports(m);
-  return EXPORTS.every((n) => names.has(n)) && imports.length === 1 && imports[0].module === 'env' && imports[0].name === 'memory';
+  if (!(EXPORTS.every((n) => names.has(n)) && imports.length === 1 && imports[0].module === 'env' && imports[0].name === 'memory')) return false;
+  try {
+    new WebAssembly.Instance(m, { env: { memory: new WebAssembly.Memory({ initial: 1, maximum: 1, shared }) } });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export interface LoadCoreOptions {
@@ -149,14 +161,36 @@ export async function loadCore(options: LoadCoreOptions = {}): Promise<void> {
     }
     if (!dir.pathname.endsWith('/')) throw invalidArg('option base', dir.href, 'must be a directory: end it with "/"');
   }
-  const want = FILES.filter((f, i) => (debug || i < 2) && !modules.has(f));
-  const compiled = await Promise.all(want.map((f) => compileCore(f, dir)));
-  want.forEach((f, i) => modules.set(f, compiled[i]));
+  const want = FILES.filter((_, i) => debug || i < 2);
+  await Promise.all(want.map((f) => modules.get(f) ?? loadFile(f, dir)));
+}
+
+// One load per file and place at a time: concurrent loadCore() calls share it; a failed one is
+// forgotten.
+const loading = new Map<string, Promise<WebAssembly.Module>>();
+
+function loadFile(file: CoreFile, dir: URL | undefined): Promise<WebAssembly.Module> {
+  const key = `${dir?.href ?? ''} ${file}`;
+  let p = loading.get(key);
+  if (!p) {
+    p = compileCore(file, dir).then((m) => {
+      if (!modules.has(file)) modules.set(file, m); // a module adopted meanwhile stays
+      return modules.get(file)!;
+    }).finally(() => loading.delete(key));
+    loading.set(key, p);
+  }
+  return p;
 }
 
 async function compileCore(file: CoreFile, dir: URL | undefined): Promise<WebAssembly.Module> {
   if (inlined && !dir) return WebAssembly.compile(decode(inlined[file]));
-  const url = dir ? new URL(file, dir) : coreUrl!(file);
+  let url: URL;
+  try {
+    url = dir ? new URL(file, dir) : coreUrl!(file);
+  } catch (e) {
+    // import.meta.url is empty where a bundler wrote a script rather than a module (esbuild's iife).
+    throw new MemsysError('ERR_MEMSYS_CORE_FETCH', `cannot tell where the core ${file} is: ${(e as Error).message} (no import.meta.url in this bundle? pass loadCore({ base }) or import memsys/inline)`);
+  }
   const failed = (why: string) => new MemsysError('ERR_MEMSYS_CORE_FETCH', `cannot load the core from ${url.href}: ${why}`);
   let res: Response;
   try {
@@ -175,7 +209,8 @@ async function compileCore(file: CoreFile, dir: URL | undefined): Promise<WebAss
   } catch (e) {
     throw failed((e as Error).message);
   }
-  if (!isCore(m)) throw failed('not a memsys core (its imports or exports differ)');
+  const shared = (FILES.indexOf(file) & 1) === 1;
+  if (!isCore(m, shared)) throw failed(`not a memsys core for ${shared ? 'shared' : 'plain'} memories (its imports, exports or memory differ)`);
   return m;
 }
 

@@ -301,15 +301,23 @@ export class MMSA extends EventTarget {
     const env: Env = this.opts.env ?? processEnv();
     let err: MemsysError | null = null;
     let host: MemStats | undefined;
+    let debug = false;
     try {
-      this.debug = this.opts.debug ?? debugFromEnv(env);
-      host = this.hostStats();
-      this.min = minFree(env, this.opts, host);
-      if (host) this.lowWM = lowWatermark(this.min.bytes, host.free);
-      if (host && host.free < this.min.bytes) err = insufficient(host.free, this.min);
+      debug = this.opts.debug ?? debugFromEnv(env);
     } catch (e) {
       if (!(e instanceof MemsysError)) throw e;
       err = e;
+    }
+    coreModule(this.shared, debug); // the browser bundle's core must be loaded: nothing is changed yet
+    this.debug = debug;
+    try {
+      host = this.hostStats();
+      this.min = minFree(env, this.opts, host);
+      if (host) this.lowWM = lowWatermark(this.min.bytes, host.free);
+      if (host && host.free < this.min.bytes) err ??= insufficient(host.free, this.min);
+    } catch (e) {
+      if (!(e instanceof MemsysError)) throw e;
+      err ??= e;
     }
     this.setup(host);
     if (err && panicOnErr) throw err;
@@ -318,7 +326,6 @@ export class MMSA extends EventTarget {
 
   // `host`: the figures init read, for the first pressure level (attach reads its own).
   private setup(host = this.hostStats()): void {
-    coreModule(this.shared, this.debug); // the browser bundle's core must be loaded first
     for (let c = 0; c < NUM_CLASSES; c++) {
       const size = classSize(c);
       const cap = Math.max(4, Math.min(128, Math.floor(this.magazineBytes / size)));
@@ -953,13 +960,13 @@ export class MMSA extends EventTarget {
     if (d.v !== 1) throw bad(`version ${show(d.v)} is not 1`);
     if (!(d.control instanceof SharedArrayBuffer)) throw bad('control is not a SharedArrayBuffer');
     if (!Array.isArray(d.arenas) || !d.arenas.every((m) => m instanceof WebAssembly.Memory)) throw bad('arenas is not a list of WebAssembly.Memory');
-    if (d.core !== undefined && !(d.core instanceof WebAssembly.Module && adoptCore(d.core, true, Boolean(d.debug)))) {
-      throw bad(`core ${show(d.core)} is not a memsys core module`);
-    }
+    if (d.core !== undefined && !(d.core instanceof WebAssembly.Module)) throw bad(`core ${show(d.core)} is not a WebAssembly.Module`);
     const mm = new MMSA({
       name: d.name, small: d.small, defaultSize: d.defaultSize, arenaSize: d.arenaSize,
       magazineBytes: d.magazineBytes, timeIval: d.timeIval, debug: d.debug, shared: true, env: {}, budget: d.budget,
     });
+    if (d.core !== undefined && !adoptCore(d.core, Boolean(d.debug))) throw bad('core is not a memsys core for shared memories');
+    coreModule(true, Boolean(d.debug)); // without a core in the descriptor, the browser bundle's must be loaded
     mm.id = d.id;
     mm.control = new Control(d.control);
     mm.debug = d.debug;

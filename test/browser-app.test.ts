@@ -5,18 +5,19 @@ import * as assert from 'uvu/assert';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, normalize } from 'node:path';
+import { join } from 'node:path';
 import * as esbuild from 'esbuild';
 import type { Browser } from 'playwright-core';
-import { ISOLATED, launch, listen, newPage, sendFile, withChromium } from './chromium.js';
+import { ISOLATED, fileUnder, launch, listen, newPage, sendFile, withChromium } from './chromium.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
 // The app: a pool in an isolated page, a buffer, and an SGL collected and read back.
-const app = (entry: string, load: boolean) => `
+// `load`: loadCore's arguments, or null for no call.
+const app = (entry: string, load: string | null) => `
 import { MMSA, loadCore } from '${entry}';
 globalThis.done = (async () => {
-  ${load ? 'await loadCore();' : ''}
+  ${load === null ? '' : `await loadCore(${load});`}
   const mm = new MMSA({ name: 'app', arenaSize: 1 << 20, minFree: 0 });
   mm.init();
   const b = mm.alloc();
@@ -49,8 +50,7 @@ withChromium('app bundling suite', () => {
     cpSync(join(ROOT, 'build'), join(pkg, 'build'), { recursive: true });
     writeFileSync(join(dir, 'index.html'), '<!doctype html><meta charset="utf-8"><script type="module" src="./main.js"></script>');
     ({ server, base } = await listen((req, res) => {
-      const path = normalize(new URL(req.url ?? '/', 'http://x').pathname).replace(/^(\.\.[/\\])+/, '');
-      sendFile(res, join(dir, 'out', path), ISOLATED);
+      sendFile(res, fileUnder(join(dir, 'out'), new URL(req.url ?? '/', 'http://x').pathname), ISOLATED);
     }));
     browser = await launch();
   });
@@ -75,11 +75,11 @@ withChromium('app bundling suite', () => {
   }
   const runApp = (sub: string) => runAt(`${base}/${sub}/index.html`);
 
-  async function esbuildApp(sub: string, entry: string, load: boolean) {
+  async function esbuildApp(sub: string, entry: string, load: string | null, format: 'esm' | 'iife' = 'esm') {
     writeFileSync(join(dir, 'main.js'), app(entry, load));
     const out = join(dir, 'out', sub);
     const r = await esbuild.build({
-      entryPoints: [join(dir, 'main.js')], bundle: true, platform: 'browser', format: 'esm', target: 'es2022',
+      entryPoints: [join(dir, 'main.js')], bundle: true, platform: 'browser', format, target: 'es2022',
       outdir: out, metafile: true, logLevel: 'silent',
     });
     cpSync(join(dir, 'index.html'), join(out, 'index.html'));
@@ -87,7 +87,7 @@ withChromium('app bundling suite', () => {
   }
 
   test('esbuild: `memsys` resolves to the browser bundle; its cores go next to the app bundle', async () => {
-    const b = await esbuildApp('esbuild', 'memsys', true);
+    const b = await esbuildApp('esbuild', 'memsys', '');
     assert.ok(b.inputs.some((f) => f.endsWith('build/browser.js')), b.inputs.join());
     assert.not.match(b.js, /from\s*["']node:|require\(/);
     // What the README tells esbuild users: copy the cores beside the bundle.
@@ -98,14 +98,28 @@ withChromium('app bundling suite', () => {
   });
 
   test('esbuild: `memsys/inline` carries its cores and needs no loadCore()', async () => {
-    const b = await esbuildApp('inline', 'memsys/inline', false);
+    const b = await esbuildApp('inline', 'memsys/inline', null);
     assert.ok(b.inputs.some((f) => f.endsWith('build/index.js')), b.inputs.join());
     assert.not.match(b.js, /new URL\("\.\/memsys/, 'no core fetched');
     assert.equal(await runApp('inline'), { mode: 'shared', ok: true });
   });
 
+  test('esbuild as a script (iife): no import.meta.url, so loadCore() says to pass base; with base it runs', async () => {
+    await esbuildApp('iife', 'memsys', '', 'iife');
+    const page = await newPage(browser);
+    try {
+      await page.goto(`${base}/iife/index.html`);
+      const err = await page.evaluate(() => (globalThis as unknown as { done: Promise<unknown> }).done.then(() => 'none', (e) => `${e.code}: ${e.message}`));
+      assert.match(err, /^ERR_MEMSYS_CORE_FETCH: .*cannot tell where the core memsys(\.st)?\.wasm is.*loadCore\(\{ base \}\)/);
+    } finally {
+      await page.close();
+    }
+    await esbuildApp('iife', 'memsys', "{ base: '/esbuild/' }", 'iife'); // the cores the first test copied
+    assert.equal(await runApp('iife'), { mode: 'shared', ok: true });
+  });
+
   test('Vite: a production build emits the cores as assets and the app runs', async () => {
-    writeFileSync(join(dir, 'main.js'), app('memsys', true));
+    writeFileSync(join(dir, 'main.js'), app('memsys', ''));
     const { build } = await import('vite');
     await build({
       root: dir, base: './', configFile: false, logLevel: 'silent',
@@ -119,14 +133,18 @@ withChromium('app bundling suite', () => {
   });
 
   test('Vite: the dev server serves the app and its cores as they are', async () => {
-    writeFileSync(join(dir, 'main.js'), app('memsys', true));
+    writeFileSync(join(dir, 'main.js'), app('memsys', ''));
     const { createServer } = await import('vite');
+    const seen: string[] = [];
     const vite = await createServer({
       root: dir, configFile: false, logLevel: 'silent', server: { port: 0, host: '127.0.0.1', headers: ISOLATED },
+      plugins: [{ name: 'requests', configureServer: (s) => { s.middlewares.use((req, _res, next) => { seen.push(req.url ?? ''); next(); }); } }],
     });
     await vite.listen();
     try {
       assert.equal(await runAt(vite.resolvedUrls!.local[0]), { mode: 'shared', ok: true });
+      // The browser bundle, whose cores were fetched as files (not the inlined one).
+      for (const f of ['memsys.wasm', 'memsys.st.wasm']) assert.ok(seen.some((u) => u.endsWith(`/build/${f}`)), `${f} fetched: ${seen.join(' ')}`);
     } finally {
       await vite.close();
     }

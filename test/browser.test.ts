@@ -2,10 +2,10 @@
 // by this test (test/chromium.ts).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { join, normalize } from 'node:path';
+import { join } from 'node:path';
 import type { Server } from 'node:http';
 import type { Browser } from 'playwright-core';
-import { ISOLATED, inPage as run, launch, listen, sendFile, withChromium } from './chromium.js';
+import { ISOLATED, fileUnder, inPage as run, launch, listen, sendFile, withChromium } from './chromium.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -21,7 +21,7 @@ withChromium('browser suite', () => {
       const url = new URL(req.url ?? '/', 'http://x');
       seen.push(url.pathname);
       const isolated = url.pathname.startsWith('/isolated/');
-      const rel = normalize(url.pathname.replace(/^\/isolated\//, '/')).replace(/^(\.\.[/\\])+/, '');
+      const rel = url.pathname.replace(/^\/isolated\//, '/');
       const headers: Record<string, string> = isolated ? ISOLATED : {};
       if (rel === '/page.html') {
         res.writeHead(200, { ...headers, 'content-type': 'text/html' });
@@ -63,9 +63,7 @@ withChromium('browser suite', () => {
         more();
         return;
       }
-      const file = join(ROOT, rel);
-      if (!file.startsWith(join(ROOT, 'build'))) { res.writeHead(404); res.end(); return; }
-      sendFile(res, file, headers);
+      sendFile(res, rel.startsWith('/build/') ? fileUnder(join(ROOT, 'build'), rel.slice('/build'.length)) : null, headers);
     }));
     browser = await launch();
   });
@@ -164,6 +162,10 @@ withChromium('browser suite', () => {
       };
       const mm = new m.MMSA({ name: 'fetched', arenaSize: 1 << 20, minFree: 0 });
       const before = await codeOf(() => mm.init());
+      // A refused init reads nothing and sets nothing: not the provider, not the debug flag.
+      let reads = 0;
+      const dm = new m.MMSA({ name: 'envdbg', arenaSize: 1 << 20, minFree: 0, env: { AIS_DEBUG: 'memsys=4' }, memStats: () => { reads++; return undefined; } });
+      const refused = { code: await codeOf(() => dm.init()), debug: dm.debug, reads };
       const missing = await codeOf(() => m.loadCore({ base: '/nowhere/' }));
       const fake = await codeOf(() => m.loadCore({ base: '/fake/' }));
       const file = await codeOf(() => m.loadCore({ base: '/build/memsys.wasm' }));
@@ -177,12 +179,14 @@ withChromium('browser suite', () => {
       const dbg = new m.MMSA({ name: 'dbg', debug: true, arenaSize: 1 << 20, minFree: 0 });
       dbg.init();
       dbg.free(dbg.alloc());
-      const out = { before, missing, fake, file, noDebug, mode: mm.stats().mode, sources: mm.hostStats()?.sources ?? [] };
+      const out = { before, refused, missing, fake, file, noDebug, mode: mm.stats().mode, sources: mm.hostStats()?.sources ?? [] };
       mm.terminate();
       dbg.terminate();
       return out;
     });
     assert.match(r.before, /^ERR_MEMSYS_STATE: .*memsys\.st\.wasm is not loaded.*await loadCore\(\)/);
+    assert.match(r.refused.code, /^ERR_MEMSYS_STATE: .*memsys\.st\.debug\.wasm is not loaded/);
+    assert.equal([r.refused.debug, r.refused.reads], [false, 0]);
     assert.match(r.missing, /^ERR_MEMSYS_CORE_FETCH: .*\/nowhere\/memsys.*HTTP 404/);
     assert.match(r.fake, /^ERR_MEMSYS_CORE_FETCH: .*\/fake\/memsys.*not a memsys core/);
     assert.match(r.file, /^ERR_MEMSYS_INVALID_ARG: .*memsys\.wasm.*end it with "\/"/);
@@ -190,6 +194,39 @@ withChromium('browser suite', () => {
     assert.is(r.mode, 'single-threaded');
     // No provider given: the browser's own (navigator.deviceMemory) is the default.
     assert.ok(r.sources.includes('navigator.deviceMemory'), r.sources.join());
+  });
+
+  test('the browser bundle adopts a core only from a descriptor that is good in every part', async () => {
+    const r = await inPage('/isolated/page.html', async () => {
+      const inl = await import('/build/index.js' as string);    // the inlined bundle: a pool to attach to
+      const fetched = await import('/build/browser.js' as string); // its own cache, nothing loaded
+      const src = new inl.MMSA({ name: 'src', arenaSize: 1 << 20, minFree: 0, housekeeping: false });
+      src.init();
+      const d = src.share();
+      const code = (f: () => unknown) => { try { f(); return 'none'; } catch (e) { return (e as { code: string }).code; } };
+      const initFetched = (name: string) => code(() => new fetched.MMSA({ name, arenaSize: 1 << 20, minFree: 0, housekeeping: false }).init());
+      const st = await WebAssembly.compile(await (await fetch('/build/memsys.st.wasm')).arrayBuffer());
+      const out = {
+        badName: code(() => fetched.MMSA.attach({ ...d, name: '' })),
+        afterBadName: initFetched('a'),
+        stCore: code(() => fetched.MMSA.attach({ ...d, core: st })),
+        noCore: code(() => fetched.MMSA.attach({ ...d, core: undefined })),
+        afterRefusals: initFetched('b'),
+        attached: code(() => { const a = fetched.MMSA.attach(d); a.free(a.alloc()); a.terminate(); }),
+        afterAttach: initFetched('c'),
+      };
+      src.terminate();
+      return out;
+    });
+    assert.equal(r, {
+      badName: 'ERR_MEMSYS_INVALID_ARG',
+      afterBadName: 'ERR_MEMSYS_STATE', // the refused descriptor's core was not kept
+      stCore: 'ERR_MEMSYS_DESCRIPTOR',
+      noCore: 'ERR_MEMSYS_STATE',
+      afterRefusals: 'ERR_MEMSYS_STATE',
+      attached: 'none',
+      afterAttach: 'none',           // the good descriptor's threaded core serves new MMSAs too
+    });
   });
 
   test('SGLs to and from ReadableStream and WritableStream: a fetch body piped in, a slow sink and a Response out', async () => {

@@ -3,9 +3,8 @@
 // skipped, loudly.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import { extname } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -29,24 +28,7 @@ export async function launch(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
 }
 
-const TYPES: Record<string, string> = {
-  '.js': 'text/javascript', '.mjs': 'text/javascript', '.html': 'text/html', '.css': 'text/css',
-  '.wasm': 'application/wasm', '.map': 'application/json', '.svg': 'image/svg+xml',
-};
-
-// Headers that make a page cross-origin isolated (SharedArrayBuffer, shared memories).
-export const ISOLATED = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
-
-// Sends a file with its type, or a 404.
-export function sendFile(res: ServerResponse, file: string, headers: Record<string, string> = {}): void {
-  if (!existsSync(file)) {
-    res.writeHead(404);
-    res.end();
-    return;
-  }
-  res.writeHead(200, { ...headers, 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
-  res.end(readFileSync(file));
-}
+export { ISOLATED, fileUnder, sendFile } from '../scripts/serve.js';
 
 // An HTTP server on 127.0.0.1 and an ephemeral port; `base` is its origin.
 export async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; base: string }> {

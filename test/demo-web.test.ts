@@ -10,28 +10,49 @@ import { launch, newPage, withChromium } from './chromium.js';
 const SHOT = new URL('../build/demo-web.png', import.meta.url).pathname;
 const MiB = 1 << 20;
 
+let server: ChildProcess;
+let url = '';
+
+test.before(async () => {
+  server = spawn(process.execPath, ['scripts/demo-web.js', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    server.stdout!.on('data', (c) => {
+      out += c;
+      const m = /memsys live view: (http:\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    server.once('exit', (code) => reject(new Error(`demo:web exited (${code}): ${out}`)));
+  });
+});
+
+test.after(() => {
+  server?.kill();
+});
+
+test('the demo server serves the page, the bundle and its cores isolated, and nothing outside them', async () => {
+  for (const path of ['', 'app.js', 'build/browser.js', 'build/memsys.wasm']) {
+    const r = await fetch(url + path);
+    assert.is(r.status, 200, path);
+    assert.is(r.headers.get('cross-origin-embedder-policy'), 'require-corp');
+  }
+  assert.is((await fetch(url + 'build/memsys.wasm')).headers.get('content-type'), 'application/wasm');
+  // Directories, escapes and what does not exist: 404, and the server stays up.
+  for (const path of ['build/', 'build/types', 'missing.js', 'build/../package.json', '%2e%2e/package.json', 'build/..%2f..%2fpackage.json', '..%2fscripts/demo-web.js', '%E0%A4%A']) {
+    assert.is((await fetch(url + path)).status, 404, path);
+  }
+  assert.is((await fetch(url)).status, 200);
+});
+
 withChromium('live view test', () => {
-  let server: ChildProcess;
-  let url = '';
   let browser: Browser;
 
   test.before(async () => {
-    server = spawn(process.execPath, ['scripts/demo-web.js', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      server.stdout!.on('data', (c) => {
-        out += c;
-        const m = /memsys live view: (http:\S+)/.exec(out);
-        if (m) resolve(m[1]);
-      });
-      server.once('exit', (code) => reject(new Error(`demo:web exited (${code}): ${out}`)));
-    });
     browser = await launch();
   });
 
   test.after(async () => {
     await browser?.close();
-    server?.kill();
   });
 
   test('demo:web draws the pool live from a page and two workers, gives memory back, and is saved as a screenshot', async () => {

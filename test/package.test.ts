@@ -5,12 +5,10 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 test('memsys and memsys/node share their classes; memsys/node installs the host reader', async () => {
-  // @ts-expect-error: built output, no declarations beside it
   const web = await import('../build/index.js');
-  // @ts-expect-error: built output, no declarations beside it
   const node = await import('../build/node.js');
   assert.is(web.MMSA, node.MMSA);
-  const host = node.readHostStats();
+  const host = node.readHostStats()!;
   assert.ok(host.total > 0 && host.free > 0 && host.free <= host.total);
   const mm = new web.MMSA({ name: 'pkg', minFree: host.total * 2 });
   assert.is(mm.init()?.code, 'ERR_MEMSYS_INSUFFICIENT_MEMORY', 'host figures reached an MMSA made through memsys');

@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Writable } from 'node:stream';
 import { MMSA, type Sample, renderChart, renderClasses, sample, watch } from '../src/node/index.js';
+import { throwsCode } from './helpers.js';
 
 const MiB = 1024 * 1024;
 
@@ -84,6 +85,24 @@ test('renderClasses: a bar per class holding buffers, in use then free, on one s
   assert.is(used, 3, 'two bars of bytes in use, and the legend');
   assert.match(svg, />576.0 KiB \/ [\d.]+ (KiB|MiB)</, '9 × 64 KiB in use');
   for (const b of [...big, ...small]) mm.free(b);
+  mm.terminate();
+});
+
+test('sample, renderChart and renderClasses refuse what is not theirs, naming it', () => {
+  const mm = new MMSA({ name: 'bad', arenaSize: 4 * MiB, housekeeping: false, memStats: () => undefined, env: {} });
+  mm.init();
+  const good: Sample = { t: 0, pool: 0, inUse: 0, pressure: 0 };
+  throwsCode(() => sample({} as MMSA, 0), 'ERR_MEMSYS_INVALID_ARG', 'mm Object', 'must be an MMSA');
+  throwsCode(() => sample(mm, NaN), 'ERR_MEMSYS_INVALID_ARG', 't NaN', 'finite');
+  throwsCode(() => renderChart(undefined as never, 't'), 'ERR_MEMSYS_INVALID_ARG', 'samples undefined', 'array of samples');
+  throwsCode(() => renderChart([good, { ...good, pool: -Infinity }], 't'), 'ERR_MEMSYS_INVALID_ARG', 'samples[1]', 'finite t, pool');
+  throwsCode(() => renderChart([{ ...good, pressure: 5 }], 't'), 'ERR_MEMSYS_INVALID_ARG', 'samples[0]', 'pressure 0 … 4');
+  throwsCode(() => renderChart([null as never], 't'), 'ERR_MEMSYS_INVALID_ARG', 'samples[0] null');
+  throwsCode(() => renderChart([good], 7 as never), 'ERR_MEMSYS_INVALID_ARG', 'title 7', 'must be a string');
+  throwsCode(() => renderChart([good], 't', 42 as never), 'ERR_MEMSYS_INVALID_ARG', 'available 42', 'must be a string');
+  throwsCode(() => renderClasses(undefined as never, 't'), 'ERR_MEMSYS_INVALID_ARG', 'stats undefined', 'mm.stats()');
+  throwsCode(() => renderClasses(mm.stats(), null as never), 'ERR_MEMSYS_INVALID_ARG', 'title null');
+  assert.match(renderChart([{ ...good, available: MiB }], 't', 'budget left'), /budget left \(right axis\)/);
   mm.terminate();
 });
 
