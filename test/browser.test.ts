@@ -229,6 +229,28 @@ withChromium('browser suite', () => {
     });
   });
 
+  test('the browser provider takes the page\'s own memory from measureUserAgentSpecificMemory (isolated pages)', async () => {
+    const r = await inPage('/isolated/page.html', async () => {
+      const m = await import('/build/browser.js' as string);
+      const budget = 256 << 20;
+      const provider = m.browserMemStats({ budget, sampleMs: 1 });
+      const first = provider({ poolBytes: 1 << 10 });
+      let last = first;
+      for (let i = 0; i < 100 && !last.sources.includes('performance.measureUserAgentSpecificMemory'); i++) {
+        await new Promise((res) => setTimeout(res, 50));
+        last = provider({ poolBytes: 1 << 10 });
+      }
+      const direct = await (performance as unknown as { measureUserAgentSpecificMemory(): Promise<{ bytes: number }> }).measureUserAgentSpecificMemory();
+      return { first, last, direct: direct.bytes, budget };
+    });
+    assert.equal(r.first.sources, ['budget', 'pool'], 'the first reading has only the budget and the pool');
+    assert.equal(r.first.free, r.budget - (1 << 10));
+    assert.ok(r.last.sources.includes('performance.measureUserAgentSpecificMemory'), r.last.sources.join());
+    const used = r.budget - r.last.free;
+    assert.ok(used > 1 << 16, `the page's measured memory (${used} B) counts, not the pool's 1 KiB`);
+    assert.ok(Math.abs(used - r.direct) < 16 << 20, `and is near what the browser reports directly (${r.direct} B)`);
+  });
+
   test('SGLs to and from ReadableStream and WritableStream: a fetch body piped in, a slow sink and a Response out', async () => {
     const r = await inPage('/isolated/page.html', async () => {
       const m = await import('/build/browser.js' as string);
