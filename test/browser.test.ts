@@ -251,6 +251,36 @@ withChromium('browser suite', () => {
     assert.ok(Math.abs(used - r.direct) < 16 << 20, `and is near what the browser reports directly (${r.direct} B)`);
   });
 
+  test('dropped arenas are memory the browser gets back: its own measure before, full, and after', async () => {
+    const r = await inPage('/isolated/page.html', async () => {
+      const g = globalThis as unknown as { gc(): void };
+      const measure = async () => {
+        g.gc();
+        return (await (performance as unknown as { measureUserAgentSpecificMemory(): Promise<{ bytes: number }> }).measureUserAgentSpecificMemory()).bytes;
+      };
+      const m = await import('/build/browser.js' as string);
+      await m.loadCore();
+      const base = await measure();
+      const mm = new m.MMSA({ name: 'back', arenaSize: 4 << 20, minFree: 0, housekeeping: false });
+      mm.init();
+      const bufs: Uint8Array[] = [];
+      for (let i = 0; i < 900; i++) { const b = mm.allocSize(65536); b.fill(1); bufs.push(b); }
+      const full = await measure();
+      for (const b of bufs) mm.free(b);
+      bufs.length = 0;
+      const fm = mm.freeMem({ totally: true });
+      const after = await measure();
+      const out = { base, full, after, dropped: fm.dropped, arenas: mm.stats().arenas };
+      mm.terminate();
+      return out;
+    });
+    const MiB = 1 << 20;
+    assert.is(r.dropped, 15, 'fifteen 4 MiB arenas held 900 × 64 KiB');
+    assert.is(r.arenas, 0);
+    assert.ok(r.full - r.base >= 50 * MiB, `the browser counted the arenas: ${(r.base / MiB).toFixed(1)} -> ${(r.full / MiB).toFixed(1)} MiB`);
+    assert.ok(r.after - r.base < 16 * MiB, `and counts them no more once dropped: ${(r.full / MiB).toFixed(1)} -> ${(r.after / MiB).toFixed(1)} MiB`);
+  });
+
   test('SGLs to and from ReadableStream and WritableStream: a fetch body piped in, a slow sink and a Response out', async () => {
     const r = await inPage('/isolated/page.html', async () => {
       const m = await import('/build/browser.js' as string);

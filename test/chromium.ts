@@ -26,10 +26,11 @@ export function withChromium(suite: string, define: () => void): void {
 export async function launch(): Promise<Browser> {
   const { chromium } = await import('playwright-core');
   // ForceEagerMeasureMemory: measureUserAgentSpecificMemory() resolves in ~0.1 s instead of at a
-  // GC up to 20 s away, so a test can see the browser's own figure reach the provider.
+  // GC up to 20 s away; --expose-gc: a page can collect before it measures. So a test can see what
+  // the browser itself counts, before and after memsys gives memory back.
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--enable-blink-features=ForceEagerMeasureMemory'],
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--enable-blink-features=ForceEagerMeasureMemory', '--js-flags=--expose-gc'],
   });
 }
 
