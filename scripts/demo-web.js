@@ -4,7 +4,7 @@
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ISOLATED, fileUnder, sendFile } from './serve.js';
+import { ISOLATED, fileUnder, pathOf, sendFile } from './serve.js';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..');
 const at = process.argv.indexOf('--port');
@@ -15,9 +15,10 @@ if (!(Number.isInteger(port) && port >= 0 && port < 65536)) {
 }
 
 const server = createServer((req, res) => {
-  const path = new URL(req.url ?? '/', 'http://x').pathname;
-  const file = path.startsWith('/build/') ? fileUnder(join(root, 'build'), path.slice('/build'.length))
-    : fileUnder(join(root, 'demo/web'), path === '/' ? 'index.html' : path);
+  const path = pathOf(req);
+  const file = path === null ? null
+    : path.startsWith('/build/') ? fileUnder(join(root, 'build'), path.slice('/build'.length))
+      : fileUnder(join(root, 'demo/web'), path === '/' ? 'index.html' : path);
   sendFile(res, file, { ...ISOLATED, 'cache-control': 'no-store' });
 });
 server.listen(port, '127.0.0.1', () => {

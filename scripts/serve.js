@@ -11,6 +11,19 @@ const TYPES = {
 };
 
 /**
+ * A request's path, or null where its URL does not parse (a request line may hold anything).
+ * @param {import('node:http').IncomingMessage} req
+ * @returns {string | null}
+ */
+export function pathOf(req) {
+  try {
+    return new URL(req.url ?? '/', 'http://x').pathname;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * The file a URL path names under `root`, or null where it would leave it.
  * @param {string} root
  * @param {string} urlPath

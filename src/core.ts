@@ -8,6 +8,7 @@
 
 import { type CoreFile, coreUrl, inlined } from '#core';
 import { MemsysError, invalidArg } from './errors.js';
+import { sharedAvailable } from './host.js';
 
 export interface CoreExports {
   init(flags: number, owner: number, id: number): number;
@@ -161,7 +162,10 @@ export async function loadCore(options: LoadCoreOptions = {}): Promise<void> {
     }
     if (!dir.pathname.endsWith('/')) throw invalidArg('option base', dir.href, 'must be a directory: end it with "/"');
   }
-  const want = FILES.filter((_, i) => debug || i < 2);
+  // The threaded builds only where memories can be shared: elsewhere they are of no use, and an
+  // engine may refuse even the one-page shared memory isCore links them against (SpiderMonkey in
+  // a page that is not cross-origin isolated).
+  const want = FILES.filter((_, i) => (debug || i < 2) && (sharedAvailable() || (i & 1) === 0));
   await Promise.all(want.map((f) => modules.get(f) ?? loadFile(f, dir)));
 }
 

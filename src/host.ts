@@ -64,6 +64,12 @@ export function isNode(): boolean {
   return typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
 }
 
+// Shared memories: SharedArrayBuffer exists and, in a browser, the page is cross-origin isolated.
+export function sharedAvailable(): boolean {
+  return typeof SharedArrayBuffer === 'function' &&
+    (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false;
+}
+
 // The process environment where there is one (Node, Deno, Bun); browsers have none.
 export function processEnv(): Record<string, string | undefined> {
   const p = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;

@@ -29,7 +29,7 @@ import { ST_LIVE, ST_OUT, CSTAT_FREE, CSTAT_OUT, CSTAT_RUNS, adoptCore, coreModu
 import {
   MemsysError, MemsysRangeError, MemsysTypeError, invalidArg, invalidSize, show,
 } from './errors.js';
-import { type MemStats, type MemStatsProvider, defaultMemStats, isNode, processEnv } from './host.js';
+import { type MemStats, type MemStatsProvider, defaultMemStats, isNode, processEnv, sharedAvailable } from './host.js';
 import { metricsText } from './metrics.js';
 import { type MinFree, insufficient, minFree } from './minfree.js';
 import { ARENA_IDLE_MS, type HousekeepReport, MemsysEvent, type MemsysEventType, depthFor, idleDepth, nextInterval } from './housekeep.js';
@@ -122,6 +122,12 @@ function listenPort(p: Portlike, fn: (data: unknown) => void): (data: unknown) =
   return fn;
 }
 
+function checkPort(p: Portlike): void {
+  if (typeof p !== 'object' || p === null || typeof (p as { postMessage?: unknown }).postMessage !== 'function') {
+    throw invalidArg('port', p, 'must be a Worker, a MessagePort or another object with postMessage');
+  }
+}
+
 function unlistenPort(p: Portlike, h: (data: unknown) => void): void {
   if (typeof p.removeEventListener === 'function') p.removeEventListener('message', h as unknown as (e: { data: unknown }) => void);
   else p.off?.('message', h);
@@ -156,10 +162,6 @@ const DEADBEEF = 0xefbeadde; // little-endian bytes DE AD BE EF
 
 type Env = Record<string, string | undefined>;
 
-function sharedAvailable(): boolean {
-  return typeof SharedArrayBuffer === 'function' &&
-    (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false;
-}
 
 function optInt(o: Record<string, unknown>, key: string, min: number, max: number): number | undefined {
   const v = o[key];
@@ -960,11 +962,14 @@ export class MMSA extends EventTarget {
     if (d.v !== 1) throw bad(`version ${show(d.v)} is not 1`);
     if (!(d.control instanceof SharedArrayBuffer)) throw bad('control is not a SharedArrayBuffer');
     if (!Array.isArray(d.arenas) || !d.arenas.every((m) => m instanceof WebAssembly.Memory)) throw bad('arenas is not a list of WebAssembly.Memory');
+    if (d.control.byteLength !== CONTROL_BYTES) throw bad(`control is ${d.control.byteLength} bytes, not ${CONTROL_BYTES}`);
     if (d.core !== undefined && !(d.core instanceof WebAssembly.Module)) throw bad(`core ${show(d.core)} is not a WebAssembly.Module`);
+    if (port !== undefined) checkPort(port);
     const mm = new MMSA({
       name: d.name, small: d.small, defaultSize: d.defaultSize, arenaSize: d.arenaSize,
       magazineBytes: d.magazineBytes, timeIval: d.timeIval, debug: d.debug, shared: true, env: {}, budget: d.budget,
     });
+    // Every part checked: only now may the descriptor's core join this realm's modules.
     if (d.core !== undefined && !adoptCore(d.core, Boolean(d.debug))) throw bad('core is not a memsys core for shared memories');
     coreModule(true, Boolean(d.debug)); // without a core in the descriptor, the browser bundle's must be loaded
     mm.id = d.id;
@@ -990,9 +995,7 @@ export class MMSA extends EventTarget {
   }
 
   private linkPort(p: Portlike): void {
-    if (typeof p !== 'object' || p === null || typeof (p as { postMessage?: unknown }).postMessage !== 'function') {
-      throw invalidArg('port', p, 'must be a Worker, a MessagePort or another object with postMessage');
-    }
+    checkPort(p);
     if (this.ports.has(p)) return;
     const fn = (data: unknown) => {
       const d = data as { memsys?: unknown; msg?: Announcement } | null;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as esbuild from 'esbuild';
 import type { Browser } from 'playwright-core';
-import { ISOLATED, fileUnder, launch, listen, newPage, sendFile, withChromium } from './chromium.js';
+import { ISOLATED, fileUnder, launch, listen, newPage, pathOf, sendFile, withChromium } from './chromium.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -50,7 +50,8 @@ withChromium('app bundling suite', () => {
     cpSync(join(ROOT, 'build'), join(pkg, 'build'), { recursive: true });
     writeFileSync(join(dir, 'index.html'), '<!doctype html><meta charset="utf-8"><script type="module" src="./main.js"></script>');
     ({ server, base } = await listen((req, res) => {
-      sendFile(res, fileUnder(join(dir, 'out'), new URL(req.url ?? '/', 'http://x').pathname), ISOLATED);
+      const path = pathOf(req);
+      sendFile(res, path === null ? null : fileUnder(join(dir, 'out'), path), ISOLATED);
     }));
     browser = await launch();
   });
@@ -75,6 +76,14 @@ withChromium('app bundling suite', () => {
   }
   const runApp = (sub: string) => runAt(`${base}/${sub}/index.html`);
 
+  // The cores beside a bundle, as an esbuild user copies them.
+  function copyCores(to: string): void {
+    mkdirSync(to, { recursive: true });
+    for (const f of readdirSync(join(dir, 'node_modules/memsys/build')).filter((n) => n.endsWith('.wasm'))) {
+      cpSync(join(dir, 'node_modules/memsys/build', f), join(to, f));
+    }
+  }
+
   async function esbuildApp(sub: string, entry: string, load: string | null, format: 'esm' | 'iife' = 'esm') {
     writeFileSync(join(dir, 'main.js'), app(entry, load));
     const out = join(dir, 'out', sub);
@@ -90,10 +99,7 @@ withChromium('app bundling suite', () => {
     const b = await esbuildApp('esbuild', 'memsys', '');
     assert.ok(b.inputs.some((f) => f.endsWith('build/browser.js')), b.inputs.join());
     assert.not.match(b.js, /from\s*["']node:|require\(/);
-    // What the README tells esbuild users: copy the cores beside the bundle.
-    for (const f of readdirSync(join(dir, 'node_modules/memsys/build')).filter((n) => n.endsWith('.wasm'))) {
-      cpSync(join(dir, 'node_modules/memsys/build', f), join(b.out, f));
-    }
+    copyCores(b.out); // what the README tells esbuild users
     assert.equal(await runApp('esbuild'), { mode: 'shared', ok: true });
   });
 
@@ -114,7 +120,8 @@ withChromium('app bundling suite', () => {
     } finally {
       await page.close();
     }
-    await esbuildApp('iife', 'memsys', "{ base: '/esbuild/' }", 'iife'); // the cores the first test copied
+    const b = await esbuildApp('iife', 'memsys', "{ base: '/iife/cores/' }", 'iife');
+    copyCores(join(b.out, 'cores'));
     assert.equal(await runApp('iife'), { mode: 'shared', ok: true });
   });
 

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
 import type { Browser } from 'playwright-core';
-import { ISOLATED, fileUnder, inPage as run, launch, listen, sendFile, withChromium } from './chromium.js';
+import { ISOLATED, fileUnder, inPage as run, launch, listen, pathOf, sendFile, withChromium } from './chromium.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -18,10 +18,10 @@ withChromium('browser suite', () => {
   // Serves the repository read-only; /isolated/… pages get COOP/COEP (cross-origin isolated).
   test.before(async () => {
     ({ server, base } = await listen((req, res) => {
-      const url = new URL(req.url ?? '/', 'http://x');
-      seen.push(url.pathname);
-      const isolated = url.pathname.startsWith('/isolated/');
-      const rel = url.pathname.replace(/^\/isolated\//, '/');
+      const path = pathOf(req) ?? '';
+      seen.push(path);
+      const isolated = path.startsWith('/isolated/');
+      const rel = path.replace(/^\/isolated\//, '/');
       const headers: Record<string, string> = isolated ? ISOLATED : {};
       if (rel === '/page.html') {
         res.writeHead(200, { ...headers, 'content-type': 'text/html' });
@@ -155,6 +155,7 @@ withChromium('browser suite', () => {
   });
 
   test('the browser bundle fetches its core from next to it: refused before loadCore(), bad URLs and modules named', async () => {
+    seen.length = 0;
     const r = await inPage('/page.html', async () => {
       const m = await import('/build/browser.js' as string);
       const codeOf = async (f: () => unknown) => {
@@ -192,6 +193,9 @@ withChromium('browser suite', () => {
     assert.match(r.file, /^ERR_MEMSYS_INVALID_ARG: .*memsys\.wasm.*end it with "\/"/);
     assert.match(r.noDebug, /^ERR_MEMSYS_STATE: .*memsys\.st\.debug\.wasm is not loaded.*debug: true/);
     assert.is(r.mode, 'single-threaded');
+    // A page without isolation cannot share memories: it fetched the single-threaded cores only.
+    assert.ok(seen.includes('/build/memsys.st.wasm') && seen.includes('/build/memsys.st.debug.wasm'), seen.join(' '));
+    assert.not.ok(seen.includes('/build/memsys.wasm') || seen.includes('/build/memsys.debug.wasm'), seen.join(' '));
     // No provider given: the browser's own (navigator.deviceMemory) is the default.
     assert.ok(r.sources.includes('navigator.deviceMemory'), r.sources.join());
   });
@@ -210,6 +214,8 @@ withChromium('browser suite', () => {
         badName: code(() => fetched.MMSA.attach({ ...d, name: '' })),
         afterBadName: initFetched('a'),
         stCore: code(() => fetched.MMSA.attach({ ...d, core: st })),
+        badControl: code(() => fetched.MMSA.attach({ ...d, control: new SharedArrayBuffer(8) })),
+        badPort: code(() => fetched.MMSA.attach(d, {} as never)),
         noCore: code(() => fetched.MMSA.attach({ ...d, core: undefined })),
         afterRefusals: initFetched('b'),
         attached: code(() => { const a = fetched.MMSA.attach(d); a.free(a.alloc()); a.terminate(); }),
@@ -222,6 +228,8 @@ withChromium('browser suite', () => {
       badName: 'ERR_MEMSYS_INVALID_ARG',
       afterBadName: 'ERR_MEMSYS_STATE', // the refused descriptor's core was not kept
       stCore: 'ERR_MEMSYS_DESCRIPTOR',
+      badControl: 'ERR_MEMSYS_DESCRIPTOR',
+      badPort: 'ERR_MEMSYS_INVALID_ARG',
       noCore: 'ERR_MEMSYS_STATE',
       afterRefusals: 'ERR_MEMSYS_STATE',
       attached: 'none',

@@ -34,7 +34,7 @@ export async function launch(): Promise<Browser> {
   });
 }
 
-export { ISOLATED, fileUnder, sendFile } from '../scripts/serve.js';
+export { ISOLATED, fileUnder, pathOf, sendFile } from '../scripts/serve.js';
 
 // An HTTP server on 127.0.0.1 and an ephemeral port; `base` is its origin.
 export async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; base: string }> {

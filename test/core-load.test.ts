@@ -43,6 +43,8 @@ test('a share descriptor carries the compiled core; attach refuses one that is n
   // The single-threaded build has the same imports and exports; only its memory is not shared.
   const st = new WebAssembly.Module(readFileSync(new URL('../build/memsys.st.wasm', import.meta.url)));
   throwsCode(() => MMSA.attach({ ...d, core: st }), 'ERR_MEMSYS_DESCRIPTOR', 'not a memsys core for shared memories');
+  throwsCode(() => MMSA.attach({ ...d, control: new SharedArrayBuffer(8) }), 'ERR_MEMSYS_DESCRIPTOR', 'control is 8 bytes');
+  throwsCode(() => MMSA.attach(d, {} as never), 'ERR_MEMSYS_INVALID_ARG', 'port Object', 'postMessage');
   const other = MMSA.attach(d);
   other.free(other.alloc());
   other.terminate();

@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import type { Browser } from 'playwright-core';
 import { launch, newPage, withChromium } from './chromium.js';
 
@@ -41,6 +42,16 @@ test('the demo server serves the page, the bundle and its cores isolated, and no
   for (const path of ['build/', 'build/types', 'missing.js', 'build/../package.json', '%2e%2e/package.json', 'build/..%2f..%2fpackage.json', '..%2fscripts/demo-web.js', '%E0%A4%A']) {
     assert.is((await fetch(url + path)).status, 404, path);
   }
+  // A request line whose URL does not parse gets an answer, and the server stays up.
+  const { port } = new URL(url);
+  const reply = await new Promise<string>((res, rej) => {
+    const sock = connect(Number(port), '127.0.0.1', () => sock.end('GET http://[::1/ HTTP/1.1\r\nHost: x\r\n\r\n'));
+    let got = '';
+    sock.on('data', (c) => { got += c; });
+    sock.on('end', () => res(got));
+    sock.on('error', rej);
+  });
+  assert.match(reply, /^HTTP\/1\.1 (400|404)/);
   assert.is((await fetch(url)).status, 200);
 });
 

@@ -56,4 +56,19 @@ test('init applies the precedence to the host figures and stats report the resul
   assert.is(mm.stats().minFree, Math.floor(0.32 * GiB));
 });
 
+test('a bad AIS_DEBUG is init\'s error, and the minimum and watermarks are still worked out', () => {
+  const mm = new MMSA({
+    name: 'envdebug', housekeeping: false, env: { AIS_DEBUG: 'memsys=zz', AIS_MINMEM_FREE: '1GiB' },
+    memStats: () => ({ total: 8 * 2 ** 30, free: 4 * 2 ** 30 }),
+  });
+  const err = mm.init();
+  assert.is(err?.code, 'ERR_MEMSYS_ENV');
+  assert.match(err!.message, /AIS_DEBUG "memsys=zz"/);
+  assert.equal(mm.watermarks.minFree, 2 ** 30);
+  assert.is(mm.watermarks.source, 'AIS_MINMEM_FREE');
+  assert.ok(mm.watermarks.lowWM > 2 ** 30);
+  mm.free(mm.alloc()); // initialised all the same
+  mm.terminate();
+});
+
 test.run();
