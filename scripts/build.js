@@ -20,7 +20,7 @@ for (const target of ['release', 'release-st', 'debug', 'debug-st']) {
 // The core reaches the TypeScript through `#core`, in one of two shapes: inlined as base64 (the
 // default `memsys` bundle for Node and `memsys/inline`: synchronous, self-contained) or as files
 // next to the bundle (the browser bundle: each `new URL('./x.wasm', import.meta.url)` is written
-// out literally, the pattern Vite, Rollup and webpack follow to emit the file as an asset).
+// out literally, the pattern Vite and webpack follow to emit the file as an asset).
 const files = ['memsys.wasm', 'memsys.st.wasm', 'memsys.debug.wasm', 'memsys.st.debug.wasm'];
 const b64 = (f) => readFileSync(join(build, f)).toString('base64');
 writeFileSync(join(build, 'core.js'), [

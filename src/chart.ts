@@ -65,12 +65,10 @@ export function renderChart(samples: Sample[], title: string, available = 'host 
     const right = showAvail ? `<text x="${W - R + 6}" y="${y(v)}" dominant-baseline="middle" font-size="11" fill="#b28704">${formatBytes(aMax * f)}</text>` : '';
     return `<line x1="${L}" x2="${W - R}" y1="${y(v)}" y2="${y(v)}" stroke="#eee"/><text x="${L - 6}" y="${y(v)}" text-anchor="end" dominant-baseline="middle" font-size="11">${formatBytes(v)}</text>${right}`;
   }).join('');
-  const legend = [['#1565c0', 'pool (allocated)'], ['#c62828', 'in use (occupied)'], ...(showAvail ? [['#f9a825', `${escapeXml(available)} (right axis)`]] : [])]
-    .map(([c, n], i) => `<rect x="${L + i * 170}" y="${H - 30}" width="12" height="12" fill="${c}"/><text x="${L + i * 170 + 18}" y="${H - 20}" font-size="12">${n}</text>`).join('');
+  const legend = [['#1565c0', 'pool (allocated)'], ['#c62828', 'in use (occupied)'], ...(showAvail ? [['#f9a825', `${available} (right axis)`]] : [])]
+    .map(([c, n], i) => swatch(L + i * 170, H - 30, c, n)).join('');
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${L}" y="24" font-size="15">${escapeXml(title)}</text>`,
+    svgHead(W, H, L, title),
     ticks,
     `<text x="${W - R}" y="${H - B + 36}" text-anchor="end" font-size="11">${(tMax / 1000).toFixed(1)} s</text>`,
     `<text x="${L}" y="${H - B + 36}" font-size="11">pressure: green low, amber moderate, orange high, red extreme</text>`,
@@ -104,14 +102,24 @@ export function renderClasses(st: MMSAStats, title: string): string {
       `<text x="${W - R + 6}" y="${y + 12}" font-size="11">${formatBytes(used)} / ${formatBytes(used + free(c))}</text>`;
   }).join('');
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${L}" y="24" font-size="15">${escapeXml(title)}</text>`,
+    svgHead(W, H, L, title),
     rows.length ? bars : `<text x="${L}" y="${T + 12}" font-size="12">no class holds buffers</text>`,
-    `<rect x="${L}" y="${H - 26}" width="12" height="12" fill="#c62828"/><text x="${L + 18}" y="${H - 16}" font-size="12">in use</text>`,
-    `<rect x="${L + 120}" y="${H - 26}" width="12" height="12" fill="#90caf9"/><text x="${L + 138}" y="${H - 16}" font-size="12">free</text>`,
+    swatch(L, H - 26, '#c62828', 'in use'),
+    swatch(L + 120, H - 26, '#90caf9', 'free'),
     '</svg>',
   ].join('\n');
+}
+
+// The opening of a chart: the canvas, a white ground and the title at the left margin `L`.
+function svgHead(W: number, H: number, L: number, title: string): string {
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">\n` +
+    `<rect width="${W}" height="${H}" fill="white"/>\n` +
+    `<text x="${L}" y="24" font-size="15">${escapeXml(title)}</text>`;
+}
+
+// A legend entry: a colour square at (x, y) and its label beside it.
+function swatch(x: number, y: number, color: string, label: string): string {
+  return `<rect x="${x}" y="${y}" width="12" height="12" fill="${color}"/><text x="${x + 18}" y="${y + 10}" font-size="12">${escapeXml(label)}</text>`;
 }
 
 function texts(t: Record<string, unknown>): void {

@@ -19,12 +19,13 @@ const mm = new MMSA({
   budget: { ceiling: 224 * MiB, reserve: 8 * MiB, shrink: 0.5, hold: 1 },
 });
 mm.init();
-const shared = mm.stats().mode === 'shared';
+const mode = mm.stats().mode;
+const shared = mode === 'shared';
 document.getElementById('budget').textContent = formatBytes(BUDGET);
 
 // What the page shows, and what the test reads: `log` has the pool's peak in each burst and its
 // size at the end of the quiet spell after it.
-const state = { mode: mm.stats().mode, phase: 'start', cycles: 0, refused: 0, errors: [], samples: [], peak: 0, log: [], workers: 0, fromWorkers: 0 };
+const state = { mode, phase: 'start', cycles: 0, refused: 0, errors: [], samples: [], peak: 0, log: [], workers: 0, fromWorkers: 0 };
 globalThis.demo = state;
 addEventListener('error', (e) => state.errors.push(String(e.message)));
 addEventListener('unhandledrejection', (e) => state.errors.push(String(e.reason)));
@@ -50,7 +51,13 @@ if (shared) {
 // ---- the page's own share of the burst ----
 const SIZES = [1024, 4096, 16384, 65536, 131072];
 let held = [];
+let heldBytes = 0;
 let sgls = [];
+// A new arena refused (the budget's ceiling, or the browser's memory): counted, and the burst goes on.
+const refusal = (e) => {
+  if (e.code !== 'ERR_MEMSYS_BUDGET' && e.code !== 'ERR_MEMSYS_OUT_OF_MEMORY') throw e;
+  state.refused++;
+};
 const chunk = new Uint8Array(256 * 1024).map((_, i) => i & 255);
 const stream = (bytes) => new ReadableStream({
   pull(c) { if (bytes <= 0) return c.close(); c.enqueue(chunk.subarray(0, Math.min(chunk.length, bytes))); bytes -= chunk.length; },
@@ -62,13 +69,12 @@ function churn() {
       const b = mm.allocSize(SIZES[(Math.random() * SIZES.length) | 0]);
       b[0] = 1;
       held.push(b);
+      heldBytes += b.length;
     }
     // Keep a working set of ~60 MiB: the oldest go back as new ones come.
-    let bytes = held.reduce((s, b) => s + b.length, 0);
-    while (bytes > 60 * MiB) { const b = held.shift(); bytes -= b.length; mm.free(b); }
+    while (heldBytes > 60 * MiB) { const b = held.shift(); heldBytes -= b.length; mm.free(b); }
   } catch (e) {
-    if (e.code === 'ERR_MEMSYS_BUDGET' || e.code === 'ERR_MEMSYS_OUT_OF_MEMORY') state.refused++;
-    else throw e;
+    refusal(e);
   }
 }
 
@@ -80,8 +86,7 @@ async function collect() {
     if (sgls.length > 3) sgls.shift().free();
   } catch (e) {
     sgl.free();
-    if (e.code === 'ERR_MEMSYS_BUDGET' || e.code === 'ERR_MEMSYS_OUT_OF_MEMORY') state.refused++;
-    else throw e;
+    refusal(e);
   }
 }
 
@@ -89,6 +94,7 @@ function quiet() {
   for (const b of held) mm.free(b);
   for (const s of sgls) s.free();
   held = [];
+  heldBytes = 0;
   sgls = [];
 }
 
