@@ -6,7 +6,7 @@ import { NUM_CLASSES, classSize, runPages, slotsPerRun } from "./classes";
 import {
   BUCKETS, GRANULES_PER_PAGE, KIND_FREE, KIND_HEAD, KIND_INNER, ST_FREE, TAG_RAW, availHead,
   bitsWord, bucketHead, bucketMask, dataPage, freePages, freeSlots, headLen, headTag, innerHead,
-  kindOf, mapAt, nextOf, outSlots, pages, prevOf, rawPages, runFree, runsOf, spanLen, stateAt,
+  cleanPages, isClean, kindOf, mapAt, nextOf, outSlots, pages, prevOf, rawPages, runFree, runsOf, spanLen, stateAt,
 } from "./layout";
 
 export const E_CHECK_SPAN: i32 = -101;     // a span's head and tail disagree, or it leaves the arena
@@ -14,7 +14,7 @@ export const E_CHECK_INNER: i32 = -102;    // a page inside a used span does not
 export const E_CHECK_SLOT: i32 = -103;     // a slot's state or free bit is wrong
 export const E_CHECK_RUN_FREE: i32 = -104; // a run's free count differs from its free slots
 export const E_CHECK_CLASS: i32 = -105;    // a class's counters differ from its runs
-export const E_CHECK_PAGES: i32 = -106;    // free or raw page totals differ from the page map
+export const E_CHECK_PAGES: i32 = -106;    // free, clean or raw page totals differ from the page map
 export const E_CHECK_BUCKET: i32 = -107;   // a free-span list is inconsistent with the page map
 export const E_CHECK_AVAIL: i32 = -108;    // a class's list of runs with a free slot is wrong
 
@@ -62,6 +62,7 @@ function checkLists(): i32 {
 export function checkAll(): i32 {
   const end = pages();
   let free: u32 = 0;
+  let clean: u32 = 0;
   let raw: u32 = 0;
   let prevFree = false;
   let p = dataPage();
@@ -72,6 +73,7 @@ export function checkAll(): i32 {
       const len = spanLen(e);
       if (prevFree || !len || p + len > end || mapAt(p + len - 1) != e) return E_CHECK_SPAN;
       free += len;
+      if (isClean(e)) clean += len;
       p += len;
       prevFree = true;
       continue;
@@ -93,7 +95,7 @@ export function checkAll(): i32 {
     p += len;
     prevFree = false;
   }
-  if (free != freePages() || raw != rawPages()) return E_CHECK_PAGES;
+  if (free != freePages() || raw != rawPages() || clean != cleanPages()) return E_CHECK_PAGES;
   const l = checkLists();
   if (l) return l;
   return checkClasses();

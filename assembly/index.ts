@@ -7,12 +7,12 @@ import { NUM_CLASSES, classSize, runPages, slotsPerRun } from "./classes";
 import { checkAll } from "./check";
 import {
   ABI_VERSION, broken, setBroken, GRANULE_SHIFT, KIND_HEAD, MAGIC, PAGE_SHIFT, ST_FREE, TAG_RAW, abi, arenaId,
-  dataPage, flags, setFlags, format, freePages, freeSlots, headLen, headTag, hitsOf, magic, mapAt,
-  outSlots, owner, pages, rawPages, runsOf, setRawPages, setState, slotState, stateAt,
+  cleanPages, dataPage, flags, setArenaId, setFlags, format, freePages, freeSlots, headLen, headTag, hitsOf, magic, mapAt,
+  outSlots, owner, pages, rawPages, runsOf, setRawPages, setState, slotState, spanLen, stateAt,
 } from "./layout";
 import { lock, unlock } from "./lock";
 import { markSpan, putSlot, takeSlot, trimClass } from "./run";
-import { spanAlloc, spanFree, spanInit } from "./span";
+import { dirtySpan, spanAlloc, spanFree, spanInit, spanTake } from "./span";
 
 export const E_CLASS: i32 = -1;      // class id not in 0..63
 export const E_OFFSET: i32 = -2;     // offset outside the data pages, or not 128-byte aligned
@@ -204,6 +204,17 @@ export function close(): i32 {
   return done(1);
 }
 
+// Opens a closed arena again under a new arena id, so that a host that let go of it under the old
+// id (another instance) takes it for a new arena. Returns 0, or E_FORMAT if it was not closed.
+export function reopen(id: u32): i32 {
+  lock();
+  const f = flags();
+  if (!(f & FLAG_CLOSED)) { unlock(); return E_FORMAT; }
+  setArenaId(id);
+  setFlags(f & ~FLAG_CLOSED);
+  return done(0);
+}
+
 // ---- raw spans -------------------------------------------------------------------------------------
 
 // n contiguous pages for the host's own use (memsys keeps its batch arrays in one). Returns the
@@ -221,6 +232,10 @@ export function raw_alloc(n: u32): u32 {
 }
 
 export function raw_free(off: u32): i32 {
+  return rawFree(off, false);
+}
+
+function rawFree(off: u32, clean: bool): i32 {
   if ((off & ((1 << PAGE_SHIFT) - 1)) != 0 || off >>> PAGE_SHIFT < dataPage() ||
       <u64>off >= memBytes()) return E_OFFSET;
   lock();
@@ -229,8 +244,53 @@ export function raw_free(off: u32): i32 {
   if (e >>> 30 != KIND_HEAD || headTag(e) != TAG_RAW) { unlock(); return E_NOT_SLOT; }
   const n = headLen(e);
   setRawPages(rawPages() - n);
-  spanFree(p, n);
+  spanFree(p, n, clean);
   return done(0);
+}
+
+// ---- giving pages back to the OS -------------------------------------------------------------------
+//
+// The core cannot give pages back itself (WebAssembly has no such instruction); the host can
+// (madvise in a native host). So the host takes the free spans whose pages may hold data out of
+// the free lists as raw spans, where nothing can hand them out while it discards them outside the
+// lock, and returns each one clean:
+//
+//   n = scavenge(out, max)            out: u32 pairs (byte offset, byte length), n pairs
+//   for each pair: madvise(base + offset, length, MADV_DONTNEED)
+//   for each pair: scavenged(offset)
+//
+// A span longer than 65535 pages comes as several pairs (a 4 GiB arena's one span: 17); a call
+// takes whole spans only. Clean free pages (arena_stat STAT_CLEAN_PAGES) are not taken again, so
+// a host may call it as often as it likes; a span merges clean only with clean neighbours.
+
+const RAW_MAX: u32 = 0xffff;
+
+@inline function pieces(len: u32): u32 { return (len + RAW_MAX - 1) / RAW_MAX; }
+
+export function scavenge(out: u32, max: u32): i32 {
+  if (max > MAX_BATCH || !arrayOk(out, max << 1)) return E_ARG;
+  lock();
+  let n: u32 = 0;
+  for (let p = dirtySpan(); p && n + pieces(spanLen(mapAt(p))) <= max; p = dirtySpan()) {
+    let len = spanTake(p);
+    while (len) {
+      const k = len < RAW_MAX ? len : RAW_MAX;
+      markSpan(p, k, TAG_RAW);
+      setRawPages(rawPages() + k);
+      const at = <usize>out + (<usize>n << 3);
+      store<u32>(at, p << PAGE_SHIFT);
+      store<u32>(at, k << PAGE_SHIFT, 4);
+      n++;
+      p += k;
+      len -= k;
+    }
+  }
+  return done(<i32>n);
+}
+
+// Returns a span that `scavenge` handed out, clean. The same checks and codes as raw_free.
+export function scavenged(off: u32): i32 {
+  return rawFree(off, true);
 }
 
 // ---- counters --------------------------------------------------------------------------------------
@@ -267,6 +327,7 @@ export const STAT_RAW_PAGES = 4;
 export const STAT_OWNER = 5;
 export const STAT_ARENA_ID = 6;
 export const STAT_FLAGS = 7;
+export const STAT_CLEAN_PAGES = 8;
 
 export function arena_stat(field: u32): f64 {
   switch (field) {
@@ -278,6 +339,7 @@ export function arena_stat(field: u32): f64 {
     case STAT_OWNER: return owner();
     case STAT_ARENA_ID: return arenaId();
     case STAT_FLAGS: return flags();
+    case STAT_CLEAN_PAGES: return cleanPages();
   }
   return -1;
 }

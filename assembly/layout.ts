@@ -30,7 +30,7 @@
 // `offset >> 7` indexes the slot state of any buffer without a lookup.
 
 export const MAGIC: u32 = 0x41534d4d; // "MMSA" little-endian
-export const ABI_VERSION: u32 = 1;
+export const ABI_VERSION: u32 = 2;
 
 export const PAGE_SHIFT: u32 = 12;
 export const GRANULE_SHIFT: u32 = 7;
@@ -43,6 +43,8 @@ export const GRANULES_PER_PAGE: u32 = 1 << (PAGE_SHIFT - GRANULE_SHIFT); // 32
 //   48 bucket heads: 33 × u32 (lengths 1..32, then all longer spans)
 //  192 page map  196 next    200 prev     204 run free  208 state    212 free bits
 //  216 broken: the first failed invariant check in debug mode (0 while none)
+//  220 clean pgs: free pages whose bytes were given back to the OS (or never touched): they read
+//      as zero, or, after MADV_FREE, as zero or their old bytes
 
 const H_MAGIC: usize = 0;
 const H_ABI: usize = 4;
@@ -63,6 +65,7 @@ const H_RUN_FREE: usize = 204;
 const H_STATE: usize = 208;
 const H_BITS: usize = 212;
 const H_BROKEN: usize = 216;
+const H_CLEAN_PAGES: usize = 220;
 
 export const BUCKETS: u32 = 33;
 export const CLASS_BASE: usize = 256;
@@ -76,10 +79,13 @@ export const CLASS_RECORD: usize = 32;
 @inline export function setFlags(f: u32): void { store<u32>(H_FLAGS, f); }
 @inline export function owner(): u32 { return load<u32>(H_OWNER); }
 @inline export function arenaId(): u32 { return load<u32>(H_ARENA); }
+@inline export function setArenaId(id: u32): void { store<u32>(H_ARENA, id); }
 @inline export function freePages(): u32 { return load<u32>(H_FREE_PAGES); }
 @inline export function setFreePages(n: u32): void { store<u32>(H_FREE_PAGES, n); }
 @inline export function rawPages(): u32 { return load<u32>(H_RAW_PAGES); }
 @inline export function setRawPages(n: u32): void { store<u32>(H_RAW_PAGES, n); }
+@inline export function cleanPages(): u32 { return load<u32>(H_CLEAN_PAGES); }
+@inline export function setCleanPages(n: u32): void { store<u32>(H_CLEAN_PAGES, n); }
 @inline export function broken(): i32 { return load<i32>(H_BROKEN); }
 @inline export function setBroken(code: i32): void { store<i32>(H_BROKEN, code); }
 @inline export function bucketMask(): u64 { return load<u64>(H_BUCKET_MASK); }
@@ -91,7 +97,8 @@ export const CLASS_RECORD: usize = 32;
 //
 // page map entry (u32):   31..30 kind   29..0 payload
 //   KIND_NONE   0         metadata page, or the inside of a free span (never read there)
-//   KIND_FREE   1         first and last page of a free span; payload = length in pages
+//   KIND_FREE   1         first and last page of a free span; 29 clean (the span's pages were
+//                         given back to the OS since last used, see scavenge), 28..0 length
 //   KIND_HEAD   2         first page of a run or raw span; 23..16 class (TAG_RAW for raw),
 //                         15..0 length in pages
 //   KIND_INNER  3         any other page of a run or raw span; payload = its first page
@@ -108,10 +115,12 @@ export const TAG_RAW: u32 = 0xff;
 @inline export function mapAt(p: u32): u32 { return load<u32>(load<u32>(H_MAP) + (p << 2)); }
 @inline export function setMap(p: u32, e: u32): void { store<u32>(load<u32>(H_MAP) + (p << 2), e); }
 @inline export function kindOf(e: u32): u32 { return e >>> 30; }
-@inline export function freeEntry(len: u32): u32 { return (KIND_FREE << 30) | len; }
+export const FREE_CLEAN: u32 = 1 << 29;
+@inline export function freeEntry(len: u32, clean: bool): u32 { return (KIND_FREE << 30) | (clean ? FREE_CLEAN : 0) | len; }
+@inline export function isClean(e: u32): bool { return (e & FREE_CLEAN) != 0; }
 @inline export function headEntry(tag: u32, len: u32): u32 { return (KIND_HEAD << 30) | (tag << 16) | len; }
 @inline export function innerEntry(head: u32): u32 { return (KIND_INNER << 30) | head; }
-@inline export function spanLen(e: u32): u32 { return e & 0x3fffffff; }
+@inline export function spanLen(e: u32): u32 { return e & 0x1fffffff; }
 @inline export function headLen(e: u32): u32 { return e & 0xffff; }
 @inline export function headTag(e: u32): u32 { return (e >>> 16) & 0xff; }
 @inline export function innerHead(e: u32): u32 { return e & 0x3fffffff; }

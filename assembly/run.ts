@@ -132,7 +132,7 @@ export function trimClass(c: u32, depth: u32): u32 {
       setRunFree(p, 0);
       setRuns(c, runsOf(c) - 1);
       setFreeSlots(c, freeSlots(c) - n);
-      spanFree(p, len);
+      spanFree(p, len, false);
       released += n;
     }
     p = next;

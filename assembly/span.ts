@@ -10,22 +10,28 @@
 //           │ FREE │   span being freed │   FREE   │   tail of left neighbour, head of right:
 //           │ len=a│                    │  len=b   │   one span of a+len+b pages results
 //           └──────┴────────────────────┴──────────┘
+//
+// A free span is *clean* when its pages were given back to the OS since they were last used (or
+// never touched): the host took it with `scavenge`, discarded its pages and returned it with
+// `scavenged`. Merging keeps a span clean only if every part was, so a clean span never hides a
+// page that may hold data, and the next scavenge finds every page that does.
 
 import {
-  BUCKETS, KIND_FREE, bucketHead, bucketMask, dataPage, freeEntry, freePages, kindOf, mapAt,
-  nextOf, pages, prevOf, setBucketHead, setBucketMask, setFreePages, setMap, setNext, setPrev,
-  spanLen,
+  BUCKETS, KIND_FREE, bucketHead, bucketMask, cleanPages, dataPage, freeEntry, freePages, isClean, kindOf,
+  mapAt, nextOf, pages, prevOf, setBucketHead, setBucketMask, setCleanPages, setFreePages, setMap, setNext,
+  setPrev, spanLen,
 } from "./layout";
 
 @inline function bucketOf(len: u32): u32 {
   return len < BUCKETS ? len - 1 : BUCKETS - 1;
 }
 
-function link(p: u32, len: u32): void {
+function link(p: u32, len: u32, clean: bool): void {
   const b = bucketOf(len);
   const head = bucketHead(b);
-  setMap(p, freeEntry(len));
-  setMap(p + len - 1, freeEntry(len));
+  setMap(p, freeEntry(len, clean));
+  setMap(p + len - 1, freeEntry(len, clean));
+  if (clean) setCleanPages(cleanPages() + len);
   setPrev(p, 0);
   setNext(p, head);
   if (head) setPrev(head, p);
@@ -34,6 +40,7 @@ function link(p: u32, len: u32): void {
 }
 
 function unlink(p: u32, len: u32): void {
+  if (isClean(mapAt(p))) setCleanPages(cleanPages() - len);
   const b = bucketOf(len);
   const next = nextOf(p);
   const prev = prevOf(p);
@@ -45,11 +52,12 @@ function unlink(p: u32, len: u32): void {
   if (next) setPrev(next, prev);
 }
 
-// Puts every data page in one free span. Called once, by `format`'s caller.
+// Puts every data page in one free span, clean: a fresh memory is zero. Called once, by `format`'s
+// caller.
 export function spanInit(): void {
   const first = dataPage();
   const len = pages() - first;
-  link(first, len);
+  link(first, len, true);
   setFreePages(len);
 }
 
@@ -66,22 +74,45 @@ export function spanAlloc(len: u32): u32 {
     if (!p) return 0;
     have = spanLen(mapAt(p));
   }
+  const clean = isClean(mapAt(p));
   unlink(p, have);
-  if (have > len) link(p + len, have - len);
+  if (have > len) link(p + len, have - len, clean);
   setFreePages(freePages() - len);
   return p;
 }
 
-// Gives back `len` pages starting at `p`, merging with free neighbours.
-export function spanFree(p: u32, len: u32): void {
+// The first page of a free span whose pages may hold data (not clean), or 0.
+export function dirtySpan(): u32 {
+  for (let b: u32 = 0; b < BUCKETS; b++) {
+    for (let p = bucketHead(b); p; p = nextOf(p)) if (!isClean(mapAt(p))) return p;
+  }
+  return 0;
+}
+
+// Takes the whole free span at `p` out of the lists (the caller marks its pages used).
+export function spanTake(p: u32): u32 {
+  const len = spanLen(mapAt(p));
+  unlink(p, len);
+  setFreePages(freePages() - len);
+  return len;
+}
+
+// Gives back `len` pages starting at `p`, merging with free neighbours; `clean` if the host has
+// given their bytes back to the OS. Every page map entry left inside the merged span is cleared,
+// so that no stale head of a used span survives there (a second raw_free must find nothing).
+export function spanFree(p: u32, len: u32, clean: bool): void {
   setFreePages(freePages() + len);
+  setMap(p, 0);
+  setMap(p + len - 1, 0);
   if (p > dataPage()) {
     const left = mapAt(p - 1);
     if (kindOf(left) == KIND_FREE) {
       const l = spanLen(left);
+      clean = clean && isClean(left);
       p -= l;
       len += l;
       unlink(p, l);
+      setMap(p + l - 1, 0);
     }
   }
   const end = p + len;
@@ -89,9 +120,11 @@ export function spanFree(p: u32, len: u32): void {
     const right = mapAt(end);
     if (kindOf(right) == KIND_FREE) {
       const r = spanLen(right);
+      clean = clean && isClean(right);
       unlink(end, r);
+      setMap(end, 0);
       len += r;
     }
   }
-  link(p, len);
+  link(p, len, clean);
 }

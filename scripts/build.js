@@ -2,7 +2,7 @@
 // and debug), the `#core` module that carries them to the TypeScript, the ESM bundles and the
 // type declarations. Run by `npm install` (prepare) and before the tests.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -51,6 +51,26 @@ writeFileSync(join(build, 'core.d.ts'), [
   '',
 ].join('\n'));
 if (only === 'core') process.exit(0);
+
+// The native part (native/pages.c): gives free pages back to the kernel in place. Built with the
+// system compiler against the running Node's headers; where either is missing the install goes on
+// without it, and memsys drops whole arenas instead (`memsys doctor` says how to get it).
+const pagesNode = join(build, 'memsys-pages.node');
+const nodeHeaders = join(dirname(dirname(process.execPath)), 'include', 'node');
+rmSync(pagesNode, { force: true });
+if (process.platform !== 'linux') {
+  console.warn('memsys: the native page helper is Linux-only; arenas are given back whole');
+} else if (!existsSync(join(nodeHeaders, 'node_api.h'))) {
+  console.warn(`memsys: no Node headers at ${nodeHeaders}; the native page helper is not built (arenas are given back whole)`);
+} else {
+  try {
+    execFileSync(process.env.CC || 'cc', ['-O2', '-Wall', '-Werror', '-shared', '-fPIC', '-I', nodeHeaders,
+      join(root, 'native', 'pages.c'), '-o', pagesNode], { cwd: root, stdio: 'inherit' });
+  } catch (e) {
+    console.warn(`memsys: the native page helper did not build (${e.message.split('\n')[0]}); arenas are given back whole. ` +
+      'Install a C compiler (apt-get install gcc) and run npm run build to get it.');
+  }
+}
 
 const common = { bundle: true, format: 'esm', target: 'es2022', sourcemap: true, logLevel: 'warning' };
 await esbuild.build({ ...common, entryPoints: { index: 'src/index.ts' }, outdir: build, platform: 'neutral' });

@@ -16,7 +16,7 @@
 
 import {
   type CoreExports, CSTAT_OUT, E_ARG, E_CLASS, E_NOT_OUT, E_NOT_SLOT, E_OFFSET, E_WRONG_CLASS, FLAG_CLOSED, FLAG_DEBUG,
-  H_ARENA, H_FLAGS, H_MAGIC, H_OWNER, H_STATE, MAGIC, STAT_FREE_PAGES,
+  H_ARENA, H_FLAGS, H_MAGIC, H_OWNER, H_STATE, MAGIC, STAT_CLEAN_PAGES, STAT_DATA_PAGE, STAT_FREE_PAGES,
   checkMessage, instantiate,
 } from './core.js';
 import { MemsysError } from './errors.js';
@@ -27,7 +27,7 @@ export const WASM_PAGE = 65536;
 export const BATCH_MAX = PAGE / 4; // offsets that fit in one scratch page
 
 export class Arena {
-  readonly id: number;
+  id: number;                        // changes only when a closed arena is reopened (retired reuse)
   readonly bytes: number;
   readonly shared: boolean;
   mm: object | null = null;          // the MMSA of this realm that owns it; null once dropped
@@ -164,16 +164,49 @@ export class Arena {
     if (r !== 0) throw new MemsysError('ERR_MEMSYS_CORE', `arena ${this.id}: ${checkMessage(r)}`);
   }
 
+  // Gives every fully free run of every class back to the span allocator.
+  release(): void {
+    if (this.x) this.fail(this.x.release());
+  }
+
   // Gives back fully free runs, and this realm's scratch page; afterwards the arena is empty iff
   // nothing of it is in use anywhere.
   releaseAll(): void {
     if (!this.x) return;
-    this.fail(this.x.release());
+    this.release();
     if (this.scratch > 0) this.fail(this.x.raw_free(this.scratch));
     this.scratch = 0;
   }
 
   get freePages(): number { return this.x ? this.x.arena_stat(STAT_FREE_PAGES) : 0; }
+
+  // Free pages given back to the OS since they were last used (giveback.ts).
+  get cleanPages(): number { return this.x ? this.x.arena_stat(STAT_CLEAN_PAGES) : 0; }
+
+  // The byte offset of the first data page: everything before it is the header and tables.
+  get dataStart(): number { return this.x ? this.x.arena_stat(STAT_DATA_PAGE) * PAGE : this.bytes; }
+
+  // Takes free spans that may hold data out of the arena as raw spans, for the host to discard:
+  // (offset, length) pairs in bytes, empty when there are none (or no scratch page for the list).
+  scavenge(): number[] {
+    const at = this.scratchIndex();
+    if (at < 0) return [];
+    const n = this.x!.scavenge(at * 4, BATCH_MAX / 2);
+    this.fail(n);
+    return Array.from(this.u32.subarray(at, at + 2 * n));
+  }
+
+  // Returns a span `scavenge` took: clean if its pages were discarded.
+  scavenged(off: number, clean: boolean): void {
+    this.fail(clean ? this.x!.scavenged(off) : this.x!.raw_free(off));
+  }
+
+  // A closed arena opens again as arena `id` (a retired arena reused instead of mapping a new one).
+  reopen(id: number): boolean {
+    if (!this.x || this.x.reopen(id) !== 0) return false;
+    this.id = id;
+    return true;
+  }
 
   // Buffers of every class handed out by the core (in magazines, in use, in SGLs), all realms.
   outSlots(): number {

@@ -26,6 +26,9 @@ export interface CoreExports {
   class_stat(c: number, field: number): number;
   arena_stat(field: number): number;
   close(): number;
+  reopen(id: number): number;
+  scavenge(out: number, max: number): number;
+  scavenged(off: number): number;
 }
 
 // Return codes (assembly/index.ts, assembly/check.ts).
@@ -43,7 +46,9 @@ export const FLAG_CLOSED = 2;
 export const CSTAT_RUNS = 3;
 export const CSTAT_FREE = 4;
 export const CSTAT_OUT = 5;
+export const STAT_DATA_PAGE = 2;
 export const STAT_FREE_PAGES = 3;
+export const STAT_CLEAN_PAGES = 8;
 
 // Slot state byte (assembly/layout.ts): class << 2 | FREE 1, OUT 2, LIVE 3.
 export const ST_OUT = 2;
@@ -63,7 +68,7 @@ const CHECK_MESSAGES: Record<number, string> = {
   [-103]: 'a slot\'s state or free bit is wrong',
   [-104]: 'a run\'s free count differs from its free slots',
   [-105]: 'a class\'s counters differ from its runs',
-  [-106]: 'free or raw page totals differ from the page map',
+  [-106]: 'free, clean or raw page totals differ from the page map',
   [-107]: 'a free-span list is inconsistent with the page map',
   [-108]: 'a class\'s list of runs with a free slot is wrong',
 };

@@ -40,6 +40,10 @@ export interface MemStats {
   };
   /** Pressure stall information for memory (the cgroup's, or the host's). */
   psi?: { some: PsiLine; full?: PsiLine; stallUs?: number; sinceMs?: number };
+  /** The process's address-space limit (RLIMIT_AS), bytes; absent when unlimited. Each arena
+   * reserves far more address space than it holds (~10 GiB in V8), so under a limit the pool
+   * keeps its last arena rather than drop it and fail to map another. */
+  addressSpace?: number;
   /** Bytes held by memsys pools in this realm (browser providers count them against the budget). */
   pool?: number;
   /** What was read: file names, or browser API names. */

@@ -50,6 +50,7 @@ export interface HousekeepReport {
   released: number;       // free buffers whose runs went back to the arenas' free pages
   flushed: number;        // buffers flushed from this realm's magazines
   dropped: number;        // arenas closed and let go
+  returned: number;       // bytes of free pages given back to the kernel in place (native page helper)
   arenas: number;         // arenas left
   bytes: number;          // bytes the pool holds after it
   target?: number;        // the budget's target, bytes (with a budget)

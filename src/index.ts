@@ -26,6 +26,8 @@ export type { MemStats, MemStatsProvider, PsiLine } from './host.js';
 export { Pressure, lowWatermark, pressureLevel, pressureName } from './pressure.js';
 export type { PressureInputs, PressureLevel, PressureName } from './pressure.js';
 export { setDefaultMemStats } from './host.js';
+export { pageOps, setPageOps } from './giveback.js';
+export type { MadviseMode, PageOps } from './giveback.js';
 export { browserMemStats } from './browserstats.js';
 export type { BrowserStatsOptions } from './browserstats.js';
 export { KiB, MiB, GiB, MAX_SIZE, classSize, parseSize, formatBytes } from './sizes.js';

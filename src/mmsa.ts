@@ -30,6 +30,7 @@ import {
   MemsysError, MemsysRangeError, MemsysTypeError, invalidArg, invalidSize, show,
 } from './errors.js';
 import { type MemStats, type MemStatsProvider, defaultMemStats, isNode, processEnv, sharedAvailable } from './host.js';
+import { type MadviseMode, Retired, discardClosed, discardFree } from './giveback.js';
 import { metricsText } from './metrics.js';
 import { type MinFree, insufficient, minFree } from './minfree.js';
 import { ARENA_IDLE_MS, type HousekeepReport, MemsysEvent, type MemsysEventType, depthFor, idleDepth, nextInterval } from './housekeep.js';
@@ -65,6 +66,11 @@ export interface MMSAOptions {
   debug?: boolean;
   /** Bytes a magazine may cache per class, per realm. Default 1 MiB. */
   magazineBytes?: number;
+  /** How free pages go back to the kernel where memsys/node's native page helper is built:
+   * 'dontneed' (default: at once, the cgroup's usage falls now; a page faults in zeroed when next
+   * used) or 'free' (MADV_FREE: the kernel takes the pages only when it needs memory, so reuse
+   * soon after costs no fault, but the usage stays charged until then). */
+  madvise?: MadviseMode;
   /** Run housekeeping on a timer (unref'd in Node). Default true; `mm.housekeep()` runs one pass. */
   housekeeping?: boolean;
   /** Size the pool on demand between a floor and a ceiling (budget.ts). Default: no budget. */
@@ -95,6 +101,8 @@ export interface MMSAStats {
   arenaSize: number;
   bytes: number;      // all arenas
   freeBytes: number;  // pages in no run of any class
+  returnedBytes: number; // of those, given back to the OS in place (they fault in again when used)
+  retired: number;    // arenas dropped pool-wide whose memory may still be resident (not yet collected)
   minFree: number;
   classes: ClassStats[];
 }
@@ -189,13 +197,15 @@ function debugFromEnv(env: Env): boolean {
 }
 
 // Per-MMSA counters shared by every realm:
-//   i32 head[4]: last arena id, last handoff ticket, arenas open (the budget's count), unused ·
+//   i32 head[4]: last arena id, last handoff ticket, arenas open (the budget's count), arenas
+//   retired (dropped, not given back, not yet collected: the budget counts them too) ·
 //   BigInt64 hits[64] at byte 16 · i32 live[64] at byte 528 · i32 tickets[TICKETS] (handoff.ts) ·
 //   i32 orphans[1 + ORPHANS * 3] after them: a count, then (arena id, class, offset / 128) of
 //   buffers a realm could not give back itself (see terminate); arena id 0: free, −1: being written
 const ORPHANS = 1024;
 const HEAD_BYTES = 16;
 const H_OPEN = 2; // head[2]: arenas open
+const H_RETIRED = 3; // head[3]: arenas dropped whose memory may still be resident
 const CONTROL_BYTES = HEAD_BYTES + NUM_CLASSES * 12 + TICKETS * 4 + (1 + ORPHANS * 3) * 4;
 class Control {
   readonly sab: SharedArrayBuffer | ArrayBuffer;
@@ -246,6 +256,9 @@ export class MMSA extends EventTarget {
   private highDepth = 128;             // High's depth, halved each High tick down to 32 (housekeep.ts)
   private lastPressure: PressureLevel | undefined;
   private readonly emptySince = new Map<Arena, number>();
+  private readonly retired = new Retired();
+  private readonly madvise: MadviseMode;
+  private mapFailed = false;           // a new arena could not be mapped: never drop the last one
   private readonly budgetCtl: BudgetController | undefined;
   private readonly idle: { hits: number; since: number }[] = [];
   private pattern: Uint32Array | undefined;
@@ -278,6 +291,8 @@ export class MMSA extends EventTarget {
     }
     if (o.env !== undefined && (typeof o.env !== 'object' || o.env === null)) throw invalidArg('option env', o.env, 'must be an object of strings');
     if (o.housekeeping !== undefined && typeof o.housekeeping !== 'boolean') throw invalidArg('option housekeeping', o.housekeeping, 'must be a boolean');
+    if (o.madvise !== undefined && o.madvise !== 'dontneed' && o.madvise !== 'free') throw invalidArg('option madvise', o.madvise, "must be 'dontneed' or 'free'");
+    this.madvise = options.madvise ?? 'dontneed';
     this.budgetCtl = options.budget === undefined ? undefined : new BudgetController(options.budget);
     if (this.budgetCtl && this.budgetCtl.ceiling < this.arenaSize) {
       throw invalidArg('option budget.ceiling', this.budgetCtl.ceiling, `must hold at least one arena (arenaSize ${this.arenaSize})`);
@@ -484,7 +499,7 @@ export class MMSA extends EventTarget {
     const p = this.opts.memStats ?? defaultMemStats();
     if (!p) return undefined;
     try {
-      return p({ poolBytes: this.arenas.length * this.arenaSize });
+      return p({ poolBytes: (this.arenas.length + Math.max(0, Atomics.load(this.control.head, H_RETIRED))) * this.arenaSize });
     } catch {
       return undefined;
     }
@@ -638,22 +653,46 @@ export class MMSA extends EventTarget {
       this.flush(s, s.mag.length);
       fromArenas();
     }
+    // Under pressure, memory the pool holds in other classes is used before a new arena is mapped.
+    let reclaimed = false;
+    if (got < n && (this.lastPressure ?? Pressure.Low) >= Pressure.High) {
+      reclaimed = true;
+      this.reclaim();
+      fromArenas();
+    }
     while (got < n) {
       let a: Arena;
       try {
         a = this.addArena();
       } catch (e) {
         if (partial && got > 0) return;
+        // Reclaim before refuse: every magazine of this realm and every empty run of every class
+        // go back to the arenas, and the request is tried on them once more.
+        if (!reclaimed) {
+          reclaimed = true;
+          this.reclaim();
+          fromArenas();
+          continue;
+        }
         throw e;
       }
       const more = this.takeFrom(s, a, n - got, each);
       this.announce(a);
       if (more === 0) {
+        if (a.closed) continue; // a reused arena that a realm which had not yet let go of it closed again
         if (partial && got > 0) return;
         throw new MemsysError('ERR_MEMSYS_OUT_OF_MEMORY', `a new ${a.bytes}-byte arena has no room for a ${s.size}-byte buffer`);
       }
       got += more;
     }
+  }
+
+  // Everything this realm holds free goes back to the arenas: every magazine, then every fully
+  // free run of every class to the span allocator, where any class can carve it.
+  private reclaim(): void {
+    this.adoptOrphans();
+    for (const sl of this.slabs) if (sl.mag.length > 0) this.flush(sl, sl.mag.length);
+    for (const a of this.arenas) if (a.x && !a.closed) a.release();
   }
 
   private takeFrom(s: Slab, a: Arena, n: number, each: (a: Arena, off: number) => void): number {
@@ -777,34 +816,58 @@ export class MMSA extends EventTarget {
   // A new arena, counted in the control block (every realm's budget sees it). It is announced to
   // the other realms by `announce`, after its creator has taken its first buffers: announced
   // empty, another realm could close it first.
+  //
+  // A retired arena (dropped by this realm, its memory not yet collected) is reused before a new
+  // one is mapped: it is still resident, and under an address-space limit it is what keeps a new
+  // mapping from succeeding. The budget's ceiling counts retired arenas with the open ones.
   private addArena(): Arena {
-    const open = this.control.head;
-    const count = Atomics.add(open, H_OPEN, 1) + 1;
+    const head = this.control.head;
+    const count = Atomics.add(head, H_OPEN, 1) + 1;
     const b = this.budgetCtl;
+    const p = this.lastPressure ?? Pressure.Low;
+    const ceiling = b ? Math.max(b.ceilingAt(p), this.arenaSize) : Infinity; // one arena, whatever the pressure
+    if (count * this.arenaSize <= ceiling) {
+      const reused = this.reuseRetired();
+      if (reused) return reused;
+    }
     if (b) {
-      const p = this.lastPressure ?? Pressure.Low;
-      const ceiling = Math.max(b.ceilingAt(p), this.arenaSize); // one arena, whatever the pressure
-      if (count * this.arenaSize > ceiling) {
-        Atomics.sub(open, H_OPEN, 1);
+      const retired = Math.max(0, Atomics.load(head, H_RETIRED));
+      const held = (count + retired) * this.arenaSize;
+      if (held > ceiling) {
+        Atomics.sub(head, H_OPEN, 1);
         throw new MemsysError('ERR_MEMSYS_BUDGET', `a new ${formatBytes(this.arenaSize)} arena would take the pool to ` +
-          `${formatBytes(count * this.arenaSize)}, above its ceiling ${formatBytes(ceiling)} (${formatBytes(b.ceiling)} at ${pressureName(p)} pressure)`);
+          `${formatBytes(held)}${retired ? ` (${retired} dropped arenas not yet collected included)` : ''}, above its ceiling ` +
+          `${formatBytes(ceiling)} (${formatBytes(b.ceiling)} at ${pressureName(p)} pressure)`);
       }
     }
-    const id = Atomics.add(open, 0, 1) + 1;
+    const id = Atomics.add(head, 0, 1) + 1;
     let a: Arena;
     try {
       a = Arena.create(this.arenaSize, this.shared, this.debug, this.id, id);
     } catch (e) {
-      Atomics.sub(open, H_OPEN, 1);
+      Atomics.sub(head, H_OPEN, 1);
       if (e instanceof MemsysError && e.code === 'ERR_MEMSYS_OUT_OF_MEMORY') {
         this.oom = true;
         this.oomInUse = this.bytesInUse();
+        this.mapFailed = true;
       }
       throw e;
     }
     this.oom = false;
     this.register(a);
     return a;
+  }
+
+  // The caller has counted the arena open already.
+  private reuseRetired(): Arena | undefined {
+    const head = this.control.head;
+    for (let r = this.retired.take(); r; r = this.retired.take()) {
+      if (r.counted) Atomics.sub(head, H_RETIRED, 1);
+      if (!r.arena.reopen(Atomics.add(head, 0, 1) + 1)) continue;
+      this.register(r.arena);
+      return r.arena;
+    }
+    return undefined;
   }
 
   private announce(a: Arena): void {
@@ -1025,7 +1088,7 @@ export class MMSA extends EventTarget {
       if (from && !had) this.broadcast(d, from); // new here: pass it on (a relay ends where it is known)
     } else if (typeof d?.drop === 'number') {
       const a = this.byId.get(d.drop);
-      if (a?.closed) this.dropArena(a);
+      if (a?.closed) this.dropArena(a, false);
       if (from && a) this.broadcast(d, from);
     } else if (this.state === 'ready' && (d?.hello || typeof d?.want === 'number')) {
       for (const a of this.arenas) {
@@ -1080,8 +1143,11 @@ export class MMSA extends EventTarget {
     const excess = target === undefined ? 0 : this.arenas.length * this.arenaSize - target;
     if (excess >= this.arenaSize) for (const s of this.slabs) released += this.reduce(s, 0);
     const flushed = this.flushIdleMagazines();
-    const dropped = this.dropEmptyArenas(now, p >= Pressure.High ? 0 : ARENA_IDLE_MS, Math.max(0, excess));
-    return this.report('tick', { pressure: p, released, flushed, dropped, target, next: nextInterval(p, this.timeIval, now) });
+    const dropped = this.dropEmptyArenas(now, p >= Pressure.High ? 0 : ARENA_IDLE_MS, Math.max(0, excess), this.keepOne(stats));
+    // Under pressure, or above the budget's target, the free pages of the arenas kept go back to
+    // the kernel in place (where the native page helper is built).
+    const returned = p >= Pressure.High || excess > 0 ? this.returnFree() : 0;
+    return this.report('tick', { pressure: p, released, flushed, dropped, returned, target, next: nextInterval(p, this.timeIval, now) });
   }
 
   // Gives memory back now: `totally` empties every class (all cached buffers back); `idle` (ms)
@@ -1105,8 +1171,10 @@ export class MMSA extends EventTarget {
       if (depth !== undefined) released += this.reduce(s, depth);
     }
     const flushed = opts.totally ? 0 : this.flushIdleMagazines();
-    const dropped = opts.toOS === false ? 0 : this.dropEmptyArenas(now, 0);
-    return this.report('trim', { pressure: this.lastPressure ?? Pressure.Low, released, flushed, dropped });
+    const toOS = opts.toOS !== false;
+    const dropped = toOS ? this.dropEmptyArenas(now, 0, 0, this.keepOne(this.hostStats())) : 0;
+    const returned = toOS ? this.returnFree() : 0;
+    return this.report('trim', { pressure: this.lastPressure ?? Pressure.Low, released, flushed, dropped, returned });
   }
 
   private report(type: 'tick' | 'trim', r: Omit<HousekeepReport, 'arenas' | 'bytes'>): HousekeepReport {
@@ -1155,13 +1223,30 @@ export class MMSA extends EventTarget {
     return n;
   }
 
+  // Where mapping a new arena may fail (an address-space limit, or a mapping that failed before),
+  // the pool never drops its last arena: it could not get one back.
+  private keepOne(stats: MemStats | undefined): boolean {
+    return this.mapFailed || stats?.addressSpace !== undefined;
+  }
+
+  // Gives the free pages of every open arena back to the kernel in place; returns the bytes.
+  private returnFree(): number {
+    let n = 0;
+    for (const a of this.arenas) if (a.x && !a.closed) n += discardFree(a, this.madvise);
+    return n;
+  }
+
   // Closes and lets go of arenas nothing of which has been out for `idleMs`, and, newest first,
   // of empty ones to cover `excess` bytes at once (closed ones another realm closed, at once).
-  private dropEmptyArenas(now: number, idleMs: number, excess = 0): number {
+  // `keepOne`: the last open arena stays (emptied, and its free pages given back in place).
+  private dropEmptyArenas(now: number, idleMs: number, excess = 0, keepOne = false): number {
     let dropped = 0;
+    let open = 0;
+    for (const a of this.arenas) if (a.x && !a.closed) open++;
     for (const a of [...this.arenas].reverse()) {
       if (!a.x) continue;
       if (!a.closed) {
+        if (keepOne && open <= 1) continue;
         if (a.outSlots() > 0) { this.emptySince.delete(a); continue; }
         const since = this.emptySince.get(a) ?? now;
         this.emptySince.set(a, since);
@@ -1171,22 +1256,39 @@ export class MMSA extends EventTarget {
         a.releaseAll();
         const closed = a.close();
         if (!closed) continue;
-        if (closed === 'closed') Atomics.sub(this.control.head, H_OPEN, 1); // the one realm that closed it
+        open--;
         this.broadcast({ drop: a.id });
+        if (closed === 'closed') { // the one realm that closed it counts and gives it back
+          Atomics.sub(this.control.head, H_OPEN, 1);
+          this.dropArena(a, true);
+          dropped++;
+          continue;
+        }
       }
-      this.dropArena(a);
+      this.dropArena(a, false);
       dropped++;
     }
     return dropped;
   }
 
-  private dropArena(a: Arena): void {
+  // `closedHere`: this realm closed it, so it gives the memory back: in place where it can (all
+  // its data pages; the tables go with the memory), otherwise it is retired, counted until
+  // collected, and a collection is requested. Every realm that lets go of it keeps it for reuse.
+  private dropArena(a: Arena, closedHere: boolean): void {
     const i = this.arenas.indexOf(a);
     if (i >= 0) this.arenas.splice(i, 1);
     this.byId.delete(a.id);
     this.emptySince.delete(a);
     a.mm = null;
-    this.emit('arena-dropped', { id: a.id, bytes: a.bytes, arenas: this.arenas.length });
+    const head = this.control.head;
+    const given = closedHere && discardClosed(a, this.madvise) > 0;
+    if (closedHere && !given && a.memory) {
+      Atomics.add(head, H_RETIRED, 1);
+      this.retired.add(a, () => Atomics.sub(head, H_RETIRED, 1));
+    } else {
+      this.retired.add(a);
+    }
+    this.emit('arena-dropped', { id: a.id, bytes: a.bytes, arenas: this.arenas.length, returned: given });
   }
 
   private emit(type: MemsysEventType, detail: unknown): void {
@@ -1199,8 +1301,9 @@ export class MMSA extends EventTarget {
     const now = this.now();
     const classes: ClassStats[] = [];
     let freePages = 0;
+    let cleanPages = 0;
     this.adoptOrphans();
-    for (const a of this.arenas) freePages += a.freePages;
+    for (const a of this.arenas) { freePages += a.freePages; cleanPages += a.cleanPages; }
     for (let c = 0; c < this.slabs.length; c++) {
       const s = this.slabs[c];
       this.publish(s);
@@ -1220,7 +1323,8 @@ export class MMSA extends EventTarget {
     return {
       name: this.name, mode: this.shared ? 'shared' : 'single-threaded', debug: this.debug,
       arenas: this.arenas.length, arenaSize: this.arenaSize, bytes: this.arenas.length * this.arenaSize,
-      freeBytes: freePages * PAGE, minFree: this.min.bytes, classes,
+      freeBytes: freePages * PAGE, returnedBytes: cleanPages * PAGE,
+      retired: Math.max(0, Atomics.load(this.control.head, H_RETIRED)), minFree: this.min.bytes, classes,
     };
   }
 

@@ -1,26 +1,16 @@
 // Shared by the browser suites: Debian's Chromium through playwright-core, and pages served on
 // localhost by the test itself. In CI a missing browser fails the run; elsewhere a suite is
 // skipped, loudly.
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { Browser, Page } from 'playwright-core';
+import { needs } from './helpers.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
 // Runs `define` (which declares the suite's tests) when Chromium is installed.
 export function withChromium(suite: string, define: () => void): void {
-  if (existsSync(CHROMIUM)) {
-    define();
-  } else if (process.env.CI) {
-    test(`Chromium is installed (CI runs the ${suite} for real)`, () => {
-      assert.unreachable(`${CHROMIUM} is missing: .ci/run installs the chromium package`);
-    });
-  } else {
-    console.warn(`\n!!! ${suite} SKIPPED: ${CHROMIUM} not found (apt-get install chromium); CI runs it\n`);
-    test.skip(`${suite} (no Chromium here)`, () => {});
-  }
+  needs(suite, existsSync(CHROMIUM), `${CHROMIUM} not found (apt-get install chromium; .ci/run installs it)`, define);
 }
 
 export async function launch(): Promise<Browser> {

@@ -1,3 +1,4 @@
+import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -66,4 +67,17 @@ export function pattern(n: number, seed = 1): Uint8Array {
   let x = seed * 2654435761 >>> 0 || 1;
   for (let i = 0; i < n; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; out[i] = x; }
   return out;
+}
+
+// Declares a suite's tests (`define`) where what they need is here. Without it: with CI set, one
+// failing test says what is missing (CI installs it); elsewhere the suite is skipped, loudly.
+export function needs(suite: string, have: boolean, missing: string, define: () => void): void {
+  if (have) {
+    define();
+  } else if (process.env.CI) {
+    test(`${suite}: what it needs is here (CI runs it for real)`, () => assert.unreachable(missing));
+  } else {
+    console.warn(`\n!!! ${suite} SKIPPED: ${missing}; CI runs it\n`);
+    test.skip(`${suite} (${missing})`, () => {});
+  }
 }

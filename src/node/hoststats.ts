@@ -8,6 +8,7 @@
 //   free       min(MemFree + Cached + Buffers, MemAvailable), bounded like available
 //   headroom   CommitLimit − Committed_AS, in strict mode (vm.overcommit_memory = 2) only: there a
 //              new arena fails with out-of-memory while RAM is free
+//   addressSpace  the soft RLIMIT_AS from /proc/self/limits, when it is not unlimited
 
 import type { MemStats, MemStatsProvider } from '../host.js';
 import { type Reader, cgroupStats, findCgroup, reader } from './cgroup.js';
@@ -85,6 +86,9 @@ export function readHostStats(root = ''): MemStats | undefined {
   } else {
     setPsi(s, read('/proc/pressure/memory'));
   }
+  const limits = read('/proc/self/limits');
+  const as = limits === undefined ? undefined : /^Max address space\s+(\d+)\s/m.exec(limits);
+  if (as) s.addressSpace = Number(as[1]);
   s.total = total;
   s.free = free;
   s.available = available;

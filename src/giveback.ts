@@ -1,0 +1,116 @@
+// Giving memory back to the OS: the platform's means, and an arena's free pages through them.
+//
+// Linear memory cannot shrink and WebAssembly cannot discard a page, so what a pool can give back
+// depends on its host:
+//
+//   discard   native code in the process (memsys/node's page helper, native/pages.c) madvises
+//             free spans in place: the cgroup's usage falls at once, the arena stays mapped and
+//             is reused, its pages fault in again as they are next used
+//   collect   otherwise whole empty arenas are dropped, and the engine is asked to collect them
+//             now (Node: V8's gc; a browser offers nothing): a dropped memory stays resident
+//             until its last object is collected, in every realm that held it
+//
+// Until a dropped arena is known to be collected it is *retired*: still counted against the
+// budget's ceiling (the kernel still charges it), and reused before a new arena is mapped.
+//
+//   core (under its lock)           host, outside the lock             core
+//   scavenge(out, max) ──pairs──▶   discard(offset, length) each ──▶   scavenged(offset): clean
+//   free spans that may hold data   (nothing can hand them out:        (not taken again until
+//   become raw spans                 they are raw spans meanwhile)      reused and freed)
+
+import type { Arena } from './arena.js';
+
+export interface PageOps {
+  /** Gives back `length` bytes at `offset` of the memory under `view` (whole 4 KiB pages) to the
+   * kernel; lazy: MADV_FREE rather than MADV_DONTNEED. Returns 0 or an errno. */
+  discard?(view: Uint8Array, offset: number, length: number, lazy: boolean): number;
+  /** Asks the engine for a full collection, so that dropped memories really go. */
+  collect?(): void;
+  /** Why `discard` is missing, and how to get it (for `memsys doctor`). */
+  missing?: string;
+}
+
+let ops: PageOps = {};
+
+export function setPageOps(o: PageOps): void {
+  ops = o;
+}
+
+export function pageOps(): PageOps {
+  return ops;
+}
+
+/** How free pages are given back in place: 'dontneed' (at once, the default) or 'free' (lazily). */
+export type MadviseMode = 'dontneed' | 'free';
+
+// Gives the free spans of an open arena that may hold data back to the kernel; returns the bytes.
+// Spans the kernel refused go back to the arena as they were (not clean).
+export function discardFree(a: Arena, mode: MadviseMode): number {
+  const discard = ops.discard;
+  if (!discard || !a.x) return 0;
+  let bytes = 0;
+  for (let round = 0; round < 64; round++) {
+    const spans = a.scavenge();
+    if (spans.length === 0) break;
+    for (let i = 0; i < spans.length; i += 2) {
+      const ok = discard(a.u8, spans[i], spans[i + 1], mode === 'free') === 0;
+      if (ok) bytes += spans[i + 1];
+      a.scavenged(spans[i], ok);
+    }
+  }
+  return bytes;
+}
+
+// Gives back every data page of a closed arena (nothing in it is handed out any more, in any
+// realm); returns the bytes, 0 without the means.
+export function discardClosed(a: Arena, mode: MadviseMode): number {
+  const discard = ops.discard;
+  if (!discard || !a.closed) return 0;
+  const from = a.dataStart;
+  return discard(a.u8, from, a.bytes - from, mode === 'free') === 0 ? a.bytes - from : 0;
+}
+
+// Dropped arenas this realm let go of, while they may still be resident. The realm that closed an
+// arena it could not give back in place counts it (the pool's retired count, lowered by `gone`
+// once the engine has collected the memory); every realm keeps a weak reference to reuse it.
+export class Retired {
+  private readonly list: { ref: WeakRef<Arena>; counted: boolean }[] = [];
+  private readonly registry: FinalizationRegistry<() => void> | undefined;
+  private collectQueued = false;
+
+  constructor() {
+    this.registry = typeof FinalizationRegistry === 'function' ? new FinalizationRegistry((gone) => gone()) : undefined;
+  }
+
+  // Without a FinalizationRegistry `gone` never runs, and the count falls only as arenas are reused.
+  add(a: Arena, gone?: () => void): void {
+    if (typeof WeakRef === 'function' && a.memory) {
+      this.list.push({ ref: new WeakRef(a), counted: gone !== undefined });
+      if (gone) this.registry?.register(a.memory, gone, a);
+    }
+    if (!ops.discard) this.queueCollect();
+  }
+
+  // A retired arena still alive, taken off the list (its `gone` will not run: the caller lowers the
+  // count if it was counted), or undefined.
+  take(): { arena: Arena; counted: boolean } | undefined {
+    while (this.list.length) {
+      const e = this.list.pop()!;
+      const arena = e.ref.deref();
+      if (!arena?.memory) continue;
+      if (e.counted) this.registry?.unregister(arena);
+      return { arena, counted: e.counted };
+    }
+    return undefined;
+  }
+
+  // One collection after the current task, however many arenas were dropped in it (their last
+  // references go when the caller returns).
+  private queueCollect(): void {
+    const collect = ops.collect;
+    if (!collect || this.collectQueued) return;
+    this.collectQueued = true;
+    const t = setTimeout(() => { this.collectQueued = false; collect(); }, 0);
+    (t as unknown as { unref?: () => void }).unref?.();
+  }
+}
