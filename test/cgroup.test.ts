@@ -69,7 +69,7 @@ needs('the memory cgroup suite', typeof child === 'object', typeof child === 'st
         assert.is(r.rounds.length, 3);
         for (const [i, x] of r.rounds.entries()) {
           const mb = (n: number) => (n / MiB).toFixed(0);
-          const what = `burst ${i + 1}: ${mb(x.base ?? r.base)} -> peak ${mb(x.peak)} -> ${mb(x.after)} MiB, fell in ${x.fellMs.toFixed(0)} ms, ${x.arenas} -> ${x.pool} arenas`;
+          const what = `burst ${i + 1}: ${mb(r.base)} -> peak ${mb(x.peak)} -> ${mb(x.after)} MiB, fell in ${x.fellMs.toFixed(0)} ms, ${x.arenas} -> ${x.pool} arenas`;
           assert.ok(x.ok, `${what}: contents intact`);
           assert.ok(x.peak - r.base > 0.6 * LIMIT, `${what}: the burst was charged`);
           assert.ok(x.fellMs >= 0 && x.fellMs < 1000, `${what}: back below a quarter of the burst within a second, no gc() by the test`);

@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { diagnose } from '../src/node/doctor.js';
 import { MEMINFO, fixtureTree, meminfo } from './helpers.js';
 
 const CLI = new URL('../build/cli.js', import.meta.url).pathname;
@@ -67,7 +68,7 @@ test('doctor: a cgroup ancestor that caps the process, stalls in PSI, a small ad
   assert.match(r.stdout, /^DANGER  cgroup v2 \/sys\/fs\/cgroup\/a caps this process at 2\.00 GiB; 148\.0 MiB of it is usable/m);
   assert.match(r.stdout, /^info    memory\.high 1\.50 GiB: above it the kernel throttles/m);
   assert.match(r.stdout, /^DANGER  PSI shows memory stalls: some task waited 4\.2% of the last 10 s \(2% of 60 s\), all tasks 1\.1%$/m);
-  assert.match(r.stdout, /^DANGER  address space is limited to 11\.2 GiB \(ulimit -v\); V8 reserves ~10 GiB per WebAssembly memory, so about 0 arena\(s\) fit$/m);
+  assert.match(r.stdout, /^DANGER  address space is limited to 11\.2 GiB \(ulimit -v\); V8 reserves ~10 GiB per WebAssembly memory, so about 0 arena\(s\) fit, and the pool never drops its last one$/m);
   const j = JSON.parse(run('doctor', '--json', '--root', root).stdout);
   assert.equal(j.findings.map((f: { topic: string }) => f.topic), ['cgroup', 'cgroup', 'psi', 'address-space', 'memory']);
   assert.match(r.stdout, /^DANGER  only 148.0 MiB available, at or below the minimum free 1.50 GiB$/m);
@@ -87,6 +88,18 @@ test('doctor: a healthy host is exit 0; bad arguments are exit 2 with the usage'
     assert.is(r.status, 2);
     assert.ok(r.stderr.includes(msg) && r.stderr.includes('usage: memsys stats'), r.stderr);
   }
+});
+
+test('doctor without the native page helper: says memory freed inside an arena stays charged, a danger under a cgroup limit', () => {
+  const host = { total: 2 * GiB, free: GiB, available: GiB };
+  const missing = 'the native page helper is not built (no cc)';
+  const bare = diagnose(host, 0, { missing });
+  assert.equal(bare.map((f) => [f.level, f.topic]), [['info', 'give-back']]);
+  assert.match(bare[0].text, /^free pages cannot be given back in place: the native page helper is not built \(no cc\); memsys drops whole empty arenas/);
+  const capped = diagnose({ ...host, cgroup: { version: 2, path: '/a', limit: 2 * GiB, usage: 100 * MiB } }, 0, { missing });
+  assert.equal(capped.map((f) => [f.level, f.topic]), [['info', 'cgroup'], ['danger', 'give-back']]);
+  assert.match(capped[1].text, /stays charged to the cgroup$/);
+  assert.equal(diagnose(host, 0, { discard: () => 0 }).map((f) => f.topic), ['memory'], 'with the helper: nothing to say');
 });
 
 test('watch: a line per sample for the given time, and a chart of them', () => {

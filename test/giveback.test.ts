@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { MMSA, type MemStats, Pressure, pageOps, setPageOps } from '../src/index.js';
 import { type CoreExports, instantiate } from '../src/core.js';
+import { defaultMemStats, setDefaultMemStats } from '../src/host.js';
 import { nodePageOps } from '../src/node/pages.js';
 import { inUse, needs } from './helpers.js';
 
@@ -231,8 +232,12 @@ test('without the helper: a dropped arena is retired (counted, in every realm\'s
     assert.is(r.dropped, 3);
     assert.is(mm.stats().retired, 3);
     assert.is(mm.hostStats()?.total, 64 * GiB);
-    // Another realm of the pool cannot reuse them, and its budget counts them.
+    // Another realm of the pool cannot reuse them, and its budget counts them (its figures: the
+    // default provider's, the same roomy host here).
+    const provider = defaultMemStats();
+    setDefaultMemStats(roomy);
     const other = MMSA.attach(mm.share());
+    setDefaultMemStats(provider);
     const w: Uint8Array[] = [];
     let err: { code?: string; message?: string } = {};
     try { for (;;) w.push(other.allocSize(131072)); } catch (e) { err = e as typeof err; }

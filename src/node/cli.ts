@@ -4,8 +4,8 @@
 // process's global pool (a server shows its own with `watch()` from memsys/node).
 // `--root DIR` reads /proc and /sys under DIR (fixture trees).
 
-import { readFileSync, writeFileSync } from 'node:fs';
-import { MMSA, type MemStats, createHostStats, formatBytes, pressureName, renderChart, watch } from './index.js';
+import { writeFileSync } from 'node:fs';
+import { MMSA, type MemStats, createHostStats, formatBytes, pageOps, pressureName, renderChart, watch } from './index.js';
 import { diagnose } from './doctor.js';
 
 const USAGE = 'usage: memsys stats [--json] | memsys doctor [--json] | memsys watch [--interval ms] [--duration s] [--chart file.svg]' +
@@ -29,9 +29,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (cmd === 'doctor') {
-    let limits: string | undefined;
-    try { limits = readFileSync(`${root}/proc/self/limits`, 'utf8'); } catch { limits = undefined; }
-    const found = diagnose(s, limits, wm.minFree);
+    const found = diagnose(s, wm.minFree, pageOps());
     const danger = found.some((x) => x.level === 'danger');
     if (json) print(JSON.stringify({ pressure: level, findings: found }, null, 2));
     else for (const x of found) print(`${x.level === 'danger' ? 'DANGER' : 'info  '}  ${x.text}`);

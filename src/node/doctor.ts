@@ -2,11 +2,11 @@
 // finding is info (worth knowing) or danger (allocations can fail, or the process be killed or
 // stalled); the CLI exits non-zero when there is a danger.
 
-import { type MemStats, formatBytes, parseLimit } from './index.js';
+import { type MemStats, type PageOps, formatBytes } from './index.js';
 
 export interface Finding {
   level: 'info' | 'danger';
-  topic: 'overcommit' | 'cgroup' | 'psi' | 'swap' | 'address-space' | 'memory';
+  topic: 'overcommit' | 'cgroup' | 'psi' | 'swap' | 'address-space' | 'memory' | 'give-back';
   text: string;
 }
 
@@ -14,8 +14,8 @@ export interface Finding {
 const WASM_RESERVATION = 10 * 2 ** 30;
 const MIN_HEADROOM = 256 * 2 ** 20;
 
-// `limits`: the text of /proc/self/limits, if read.
-export function diagnose(s: MemStats | undefined, limits: string | undefined, minFree: number): Finding[] {
+// `pages`: how this process can give memory back (memsys/node's page helper, or none).
+export function diagnose(s: MemStats | undefined, minFree: number, pages: PageOps): Finding[] {
   const out: Finding[] = [];
   const f = (b: number | undefined) => (b === undefined ? '?' : formatBytes(b));
   if (!s) {
@@ -58,17 +58,20 @@ export function diagnose(s: MemStats | undefined, limits: string | undefined, mi
   if (s.swap && s.swap.used > 0) {
     out.push({ level: 'info', topic: 'swap', text: `${f(s.swap.used)} of ${f(s.swap.total)} swap in use: memsys raises pressure while it grows` });
   }
-  const as = limits && /^Max address space\s+(\S+)/m.exec(limits)?.[1];
-  if (as && as !== 'unlimited') {
-    const bytes = parseLimit(as);
-    if (bytes !== undefined) {
-      const arenas = Math.max(0, Math.floor(bytes / WASM_RESERVATION) - 1);
-      out.push({
-        level: arenas < 2 ? 'danger' : 'info', topic: 'address-space',
-        text: `address space is limited to ${f(bytes)} (ulimit -v); V8 reserves ~10 GiB per WebAssembly memory, ` +
-          `so about ${arenas} arena(s) fit`,
-      });
-    }
+  if (s.addressSpace !== undefined) {
+    const arenas = Math.max(0, Math.floor(s.addressSpace / WASM_RESERVATION) - 1);
+    out.push({
+      level: arenas < 2 ? 'danger' : 'info', topic: 'address-space',
+      text: `address space is limited to ${f(s.addressSpace)} (ulimit -v); V8 reserves ~10 GiB per WebAssembly memory, ` +
+        `so about ${arenas} arena(s) fit, and the pool never drops its last one`,
+    });
+  }
+  if (!pages.discard) {
+    out.push({
+      level: cg?.limit !== undefined ? 'danger' : 'info', topic: 'give-back',
+      text: `free pages cannot be given back in place: ${pages.missing ?? 'no page helper'}; memsys drops whole empty arenas ` +
+        'and asks V8 to collect them, so memory freed inside an arena stays charged' + (cg?.limit !== undefined ? ' to the cgroup' : ''),
+    });
   }
   const avail = s.available ?? s.free;
   if (avail <= minFree) {
