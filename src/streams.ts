@@ -109,7 +109,9 @@ function drainNode(dest: NodeWritableLike, next: Next): Promise<number> {
     const finish = (err?: unknown) => {
       if (settled) return;
       settled = true;
-      dest.removeListener('error', finish);
+      // A write callback that fails runs before the stream emits that 'error' (in a later tick):
+      // the listener stays until then, or the error would have no listener and kill the process.
+      setTimeout(() => dest.removeListener('error', finish), 0);
       dest.removeListener('close', closed);
       dest.removeListener('drain', pump);
       if (err) reject(err); else resolve(n);
