@@ -3,8 +3,9 @@
 // A handoff names each buffer by arena id and offset, and carries a ticket:
 //
 //   sender                                     receiver (any realm attached to the MMSA)
-//   check: each view LIVE, ours, this slab     check: MMSA id, class, each buffer LIVE of that class
-//   ticket t = ++head[1]; tickets[t % N] = t   claim: compareExchange(tickets[t % N], t, 0) === t
+//   check: each view LIVE, ours, this slab     check: MMSA id, class, no buffer twice, each one
+//   ticket t = ++head[1]; tickets[t % N] = t     LIVE of that class, digest[t % N] matches
+//   digest[t % N] = hash(key, what it names)   claim: compareExchange(tickets[t % N], t, 0) === t
 //   views' slot := MOVED (a later free or      make this realm's own views of the buffers
 //   use here says "handed off")
 //
@@ -12,9 +13,12 @@
 // descriptor good for one receipt, in whichever realm claims it first, even if it was posted to
 // several; a ticket not claimed before N = TICKETS later handoffs expires (its buffers stay in use until
 // terminate()). The arenas' memories travel along, so a realm that missed an arena's
-// announcement can still map the buffers at once.
+// announcement can still map the buffers at once (an arena the sender knows only by a posted
+// buffer travels as that buffer). The digest, keyed by a secret of the pool, makes a descriptor
+// whose buffer list was changed after it was made fail before anything is taken: otherwise a
+// changed offset could hand out a buffer its user still holds.
 //
-//   control block (mmsa.ts)   i32 head[1]: last ticket   ·   i32 tickets[N]
+//   control block (mmsa.ts)   i32 head[1]: last ticket · head[4]: key · i32 tickets[N] · i32 digests[N]
 
 import { MemsysError, MemsysTypeError, show } from './errors.js';
 import type { MMSA } from './mmsa.js';
@@ -44,25 +48,59 @@ export function packView(mm: MMSA, v: SlabBuffer, slab: Slab): SlotsHandoff {
 }
 
 /** @internal Names slots (LIVE, of slab's class) for a handoff and issues its ticket. */
-export function packSlots(mm: MMSA, slab: Slab, arenas: readonly Arena[], offs: readonly number[]): SlotsHandoff {
+export function packSlots(mm: MMSA, slab: Slab, arenas: readonly Arena[], offs: readonly number[], extent?: { woff: number; roff: number }): SlotsHandoff {
   const memories = new Set<WebAssembly.Memory>();
-  for (const a of arenas) if (a.memory) memories.add(a.memory);
+  const buffers = new Set<SharedArrayBuffer>();
+  for (const a of arenas) {
+    if (a.memory) memories.add(a.memory);
+    else buffers.add(a.buffer as SharedArrayBuffer);
+  }
   const t = mm.control;
   const ticket = (Atomics.add(t.head, 1, 1) & 0x3fffffff) + 1;
+  const ids = arenas.map((a) => a.id);
+  Atomics.store(t.digests, ticket % TICKETS, digest(t.key, slab.cls, ticket, ids, offs, extent));
   Atomics.store(t.tickets, ticket % TICKETS, ticket);
-  return { v: 1, mm: mm.id, cls: slab.cls, ticket, arenas: arenas.map((a) => a.id), offs: [...offs], memories: [...memories] };
+  const d: SlotsHandoff = { v: 1, mm: mm.id, cls: slab.cls, ticket, arenas: ids, offs: [...offs], memories: [...memories] };
+  if (buffers.size) d.buffers = [...buffers];
+  return d;
+}
+
+// A keyed 32-bit digest of what a handoff names (murmur3's mixing steps over its words).
+function digest(key: number, cls: number, ticket: number, ids: readonly number[], offs: readonly number[], extent?: { woff: number; roff: number }): number {
+  let h = key ^ ids.length;
+  const mix = (w: number) => {
+    let k = Math.imul(w | 0, 0xcc9e2d51);
+    k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+    h ^= k;
+    h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
+  };
+  mix(cls);
+  mix(ticket);
+  for (let i = 0; i < ids.length; i++) { mix(ids[i]); mix(offs[i] / 128); }
+  if (extent) { mix(extent.woff); mix(extent.woff / 2 ** 32); mix(extent.roff); mix(extent.roff / 2 ** 32); }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return h | 0;
 }
 
 /** @internal Checks a handoff, claims its ticket and makes this realm's views of its buffers. */
 export function receive(mm: MMSA, d: unknown): Uint8Array | SGL {
   const h = checkShape(d);
   if (h.mm !== mm.id) throw bad(`it was made by another MMSA (id ${h.mm}, this is ${mm.id})`);
+  const seen = new Set<number>();
+  h.arenas.forEach((id, i) => {
+    const key = id * 2 ** 25 + h.offs[i] / 128;
+    if (seen.has(key)) throw bad(`buffer ${i} (arena ${id}, offset ${h.offs[i]}) is named twice`);
+    seen.add(key);
+  });
   for (const m of h.memories) mm.adopt(m);
+  for (const b of h.buffers ?? []) mm.knowBuffer(b);
   const slab = mm.slabs[h.cls];
   const live = slab.liveState;
   const arenas = h.arenas.map((id, i) => {
     const a = mm.byId.get(id);
-    if (!a?.x) throw bad(`arena ${id} of buffer ${i} is unknown here (post the handoff as it was made, memories included)`);
+    if (!a) throw bad(`arena ${id} of buffer ${i} is unknown here (post the handoff as it was made, memories and buffers included)`);
     const off = h.offs[i];
     if (off % 128 !== 0 || off < 0 || off + slab.size > a.bytes || a.state[off / 128] !== live) {
       throw new MemsysError('ERR_MEMSYS_NOT_LIVE', `buffer ${i} of the handoff (arena ${id}, offset ${off}) is not a ${slab.size}-byte buffer in use`);
@@ -72,7 +110,13 @@ export function receive(mm: MMSA, d: unknown): Uint8Array | SGL {
   if (h.kind === 'memsys.sgl' && !(h.roff <= h.woff && h.woff <= h.offs.length * slab.size)) {
     throw bad(`offsets roff ${h.roff}, woff ${h.woff} do not fit ${h.offs.length} buffers of ${slab.size} bytes`);
   }
-  if (Atomics.compareExchange(mm.control.tickets, h.ticket % TICKETS, h.ticket, 0) !== h.ticket) {
+  const extent = h.kind === 'memsys.sgl' ? { woff: h.woff, roff: h.roff } : undefined;
+  const slot = h.ticket % TICKETS;
+  if (Atomics.load(mm.control.tickets, slot) === h.ticket &&
+      Atomics.load(mm.control.digests, slot) !== digest(mm.control.key, h.cls, h.ticket, h.arenas, h.offs, extent)) {
+    throw bad(`its class, buffers or offsets are not the ones handoff ticket ${h.ticket} was issued for (changed after it was made?)`);
+  }
+  if (Atomics.compareExchange(mm.control.tickets, slot, h.ticket, 0) !== h.ticket) {
     throw new MemsysError('ERR_MEMSYS_MOVED',
       `handoff ticket ${h.ticket} was already received, or expired (more than ${TICKETS} handoffs were made after it)`);
   }
@@ -102,6 +146,9 @@ function checkShape(d: unknown): Handoff {
   }
   if (h.kind === 'memsys.buf' && (h.offs as unknown[]).length !== 1) throw bad('a buffer handoff names exactly one buffer');
   if (!Array.isArray(h.memories) || !h.memories.every((m) => m instanceof WebAssembly.Memory)) throw bad('memories is not a list of WebAssembly.Memory');
+  if (h.buffers !== undefined && !(Array.isArray(h.buffers) && h.buffers.every((b) => typeof SharedArrayBuffer === 'function' && b instanceof SharedArrayBuffer))) {
+    throw bad('buffers is not a list of SharedArrayBuffer');
+  }
   if (h.kind === 'memsys.sgl') {
     int('woff', 0, Number.MAX_SAFE_INTEGER);
     int('roff', 0, Number.MAX_SAFE_INTEGER);

@@ -54,6 +54,17 @@ export interface MemStats {
  * cannot be read is left out (or the result is undefined). */
 export type MemStatsProvider = (ctx?: { poolBytes: number }) => MemStats | undefined;
 
+// A provider's figures as the pressure logic may trust them: undefined unless `total` and `free`
+// are non-negative finite numbers; an optional figure that is not is left out.
+export function saneStats(s: unknown): MemStats | undefined {
+  const ok = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+  if (typeof s !== 'object' || s === null) return undefined;
+  const m = s as MemStats;
+  if (!ok(m.total) || !ok(m.free)) return undefined;
+  if (m.available !== undefined && !ok(m.available)) return { ...m, available: undefined };
+  return m;
+}
+
 let defaultProvider: MemStatsProvider | undefined;
 
 export function setDefaultMemStats(p: MemStatsProvider | undefined): void {

@@ -41,23 +41,36 @@ function smallest(values: (number | undefined)[]): number | undefined {
   return given.length ? Math.min(...given) : undefined;
 }
 
-// Throws ERR_MEMSYS_ENV for the first variable that does not parse.
-export function minFree(env: Record<string, string | undefined>, f: MinFreeFields, host: MemStats | undefined): MinFree {
+// A variable that does not parse is skipped as if unset (the next rule applies, as AIStore falls
+// back) and reported in `error`, the first one's ERR_MEMSYS_ENV.
+export function minFree(env: Record<string, string | undefined>, f: MinFreeFields, host: MemStats | undefined): MinFree & { error?: MemsysError } {
+  let error: MemsysError | undefined;
+  const found = (bytes: number, source: string) => (error ? { bytes, source, error } : { bytes, source });
+  const tryEnv = <T>(read: () => T): T | undefined => {
+    try {
+      return read();
+    } catch (e) {
+      if (!(e instanceof MemsysError)) throw e;
+      error ??= e;
+      return undefined;
+    }
+  };
   const raw = env.AIS_MINMEM_FREE;
-  if (raw !== undefined && raw !== '') {
+  const fixed = raw === undefined || raw === '' ? undefined : tryEnv(() => {
     const n = parseSize(raw);
     if (n === undefined) throw envError('AIS_MINMEM_FREE', raw, 'expected a size such as 2GiB, 512MiB or a number of bytes');
-    return { bytes: n, source: 'AIS_MINMEM_FREE' };
-  }
-  const pctTotal = envPct(env, 'AIS_MINMEM_PCT_TOTAL');
-  const pctFree = envPct(env, 'AIS_MINMEM_PCT_FREE');
+    return n;
+  });
+  if (fixed !== undefined) return found(fixed, 'AIS_MINMEM_FREE');
+  const pctTotal = tryEnv(() => envPct(env, 'AIS_MINMEM_PCT_TOTAL'));
+  const pctFree = tryEnv(() => envPct(env, 'AIS_MINMEM_PCT_FREE'));
   if (pctTotal !== undefined || pctFree !== undefined) {
     const n = smallest([pct(host?.total, pctTotal), pct(host?.free, pctFree)]);
-    return { bytes: n ?? 0, source: pctTotal !== undefined ? 'AIS_MINMEM_PCT_TOTAL' : 'AIS_MINMEM_PCT_FREE' };
+    return found(n ?? 0, pctTotal !== undefined ? 'AIS_MINMEM_PCT_TOTAL' : 'AIS_MINMEM_PCT_FREE');
   }
   const n = smallest([f.minFree, pct(host?.total, f.minPctTotal), pct(host?.free, f.minPctFree)]);
-  if (n !== undefined) return { bytes: n, source: 'options' };
-  return { bytes: host ? DEFAULT_MIN_FREE : 0, source: host ? 'default' : 'no host memory figures' };
+  if (n !== undefined) return found(n, 'options');
+  return found(host ? DEFAULT_MIN_FREE : 0, host ? 'default' : 'no host memory figures');
 }
 
 function pct(of: number | undefined, p: number | undefined): number | undefined {

@@ -25,11 +25,11 @@
 // (its state byte is in the SharedArrayBuffer that came with it).
 
 import { Arena, BATCH_MAX, PAGE, WASM_PAGE, readHeader } from './arena.js';
-import { ST_LIVE, ST_OUT, CSTAT_FREE, CSTAT_OUT, CSTAT_RUNS, adoptCore, coreModule } from './core.js';
+import { H_STATE, ST_LIVE, ST_OUT, CSTAT_FREE, CSTAT_OUT, CSTAT_RUNS, adoptCore, coreModule } from './core.js';
 import {
   MemsysError, MemsysRangeError, MemsysTypeError, invalidArg, invalidSize, show,
 } from './errors.js';
-import { type MemStats, type MemStatsProvider, defaultMemStats, isNode, processEnv, sharedAvailable } from './host.js';
+import { type MemStats, type MemStatsProvider, defaultMemStats, isNode, processEnv, saneStats, sharedAvailable } from './host.js';
 import { type MadviseMode, Retired, discardClosed, discardFree } from './giveback.js';
 import { metricsText } from './metrics.js';
 import { type MinFree, insufficient, minFree } from './minfree.js';
@@ -197,22 +197,26 @@ function debugFromEnv(env: Env): boolean {
 }
 
 // Per-MMSA counters shared by every realm:
-//   i32 head[4]: last arena id, last handoff ticket, arenas open (the budget's count), arenas
-//   retired (dropped, not given back, not yet collected: the budget counts them too) ·
-//   BigInt64 hits[64] at byte 16 · i32 live[64] at byte 528 · i32 tickets[TICKETS] (handoff.ts) ·
+//   i32 head[8]: last arena id, last handoff ticket, arenas open (the budget's count), arenas
+//   retired (dropped, not given back, not yet collected: the budget counts them too), the key of
+//   handoff digests, unused ·
+//   BigInt64 hits[64] at byte 32 · i32 live[64] at byte 544 · i32 tickets[TICKETS] and
+//   i32 digests[TICKETS] (handoff.ts) ·
 //   i32 orphans[1 + ORPHANS * 3] after them: a count, then (arena id, class, offset / 128) of
 //   buffers a realm could not give back itself (see terminate); arena id 0: free, −1: being written
 const ORPHANS = 1024;
-const HEAD_BYTES = 16;
+const HEAD_BYTES = 32;
 const H_OPEN = 2; // head[2]: arenas open
 const H_RETIRED = 3; // head[3]: arenas dropped whose memory may still be resident
-const CONTROL_BYTES = HEAD_BYTES + NUM_CLASSES * 12 + TICKETS * 4 + (1 + ORPHANS * 3) * 4;
+const H_KEY = 4;     // head[4]: the key of handoff digests
+const CONTROL_BYTES = HEAD_BYTES + NUM_CLASSES * 12 + TICKETS * 8 + (1 + ORPHANS * 3) * 4;
 class Control {
   readonly sab: SharedArrayBuffer | ArrayBuffer;
   readonly head: Int32Array;
   readonly hits: BigInt64Array;
   readonly live: Int32Array;
   readonly tickets: Int32Array;
+  readonly digests: Int32Array;
   readonly orphans: Int32Array;
   constructor(sab?: SharedArrayBuffer | ArrayBuffer, shared = true) {
     this.sab = sab ?? (shared ? new SharedArrayBuffer(CONTROL_BYTES) : new ArrayBuffer(CONTROL_BYTES));
@@ -220,7 +224,13 @@ class Control {
     this.hits = new BigInt64Array(this.sab, HEAD_BYTES, NUM_CLASSES);
     this.live = new Int32Array(this.sab, HEAD_BYTES + NUM_CLASSES * 8, NUM_CLASSES);
     this.tickets = new Int32Array(this.sab, HEAD_BYTES + NUM_CLASSES * 12, TICKETS);
-    this.orphans = new Int32Array(this.sab, HEAD_BYTES + NUM_CLASSES * 12 + TICKETS * 4, 1 + ORPHANS * 3);
+    this.digests = new Int32Array(this.sab, HEAD_BYTES + NUM_CLASSES * 12 + TICKETS * 4, TICKETS);
+    this.orphans = new Int32Array(this.sab, HEAD_BYTES + NUM_CLASSES * 12 + TICKETS * 8, 1 + ORPHANS * 3);
+    if (!sab) this.head[H_KEY] = randomId() | 0;
+  }
+
+  get key(): number {
+    return this.head[H_KEY];
   }
 }
 
@@ -274,7 +284,10 @@ export class MMSA extends EventTarget {
     if (typeof o.name !== 'string' || o.name === '') throw invalidArg('option name', o.name, 'must be a non-empty string');
     this.name = o.name;
     this.opts = options;
-    this.small = Boolean(options.small);
+    for (const k of ['small', 'shared', 'debug', 'housekeeping'] as const) {
+      if (o[k] !== undefined && typeof o[k] !== 'boolean') throw invalidArg(`option ${k}`, o[k], 'must be a boolean');
+    }
+    this.small = options.small === true;
     this.timeIval = optInt(o, 'timeIval', 1, 24 * 3600_000) ?? DEFAULT_TIME_IVAL;
     optInt(o, 'minFree', 0, Number.MAX_SAFE_INTEGER);
     optInt(o, 'minPctTotal', 0, 100);
@@ -289,8 +302,13 @@ export class MMSA extends EventTarget {
     for (const k of ['memStats', 'now'] as const) {
       if (o[k] !== undefined && typeof o[k] !== 'function') throw invalidArg(`option ${k}`, o[k], 'must be a function');
     }
-    if (o.env !== undefined && (typeof o.env !== 'object' || o.env === null)) throw invalidArg('option env', o.env, 'must be an object of strings');
-    if (o.housekeeping !== undefined && typeof o.housekeeping !== 'boolean') throw invalidArg('option housekeeping', o.housekeeping, 'must be a boolean');
+    if (o.env !== undefined) {
+      const env = o.env as Record<string, unknown>;
+      if (typeof env !== 'object' || env === null) throw invalidArg('option env', env, 'must be an object of strings');
+      for (const [k, v] of Object.entries(env)) {
+        if (v !== undefined && typeof v !== 'string') throw invalidArg(`option env.${k}`, v, 'must be a string, as an environment variable is');
+      }
+    }
     if (o.madvise !== undefined && o.madvise !== 'dontneed' && o.madvise !== 'free') throw invalidArg('option madvise', o.madvise, "must be 'dontneed' or 'free'");
     this.madvise = options.madvise ?? 'dontneed';
     this.budgetCtl = options.budget === undefined ? undefined : new BudgetController(options.budget);
@@ -329,7 +347,9 @@ export class MMSA extends EventTarget {
     this.debug = debug;
     try {
       host = this.hostStats();
-      this.min = minFree(env, this.opts, host);
+      const min = minFree(env, this.opts, host);
+      this.min = { bytes: min.bytes, source: min.source };
+      if (min.error) err ??= min.error;
       if (host) this.lowWM = lowWatermark(this.min.bytes, host.free);
       if (host && host.free < this.min.bytes) err ??= insufficient(host.free, this.min);
     } catch (e) {
@@ -426,7 +446,7 @@ export class MMSA extends EventTarget {
   }
 
   free(buf: Uint8Array): void {
-    const slab = (buf as SlabBuffer)[kSlab];
+    const slab = (buf as SlabBuffer | null | undefined)?.[kSlab];
     if (slab === undefined || slab.mm !== this) return this.freeSlow(buf, undefined);
     slab.free(buf);
   }
@@ -438,7 +458,14 @@ export class MMSA extends EventTarget {
     // The state byte knows the class (4 KiB buffers exist in both families); a view that is not a
     // live one of ours falls back to its length.
     const slab = (buf as SlabBuffer)[kSlab];
-    return slab !== undefined && slab.mm === this ? slab : this.slabs[exactClass(buf.byteLength, this.small)];
+    if (slab !== undefined && slab.mm === this) return slab;
+    // A view posted from another realm of this pool: its arena's header and state byte say.
+    const hdr = typeof SharedArrayBuffer === 'function' && buf.buffer instanceof SharedArrayBuffer ? readHeader(buf.buffer) : undefined;
+    if (hdr?.owner === this.id && buf.byteOffset % 128 === 0) {
+      const s = new Uint8Array(buf.buffer, new Uint32Array(buf.buffer, 0, 64)[H_STATE] + buf.byteOffset / 128, 1)[0];
+      if ((s & 3) !== 0 && classSize(s >>> 2) === buf.byteLength) return this.slabs[s >>> 2];
+    }
+    throw new MemsysError('ERR_MEMSYS_NOT_OWNED', `${describe(buf)} is not a buffer of MMSA ${show(this.name)}`);
   }
 
   // An orphan entry's arena id is its state: 0 free, −1 being written, > 0 published. A writer
@@ -499,7 +526,7 @@ export class MMSA extends EventTarget {
     const p = this.opts.memStats ?? defaultMemStats();
     if (!p) return undefined;
     try {
-      return p({ poolBytes: (this.arenas.length + Math.max(0, Atomics.load(this.control.head, H_RETIRED))) * this.arenaSize });
+      return saneStats(p({ poolBytes: (this.arenas.length + Math.max(0, Atomics.load(this.control.head, H_RETIRED))) * this.arenaSize }));
     } catch {
       return undefined;
     }
@@ -579,9 +606,9 @@ export class MMSA extends EventTarget {
   }
 
   /** @internal */
-  handoffSlots(slab: Slab, arenas: readonly Arena[], offs: readonly number[]): SlotsHandoff {
+  handoffSlots(slab: Slab, arenas: readonly Arena[], offs: readonly number[], extent: { woff: number; roff: number }): SlotsHandoff {
     this.ready();
-    return packSlots(this, slab, arenas, offs);
+    return packSlots(this, slab, arenas, offs, extent);
   }
 
   // The buffer or SGL of a handoff, now this realm's to use and free.
@@ -740,10 +767,16 @@ export class MMSA extends EventTarget {
   /** @internal Gives an SGL's slots back to their arenas (they are LIVE). */
   giveSlots(s: Slab, arenas: readonly Arena[], offs: readonly number[]): void {
     const byArena = new Map<Arena, number[]>();
+    let kept = 0;
     for (let i = 0; i < offs.length; i++) {
       const a = arenas[i];
       a.state[offs[i] >>> 7] = s.outState;
       if (this.pattern) fillPattern(a.u8.subarray(offs[i], offs[i] + s.size), this.pattern);
+      if (!a.x) { // its memory has not arrived (a received SGL): cached until it does, as flush does
+        s.mag.push(this.view(s, a, offs[i]));
+        kept++;
+        continue;
+      }
       let list = byArena.get(a);
       if (!list) byArena.set(a, (list = []));
       list.push(offs[i]);
@@ -756,7 +789,7 @@ export class MMSA extends EventTarget {
       }
       if (this.debug) a.check();
     }
-    s.base -= offs.length;
+    s.base -= offs.length - kept;
     this.publish(s);
   }
 
@@ -929,9 +962,7 @@ export class MMSA extends EventTarget {
     const hdr = typeof SharedArrayBuffer === 'function' && ab instanceof SharedArrayBuffer ? readHeader(ab) : undefined;
     if (!hdr) throw notOwned(buf, 'it is not memsys memory');
     if (hdr.owner !== this.id) throw notOwned(buf, 'it belongs to another MMSA');
-    // An arena not yet announced to this realm (or whose announcement it missed): work from the
-    // posted buffer, and ask the realms that hold its memory to send it.
-    const a = this.byId.get(hdr.id) ?? Arena.fromBuffer(ab as SharedArrayBuffer, hdr.id, this.debug);
+    const a = this.knowBuffer(ab as SharedArrayBuffer)!;
     // A posted view of a whole buffer is that buffer; anything else is a part of one.
     const off = buf.byteOffset;
     const g = Math.floor(off / 128);
@@ -946,14 +977,24 @@ export class MMSA extends EventTarget {
       throw notLive(buf);
     }
     this.freedPosted.add(buf);
-    if (!this.byId.has(a.id)) {
-      this.register(a, false);
-      this.broadcast({ want: a.id });
-    }
     const target = this.slabs[cls];
     const v = this.view(target, a, off);
     if (this.pattern) fillPattern(v, this.pattern);
     target.push(v);
+  }
+
+  /** @internal The arena of a posted SharedArrayBuffer of this pool. One not yet announced to this
+   * realm (or whose announcement it missed) is worked from that buffer, and the realms that hold
+   * its memory are asked to send it. Undefined if the buffer is not an arena of this pool. */
+  knowBuffer(ab: SharedArrayBuffer): Arena | undefined {
+    const hdr = readHeader(ab);
+    if (!hdr || hdr.owner !== this.id) return undefined;
+    const known = this.byId.get(hdr.id);
+    if (known) return known;
+    const a = Arena.fromBuffer(ab, hdr.id, this.debug);
+    this.register(a, false);
+    this.broadcast({ want: a.id });
+    return a;
   }
 
   /** @internal A view of ours whose state is not LIVE for this slab: say exactly why, change nothing. */
@@ -1027,6 +1068,10 @@ export class MMSA extends EventTarget {
     if (!Array.isArray(d.arenas) || !d.arenas.every((m) => m instanceof WebAssembly.Memory)) throw bad('arenas is not a list of WebAssembly.Memory');
     if (d.control.byteLength !== CONTROL_BYTES) throw bad(`control is ${d.control.byteLength} bytes, not ${CONTROL_BYTES}`);
     if (d.core !== undefined && !(d.core instanceof WebAssembly.Module)) throw bad(`core ${show(d.core)} is not a WebAssembly.Module`);
+    if (!Number.isSafeInteger(d.id) || d.id < 1 || d.id > 0xffffffff) throw bad(`id ${show(d.id)} is not a pool id (an integer 1 … 2^32 − 1)`);
+    for (const k of ['minFree', 'lowWM'] as const) {
+      if (d[k] !== undefined && !(typeof d[k] === 'number' && Number.isFinite(d[k]) && d[k]! >= 0)) throw bad(`${k} ${show(d[k])} is not a number of bytes`);
+    }
     if (port !== undefined) checkPort(port);
     const mm = new MMSA({
       name: d.name, small: d.small, defaultSize: d.defaultSize, arenaSize: d.arenaSize,

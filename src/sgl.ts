@@ -277,7 +277,7 @@ export class SGL implements AsyncIterable<Uint8Array> {
    * copied; this SGL can no longer be used. */
   handoff(): SGLHandoff {
     this.writable('handoff');
-    const d = this.slab.mm.handoffSlots(this.slab, this.arenas, this.offs);
+    const d = this.slab.mm.handoffSlots(this.slab, this.arenas, this.offs, { woff: this.woff, roff: this.roff });
     const out: SGLHandoff = { kind: 'memsys.sgl', ...d, woff: this.woff, roff: this.roff };
     this.arenas = [];
     this.offs = [];
@@ -380,6 +380,7 @@ export interface SlotsHandoff {
   arenas: number[];  // arena id of each buffer
   offs: number[];    // byte offset of each buffer in its arena
   memories: WebAssembly.Memory[]; // the arenas named, for a realm that has not seen them yet
+  buffers?: SharedArrayBuffer[];  // arenas the sender knows only by a posted buffer (no memory yet)
 }
 
 /** An independent cursor over an SGL (sgl.open()). */

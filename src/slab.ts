@@ -72,8 +72,8 @@ export class Slab {
   }
 
   free(buf: Uint8Array): void {
-    const v = buf as SlabBuffer;
-    if (v[kSlab] !== this) return this.mm.freeSlow(buf, this);
+    const v = buf as SlabBuffer | null;
+    if (v?.[kSlab] !== this) return this.mm.freeSlow(buf, this);
     const st = v[kState]!;
     const i = v[kSlot]!;
     if (st[i] !== this.liveState) return this.mm.freeRejected(v, this);
@@ -112,8 +112,8 @@ export class DebugSlab extends Slab {
   }
 
   override free(buf: Uint8Array): void {
-    const v = buf as SlabBuffer;
-    if (v[kSlab] !== this) return this.mm.freeSlow(buf, this);
+    const v = buf as SlabBuffer | null;
+    if (v?.[kSlab] !== this) return this.mm.freeSlow(buf, this);
     const st = v[kState]!;
     const i = v[kSlot]!;
     if (st[i] !== this.liveState) return this.mm.freeRejected(v, this);

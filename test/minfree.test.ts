@@ -28,15 +28,30 @@ test('then the fields, the smallest given; then 1.5 GiB', () => {
   assert.is(minFree({}, { minFree: 1000 }, undefined).bytes, 1000);
 });
 
-test('each bad variable is ERR_MEMSYS_ENV naming it and its value', () => {
-  const cases: [Record<string, string>, string][] = [
-    [{ AIS_MINMEM_FREE: '2 parsecs' }, 'AIS_MINMEM_FREE "2 parsecs"'],
-    [{ AIS_MINMEM_FREE: '-1' }, 'AIS_MINMEM_FREE "-1"'],
-    [{ AIS_MINMEM_PCT_TOTAL: 'ten' }, 'AIS_MINMEM_PCT_TOTAL "ten"'],
-    [{ AIS_MINMEM_PCT_TOTAL: '150' }, 'within 0..100'],
-    [{ AIS_MINMEM_PCT_FREE: '1.5' }, 'AIS_MINMEM_PCT_FREE "1.5"'],
+test('each bad variable is ERR_MEMSYS_ENV naming it and its value, and the next rule applies as if it were unset', () => {
+  const cases: [Record<string, string>, string, number][] = [
+    [{ AIS_MINMEM_FREE: '2 parsecs' }, 'AIS_MINMEM_FREE "2 parsecs"', 3 * GiB],
+    [{ AIS_MINMEM_FREE: '-1', AIS_MINMEM_PCT_TOTAL: '10' }, 'AIS_MINMEM_FREE "-1"', Math.floor(host.total / 10)],
+    [{ AIS_MINMEM_PCT_TOTAL: 'ten' }, 'AIS_MINMEM_PCT_TOTAL "ten"', 3 * GiB],
+    [{ AIS_MINMEM_PCT_TOTAL: '150' }, 'within 0..100', 3 * GiB],
+    [{ AIS_MINMEM_PCT_FREE: '1.5' }, 'AIS_MINMEM_PCT_FREE "1.5"', 3 * GiB],
   ];
-  for (const [env, part] of cases) throwsCode(() => minFree(env, {}, host), 'ERR_MEMSYS_ENV', part);
+  for (const [env, part, bytes] of cases) {
+    const m = minFree(env, { minFree: 3 * GiB }, host);
+    throwsCode(() => { throw m.error; }, 'ERR_MEMSYS_ENV', part);
+    assert.is(m.bytes, bytes, part);
+  }
+  assert.is(minFree({ AIS_MINMEM_FREE: 'x' }, {}, host).bytes, 1.5 * GiB, 'no field either: the default');
+});
+
+test('init with a bad variable returns its error and keeps the minimum from the fields: pressure is not Low with too little free', () => {
+  const mm = new MMSA({ name: 'env', env: { AIS_MINMEM_FREE: 'lots' }, minFree: 400 << 20, housekeeping: false,
+    memStats: () => ({ total: 4 * GiB, free: 300 << 20, available: 300 << 20 }) });
+  const err = mm.init();
+  assert.is(err?.code, 'ERR_MEMSYS_ENV');
+  assert.is(mm.watermarks.minFree, 400 << 20);
+  assert.ok(mm.pressure() >= 2, `300 MiB free under a 400 MiB minimum (${mm.pressure()})`);
+  mm.terminate();
 });
 
 test('size strings', () => {
