@@ -1,0 +1,127 @@
+// Hostile and careless input: descriptors that cannot be received or were changed, and the small
+// gaps (null frees, options of the wrong type, a provider's NaN, foreign arrays). Each is a typed
+// error with a stable code, or works, and leaves the pool's state intact.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { MMSA, type MemStats } from '../src/index.js';
+import { inUse, throwsCode } from './helpers.js';
+
+const GiB = 1 << 30;
+const roomy = (): MemStats => ({ total: 64 * GiB, free: 60 * GiB, available: 60 * GiB });
+function pool(opts: Record<string, unknown> = {}): MMSA {
+  const mm = new MMSA({ name: 'hostile', arenaSize: 4 << 20, housekeeping: false, memStats: roomy, minFree: 0, env: {}, ...opts });
+  mm.init();
+  return mm;
+}
+
+test('a buffer of an arena a realm knows only by a posted buffer can be handed off, and the descriptor received', () => {
+  const mm = pool();
+  const other = MMSA.attach(mm.share()); // attached before the arena exists; its announcement is not delivered yet
+  const b = mm.allocSize(4096);
+  b.fill(3);
+  other.free(new Uint8Array(b.buffer, b.byteOffset, b.length)); // as a posted view is freed in a worker
+  const c = other.allocSize(4096);        // the same buffer, from other's magazine
+  assert.is(c.byteOffset, b.byteOffset);
+  const d = structuredClone(other.handoff(c));
+  assert.is(d.memories.length, 0, 'other has no memory of the arena to send');
+  assert.is(d.buffers?.length, 1, 'so the descriptor carries the buffer it knows it by');
+  const got = other.receive(d) as Uint8Array;
+  assert.is(got[0], 3);
+  const sgl = other.newSGL(0, 4096);
+  other.free(got);
+  sgl.free();
+  const again = other.allocSize(4096);
+  const d2 = other.handoff(again);
+  const there = mm.receive(structuredClone(d2)) as Uint8Array; // in the realm that made the arena, too
+  assert.is(there.byteOffset, again.byteOffset);
+  mm.free(there);
+  assert.is(inUse(mm), 0);
+  other.terminate();
+  mm.terminate();
+});
+
+test('a changed buffer list is refused before anything is taken; the genuine descriptor still works', () => {
+  const mm = pool();
+  const a = mm.allocSize(4096);
+  const b = mm.allocSize(4096);
+  const d = mm.handoff(a);
+  const forged = { ...d, offs: [b.byteOffset] };
+  throwsCode(() => mm.receive(forged), 'ERR_MEMSYS_DESCRIPTOR', 'not the ones handoff ticket');
+  throwsCode(() => mm.receive({ ...d, cls: 33, offs: [b.byteOffset] }), 'ERR_MEMSYS_NOT_LIVE');
+  const got = mm.receive(d) as Uint8Array;
+  assert.is(got.byteOffset, a.byteOffset);
+  mm.free(got);
+  b[0] = 1;
+  mm.free(b);
+  throwsCode(() => mm.free(b), 'ERR_MEMSYS_NOT_LIVE');
+  const sgl = mm.newSGL(0, 4096);
+  sgl.write(new Uint8Array(3 * 4096).fill(7));
+  const sd = sgl.handoff();
+  throwsCode(() => mm.receive({ ...sd, arenas: [sd.arenas[0], sd.arenas[0], sd.arenas[2]], offs: [sd.offs[0], sd.offs[0], sd.offs[2]] }), 'ERR_MEMSYS_DESCRIPTOR', 'named twice');
+  throwsCode(() => mm.receive({ ...sd, offs: [sd.offs[1], sd.offs[0], sd.offs[2]] }), 'ERR_MEMSYS_DESCRIPTOR', 'not the ones');
+  throwsCode(() => mm.receive({ ...sd, woff: sd.woff - 1 }), 'ERR_MEMSYS_DESCRIPTOR', 'not the ones');
+  const s2 = mm.receive(sd);
+  assert.is(s2.len, 3 * 4096);
+  s2.free();
+  assert.is(inUse(mm), 0);
+  mm.check();
+  mm.terminate();
+});
+
+test('null and undefined frees, and frees of things that are not buffers, are typed errors', () => {
+  const mm = pool();
+  const slab = mm.getSlab(4096);
+  for (const v of [null, undefined, 0, 'buf', {}, new Uint8Array(4096)]) {
+    for (const f of [() => mm.free(v as never), () => slab.free(v as never)]) {
+      let err: unknown;
+      try { f(); } catch (e) { err = e; }
+      assert.ok(err instanceof Error && typeof (err as { code?: string }).code === 'string', `${String(v)}: ${err}`);
+    }
+  }
+  throwsCode(() => mm.free(null as never), 'ERR_MEMSYS_INVALID_ARG', 'null');
+  throwsCode(() => slab.free(undefined as never), 'ERR_MEMSYS_INVALID_ARG', 'undefined');
+  throwsCode(() => mm.slabOf(new Uint8Array(4096)), 'ERR_MEMSYS_NOT_OWNED');
+  const b = mm.allocSize(4096);
+  assert.is(mm.slabOf(b), slab);
+  mm.free(b);
+  mm.terminate();
+});
+
+test('options of the wrong type are typed errors at construction', () => {
+  const cases: [Record<string, unknown>, string][] = [
+    [{ shared: 'no' }, 'option shared'],
+    [{ debug: 'no' }, 'option debug'],
+    [{ small: 1 }, 'option small'],
+    [{ env: { AIS_DEBUG: 4 } }, 'option env.AIS_DEBUG'],
+    [{ env: { AIS_MINMEM_FREE: 123 } }, 'option env.AIS_MINMEM_FREE'],
+    [{ madvise: 'sometimes' }, 'option madvise'],
+  ];
+  for (const [o, part] of cases) throwsCode(() => new MMSA({ name: 'x', ...o } as never), 'ERR_MEMSYS_INVALID_ARG', part);
+});
+
+test('a provider that returns NaN or garbage lowers what is known; thresholds stay numbers', () => {
+  for (const bad of [{ total: NaN, free: NaN }, { total: 1e12, free: -5 }, 'lots', { total: 1e12, free: 1e11, available: NaN }]) {
+    const mm = new MMSA({ name: 'nan', housekeeping: false, memStats: () => bad as never, env: {} });
+    mm.init();
+    assert.ok(Number.isFinite(mm.watermarks.lowWM), `${JSON.stringify(bad)}: lowWM ${mm.watermarks.lowWM}`);
+    assert.ok(Number.isInteger(mm.pressure()));
+    const h = mm.hostStats();
+    assert.ok(h === undefined || Number.isFinite(h.free));
+    mm.terminate();
+  }
+});
+
+test('attach checks the pool id and the thresholds of a descriptor', () => {
+  const mm = pool();
+  const d = mm.share();
+  for (const [k, v] of [['id', 'x'], ['id', 0], ['id', 2 ** 40], ['minFree', NaN], ['lowWM', -1], ['small', 'yes']] as const) {
+    let err: { code?: string } = {};
+    try { MMSA.attach({ ...d, [k]: v } as never); } catch (e) { err = e as typeof err; }
+    assert.ok(err.code === 'ERR_MEMSYS_DESCRIPTOR' || err.code === 'ERR_MEMSYS_INVALID_ARG', `${k} ${String(v)}: ${err.code}`);
+  }
+  const ok = MMSA.attach(d);
+  ok.terminate();
+  mm.terminate();
+});
+
+test.run();
