@@ -27,6 +27,20 @@ const FREED = 1;
 const MOVED = 2;
 
 const encoder = new TextEncoder();
+// Browsers' encodeInto refuses a view of shared memory ("must not be shared", Chromium); Node
+// accepts it. Probed once, where shared memory exists.
+let encodesIntoShared: boolean | undefined;
+function intoSharedOk(): boolean {
+  if (encodesIntoShared === undefined) {
+    try {
+      encoder.encodeInto('', new Uint8Array(new SharedArrayBuffer(1)));
+      encodesIntoShared = true;
+    } catch {
+      encodesIntoShared = false;
+    }
+  }
+  return encodesIntoShared;
+}
 const decoder = new TextDecoder();
 const NL = 10;
 const CR = 13;
@@ -102,6 +116,7 @@ export class SGL implements AsyncIterable<Uint8Array> {
     const at = this.woff % this.bsize;
     if (this.woff < this.cap && at + s.length * 3 <= this.bsize) {
       const i = (this.woff / this.bsize) | 0;
+      if (this.arenas[i].shared && !intoSharedOk()) return this.write(encoder.encode(s));
       const { written } = encoder.encodeInto(s, this.arenas[i].u8.subarray(this.offs[i] + at, this.offs[i] + this.bsize));
       this.woff += written;
       return written;

@@ -384,6 +384,66 @@ withChromium('browser suite', () => {
     assert.equal(r.after, { level: 0, arenas: 0, pool: 0, target: 0 });
   });
 
+  test('every SGL method works over shared memory in an isolated page; which Web APIs refuse shared views, and copies do not', async () => {
+    const r = await inPage('/isolated/page.html', async () => {
+      const m = await import('/build/index.js' as string);
+      const mm = new m.MMSA({ name: 'sglpage', arenaSize: 4 << 20, minFree: 0, housekeeping: false });
+      mm.init();
+      const errs: string[] = [];
+      const step = async (name: string, f: () => unknown) => {
+        try { await f(); } catch (e) { errs.push(`${name}: ${(e as Error).name} ${(e as Error).message}`); }
+      };
+      const sgl = mm.newSGL(0, 4096);
+      const out: Record<string, unknown> = {};
+      await step('write', () => sgl.write(new Uint8Array(5000).fill(65)));
+      await step('writeByte', () => sgl.writeByte(10));
+      await step('writeString', () => sgl.writeString('trailer\n'));           // the README's own: room in the last buffer
+      await step('writeString long', () => sgl.writeString('é'.repeat(3000) + '\n'));
+      await step('writeAt', () => sgl.writeAt(new Uint8Array([66]), 0));
+      await step('nextLine', () => { out.line1 = sgl.nextLine()!.length; out.line2 = sgl.nextLine(); });
+      await step('readByte/unreadByte', () => { out.b = sgl.readByte(); sgl.unreadByte(); });
+      await step('read', () => { const into = new Uint8Array(10); out.read = sgl.read(into); });
+      await step('readAll/bytes', () => { out.all = sgl.readAll().length; out.bytes = sgl.bytes().length; });
+      await step('reader', () => { const rd = sgl.open(); rd.seek(1, 'start'); out.rd = rd.readByte(); out.rdlen = rd.len; });
+      await step('writeAllTo', async () => { const got: number[] = []; await sgl.writeAllTo(new WritableStream({ write(c) { got.push(c.length); } })); out.allTo = got.reduce((a, b) => a + b, 0); });
+      await step('iterate', async () => { const s2 = mm.newSGL(0, 4096); s2.writeString('x'.repeat(9000)); let n = 0; for await (const c of s2) n += c.length; out.iter = n; s2.free(); });
+      await step('toReadableStream', async () => { const s2 = mm.newSGL(0, 4096); s2.writeString('y'.repeat(9000)); out.rs = (await new Response(s2.toReadableStream()).arrayBuffer()).byteLength; s2.free(); });
+      await step('toWritableStream', async () => { const s2 = mm.newSGL(0, 4096); await new Response('z'.repeat(7000)).body!.pipeTo(s2.toWritableStream()); out.ws = s2.len; s2.free(); });
+      await step('writeTo', async () => { let n = 0; await sgl.writeTo(new WritableStream({ write(c) { n += c.length; } })); out.to = n; });
+      await step('handoff/receive', async () => { const s2 = mm.newSGL(0, 4096); s2.writeString('h'.repeat(5000)); const s3 = mm.receive(s2.handoff()); out.recv = s3.len; s3.free(); });
+      await step('rewind/reset', () => { sgl.rewind(); out.rewound = sgl.len; sgl.reset(); out.reset = sgl.len; });
+      await step('free', () => sgl.free());
+      // Web APIs over a view of shared memory, and over a copy ({ copy: true } chunks).
+      const s4 = mm.newSGL(0, 4096);
+      s4.writeString('abc');
+      const view = s4.bytes();
+      const refuses: Record<string, boolean> = {};
+      const tryApi = async (name: string, f: (v: Uint8Array) => unknown) => {
+        let shared = false, copy = false;
+        try { await f(view); } catch { shared = true; }
+        try { await f(view.slice()); } catch { copy = true; }
+        refuses[name] = shared;
+        if (copy) errs.push(`${name} refuses a copy too`);
+      };
+      await tryApi('TextDecoder', (v) => new TextDecoder().decode(v));
+      await tryApi('crypto.subtle.digest', (v) => crypto.subtle.digest('SHA-256', v));
+      await tryApi('getRandomValues', (v) => crypto.getRandomValues(v));
+      await tryApi('Blob', (v) => new Blob([v]));
+      await tryApi('CompressionStream', (v) => new Response(new ReadableStream({ start(c) { c.enqueue(v); c.close(); } }).pipeThrough(new CompressionStream('gzip'))).arrayBuffer());
+      s4.free();
+      const inUse = mm.stats().classes.reduce((n: number, c: { inUse: number }) => n + c.inUse, 0);
+      mm.terminate();
+      return { errs, out, refuses, inUse };
+    });
+    assert.equal(r.errs, []);
+    assert.equal(r.out, {
+      line1: 5000, line2: 'trailer', b: 195, read: 10, all: 11010, bytes: 11010, rd: 65, rdlen: 11008,
+      allTo: 11010, iter: 9000, rs: 9000, ws: 7000, to: 11010 - 5001 - 8 - 10, recv: 5000, rewound: 11010, reset: 0,
+    });
+    assert.equal(r.refuses, { TextDecoder: true, 'crypto.subtle.digest': true, getRandomValues: true, Blob: true, CompressionStream: true });
+    assert.is(r.inUse, 0);
+  });
+
   test('a page without isolation runs single-threaded on plain memories', async () => {
     const r = await inPage('/page.html', async () => {
       const m = await import('/build/index.js' as string);
