@@ -655,11 +655,16 @@ export class MMSA extends EventTarget {
     this.ready();
     this.adoptOrphans();
     this.publish(s);
+    let written: MemsysError | undefined;
     this.take(s, Math.min(s.batch, BATCH_MAX), true, (a, off) => {
       const v = this.view(s, a, off);
-      if (this.pattern) fillPattern(v, this.pattern);
+      if (this.pattern) {
+        written ??= writtenWhileFree(a, off, s.size);
+        fillPattern(v, this.pattern);
+      }
       s.mag.push(v);
     });
+    if (written) throw written; // the buffers are in the magazine, poisoned again
   }
 
   // Takes n slots of s's class from the arenas, oldest first (live data packs into them and the
@@ -756,10 +761,16 @@ export class MMSA extends EventTarget {
       }
       throw e;
     }
-    for (let i = 0; i < offs.length; i++) {
-      if (this.pattern) fillPattern(arenas[i].u8.subarray(offs[i], offs[i] + s.size), this.pattern);
-      each(arenas[i], offs[i]);
+    if (this.pattern) {
+      let written: MemsysError | undefined;
+      for (let i = 0; i < offs.length; i++) written ??= writtenWhileFree(arenas[i], offs[i], s.size);
+      if (written) {
+        this.giveSlots(s, arenas, offs); // poisoned again on the way back
+        throw written;
+      }
+      for (let i = 0; i < offs.length; i++) fillPattern(arenas[i].u8.subarray(offs[i], offs[i] + s.size), this.pattern);
     }
+    for (let i = 0; i < offs.length; i++) each(arenas[i], offs[i]);
     s.hits += n;
     this.publish(s);
   }
@@ -1390,6 +1401,20 @@ function randomId(): number {
   const c = (globalThis as { crypto?: { getRandomValues?: (a: Uint32Array) => Uint32Array } }).crypto;
   if (c?.getRandomValues) return c.getRandomValues(new Uint32Array(1))[0] || 1;
   return (Math.random() * 0xffffffff) >>> 0 || 1;
+}
+
+// Debug mode: a free slot holds DEADBEEF, or zero where its pages were never used or were given
+// back to the OS; anything else was written after it was freed. The error names the first word.
+function writtenWhileFree(a: Arena, off: number, size: number): MemsysError | undefined {
+  const w = new Uint32Array(a.buffer, off, size >>> 2);
+  for (let i = 0; i < w.length; i++) {
+    const x = w[i];
+    if (x !== DEADBEEF && x !== 0) {
+      return new MemsysError('ERR_MEMSYS_USE_AFTER_FREE',
+        `buffer at offset ${off} of arena ${a.id} was written at byte ${i * 4} while free (after it went back to the arena)`);
+    }
+  }
+  return undefined;
 }
 
 function fillPattern(v: Uint8Array, pattern: Uint32Array): void {

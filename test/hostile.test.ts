@@ -124,4 +124,34 @@ test('attach checks the pool id and the thresholds of a descriptor', () => {
   mm.terminate();
 });
 
+test('debug mode catches a write to a freed buffer after a flush, after freeMem, and through a kept chunk of a freed SGL', () => {
+  const mm = pool({ debug: true, magazineBytes: 0 });
+  const slab = mm.getSlab(4096);
+  // After a flush: a magazine of 4 buffers; freeing 5 flushes two back to the arena.
+  const held = Array.from({ length: 8 }, () => slab.alloc());
+  held.forEach((b) => slab.free(b));
+  mm.freeMem({ totally: true, toOS: false }); // every cached buffer back to the arena
+  held[2][9] = 1;                             // a stale view written after it went back
+  let err: { code?: string; message?: string } = {};
+  try { for (let i = 0; i < 64; i++) held.push(slab.alloc()); } catch (e) { err = e as typeof err; }
+  assert.is(err.code, 'ERR_MEMSYS_USE_AFTER_FREE');
+  assert.match(err.message!, /written at byte 8 while free \(after it went back to the arena\)/);
+  held.splice(8).forEach((b) => slab.free(b));
+  mm.check();
+  // Through a kept chunk of a freed SGL.
+  const sgl = mm.newSGL(0, 4096);
+  sgl.write(new Uint8Array(8192).fill(1));
+  const chunk = sgl.nextChunk()!;
+  sgl.free();
+  chunk[0] = 2;
+  let sglErr = '';
+  try { const s2 = mm.newSGL(64 * 4096, 4096); s2.free(); } catch (e) { sglErr = (e as { code: string }).code; }
+  assert.is(sglErr, 'ERR_MEMSYS_USE_AFTER_FREE');
+  assert.is(inUse(mm), 0, 'the refused SGL gave its buffers back');
+  const s3 = mm.newSGL(64 * 4096, 4096); // and the pool serves the next one (the slot poisoned again)
+  s3.free();
+  mm.check();
+  mm.terminate();
+});
+
 test.run();
