@@ -54,8 +54,14 @@ export function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (typeof v === 'bigint') return `${v}n`;
   if (v instanceof Uint8Array) return `Uint8Array(${v.byteLength})`;
-  if (typeof v === 'object' && v !== null) return v.constructor?.name ?? 'object';
-  return String(v);
+  if (typeof v === 'object' && v !== null) {
+    try {
+      return v.constructor?.name ?? 'object';
+    } catch {
+      return 'object'; // a Proxy or getter that throws: the message must not
+    }
+  }
+  return typeof v === 'symbol' ? v.toString() : String(v);
 }
 
 export function invalidArg(what: string, v: unknown, rule: string): MemsysTypeError {

@@ -440,7 +440,7 @@ export class MMSA extends EventTarget {
   allocSize(n: number): Uint8Array {
     // Fast path for the usual argument (an integer 0 … 128 KiB); everything else, including every
     // bad value, goes through fitClass and its errors.
-    if ((n >>> 0) === n && n <= MAX_SIZE && this.state === 'ready') return this.slabs[fitClassOf(n, this.small)].alloc();
+    if (typeof n === 'number' && (n >>> 0) === n && n <= MAX_SIZE && this.state === 'ready') return this.slabs[fitClassOf(n, this.small)].alloc();
     this.ready();
     return this.slabs[fitClass(n, this.small)].alloc();
   }
@@ -585,6 +585,10 @@ export class MMSA extends EventTarget {
     const total = immediateSize > this.arenaSize ? this.hostStats()?.total : undefined;
     if (total !== undefined && immediateSize > total) {
       throw new MemsysRangeError('ERR_MEMSYS_SIZE_TOO_LARGE', `immediateSize ${immediateSize} is more than this host's memory (${total} bytes)`);
+    }
+    const ceiling = this.budget?.effectiveCeiling;
+    if (ceiling !== undefined && immediateSize > ceiling) {
+      throw new MemsysError('ERR_MEMSYS_BUDGET', `immediateSize ${immediateSize} is more than the budget's ceiling ${formatBytes(ceiling)}`);
     }
     const cls = sbufSize === undefined
       ? (immediateSize === 0 ? exactClass(this.defaultSize, this.small) : sglClass(immediateSize, this.small))
@@ -746,6 +750,7 @@ export class MMSA extends EventTarget {
     this.ready();
     const arenas: Arena[] = [];
     const offs: number[] = [];
+    const had = new Set(this.arenas);
     try {
       this.take(s, n, false, (a, off) => {
         a.state[off >>> 7] = s.liveState;
@@ -755,6 +760,8 @@ export class MMSA extends EventTarget {
     } catch (e) {
       const oom = this.oom; // a rollback is not memory freed
       if (offs.length) this.giveSlots(s, arenas, offs);
+      // All or nothing: the arenas this request mapped go again.
+      for (const a of [...this.arenas]) if (!had.has(a)) this.dropIfEmpty(a);
       if (oom) {
         this.oom = true;
         this.oomInUse = this.bytesInUse();
@@ -1309,22 +1316,25 @@ export class MMSA extends EventTarget {
         const forBudget = excess >= a.bytes; // whole arenas only: the pool never drops below its target
         if (!forBudget && now - since < idleMs) continue;
         if (forBudget) excess -= a.bytes;
-        a.releaseAll();
-        const closed = a.close();
-        if (!closed) continue;
+        if (!this.dropIfEmpty(a)) continue;
         open--;
-        this.broadcast({ drop: a.id });
-        if (closed === 'closed') { // the one realm that closed it counts and gives it back
-          Atomics.sub(this.control.head, H_OPEN, 1);
-          this.dropArena(a, true);
-          dropped++;
-          continue;
-        }
+      } else {
+        this.dropArena(a, false); // another realm closed it
       }
-      this.dropArena(a, false);
       dropped++;
     }
     return dropped;
+  }
+
+  // Closes an arena nothing of which is out, in any realm, and lets go of it; false if buffers are.
+  private dropIfEmpty(a: Arena): boolean {
+    a.releaseAll();
+    const closed = a.close();
+    if (!closed) return false;
+    this.broadcast({ drop: a.id });
+    if (closed === 'closed') Atomics.sub(this.control.head, H_OPEN, 1); // the one realm that closed it counts
+    this.dropArena(a, closed === 'closed');
+    return true;
   }
 
   // `closedHere`: this realm closed it, so it gives the memory back: in place where it can (all
