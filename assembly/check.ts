@@ -5,7 +5,7 @@
 import { NUM_CLASSES, classSize, runPages, slotsPerRun } from "./classes";
 import {
   BUCKETS, GRANULES_PER_PAGE, KIND_FREE, KIND_HEAD, KIND_INNER, ST_FREE, TAG_RAW, availHead,
-  bitsWord, bucketHead, bucketMask, dataPage, freePages, freeSlots, headLen, headTag, innerHead,
+  bitsWord, bucketHead, bucketTail, bucketMask, dataPage, freePages, freeSlots, headLen, headTag, innerHead,
   cleanPages, isClean, kindOf, mapAt, nextOf, outSlots, pages, prevOf, rawPages, runFree, runsOf, spanLen, stateAt,
 } from "./layout";
 
@@ -46,15 +46,19 @@ function checkLists(): i32 {
     let p = bucketHead(b);
     if ((p != 0) != (((mask >>> b) & 1) == 1)) return E_CHECK_BUCKET;
     let prev: u32 = 0;
+    let seenClean = false;
     while (p) {
       const e = mapAt(p);
       if (kindOf(e) != KIND_FREE || prevOf(p) != prev) return E_CHECK_BUCKET;
       const len = spanLen(e);
       if ((len < BUCKETS ? len - 1 : BUCKETS - 1) != b) return E_CHECK_BUCKET;
+      if (isClean(e)) seenClean = true;
+      else if (seenClean) return E_CHECK_BUCKET; // a dirty span after a clean one
       listed += len;
       prev = p;
       p = nextOf(p);
     }
+    if (bucketTail(b) != prev) return E_CHECK_BUCKET;
   }
   return listed == freePages() ? 0 : E_CHECK_BUCKET;
 }

@@ -10,7 +10,7 @@ import {
   cleanPages, dataPage, flags, setArenaId, setFlags, format, freePages, freeSlots, headLen, headTag, hitsOf, magic, mapAt,
   outSlots, owner, pages, rawPages, runsOf, setRawPages, setState, slotState, spanLen, stateAt,
 } from "./layout";
-import { lock, unlock } from "./lock";
+import { lock, lockWord, realmTag, setRealm, takeOver, unlock } from "./lock";
 import { markSpan, putSlot, takeSlot, trimClass } from "./run";
 import { dirtySpan, spanAlloc, spanFree, spanInit, spanTake } from "./span";
 
@@ -22,9 +22,13 @@ export const E_NOT_OUT: i32 = -5;    // the buffer there is free (a double free)
 export const E_FORMAT: i32 = -6;     // no arena header, another ABI, or init on a used arena
 export const E_TOO_SMALL: i32 = -7;  // arena too small for its tables and one largest run
 export const E_ARG: i32 = -8;        // a count or array out of range
+export const E_BUSY: i32 = -9;       // the lock stayed taken (its holder may have died): nothing changed
+export const E_NOT_HELD: i32 = -10;  // recover: that realm does not hold the lock
 
 export const FLAG_DEBUG: u32 = 1;
 export const FLAG_CLOSED: u32 = 2;   // set by close(): nothing more is handed out
+export const FLAG_QUARANTINED: u32 = 4; // set by recover() when the dead holder left it broken
+const NO_HANDOUT: u32 = FLAG_CLOSED | FLAG_QUARANTINED;
 export const MAX_BATCH: u32 = 1 << 24; // free_batch's error encoding must fit in an i32
 
 // ---- helpers ---------------------------------------------------------------------------------------
@@ -80,6 +84,33 @@ export function init(flagBits: u32, ownerId: u32, id: u32): i32 {
   return 0;
 }
 
+// ---- realms and the lock -----------------------------------------------------------------------------
+
+// Names this instance's realm (1 … 2^32 − 1) for the lock word, so that a host can tell which realm
+// holds the lock and recover it from one that died. Default 1. Returns 0 or E_ARG.
+export function set_realm(tag: u32): i32 {
+  if (!tag) return E_ARG;
+  setRealm(tag);
+  return 0;
+}
+
+// Takes over the lock from realm `dead`, which its host knows died inside a call, and checks the
+// arena: 0, it is consistent (the dead realm's call had not started changing it, or had
+// finished); 1, it is not, and is quarantined (FLAG_QUARANTINED: nothing is handed out from it
+// any more, frees are still taken, and its host drops it once nothing is out). E_NOT_HELD if
+// `dead` does not hold the lock, E_ARG if it is 0 or this instance's own realm.
+export function recover(dead: u32): i32 {
+  if (!dead || dead == realmTag()) return E_ARG;
+  if (!takeOver(dead)) return E_NOT_HELD;
+  const r = checkAll();
+  if (r) {
+    setFlags(flags() | FLAG_QUARANTINED);
+    if (!broken()) setBroken(r);
+  }
+  unlock();
+  return r ? 1 : 0;
+}
+
 // Checks that this memory holds an arena of our ABI; a second instance calls it before use.
 export function attach(): i32 {
   return magic() == MAGIC && abi() == ABI_VERSION && <u64>pages() << PAGE_SHIFT == memBytes()
@@ -88,7 +119,7 @@ export function attach(): i32 {
 
 // 0, or the code of the first broken invariant (one found by debug mode earlier, else now).
 export function check(): i32 {
-  lock();
+  if (!lock()) return E_BUSY;
   const r = broken() ? broken() : checkAll();
   unlock();
   return r;
@@ -98,9 +129,8 @@ export function check(): i32 {
 
 // One buffer of class c; returns its offset, or 0 when the arena is full or c is not a class.
 export function alloc(c: u32): u32 {
-  if (c >= NUM_CLASSES) return 0;
-  lock();
-  if (flags() & FLAG_CLOSED) return <u32>done(0);
+  if (c >= NUM_CLASSES || !lock()) return 0;
+  if (flags() & NO_HANDOUT) return <u32>done(0);
   return <u32>done(<i32>takeSlot(c));
 }
 
@@ -109,9 +139,9 @@ export function alloc(c: u32): u32 {
 export function alloc_batch(c: u32, out: u32, n: u32): i32 {
   if (c >= NUM_CLASSES) return E_CLASS;
   if (!arrayOk(out, n)) return E_ARG;
-  lock();
+  if (!lock()) return E_BUSY;
   let got: u32 = 0;
-  if (flags() & FLAG_CLOSED) n = 0;
+  if (flags() & NO_HANDOUT) n = 0;
   for (; got < n; got++) {
     const off = takeSlot(c);
     if (!off) break;
@@ -122,7 +152,7 @@ export function alloc_batch(c: u32, out: u32, n: u32): i32 {
 
 // Gives back one buffer of class c.
 export function free(off: u32, c: u32): i32 {
-  lock();
+  if (!lock()) return E_BUSY;
   const v = validSlot(off, c);
   if (v < 0) { unlock(); return v; }
   putSlot(c, off);
@@ -138,7 +168,7 @@ export function free(off: u32, c: u32): i32 {
 export function free_batch(c: u32, ptr: u32, n: u32): i32 {
   if (c >= NUM_CLASSES) return E_CLASS;
   if (!arrayOk(ptr, n)) return E_ARG;
-  lock();
+  if (!lock()) return E_BUSY;
   // Pass 1 marks each slot FREE in its state byte only, so that a duplicate fails validation; the
   // old state (OUT or LIVE) waits in the entry's low bits, which are zero in any valid offset.
   for (let i: u32 = 0; i < n; i++) {
@@ -177,14 +207,14 @@ export function validate(off: u32, c: u32): i32 {
 // `depth` free slots. Returns the number of slots released.
 export function trim(c: u32, depth: u32): i32 {
   if (c >= NUM_CLASSES) return E_CLASS;
-  lock();
+  if (!lock()) return E_BUSY;
   return done(<i32>trimClass(c, depth));
 }
 
 // Releases every fully free run of every class. Returns the number of pages given back to the
 // span allocator; the arena is empty when `arena_stat(STAT_FREE_PAGES)` equals its data pages.
 export function release(): i32 {
-  lock();
+  if (!lock()) return E_BUSY;
   const before = freePages();
   for (let c: u32 = 0; c < NUM_CLASSES; c++) trimClass(c, 0);
   return done(<i32>(freePages() - before));
@@ -195,7 +225,7 @@ export function release(): i32 {
 // scratch pages) do not keep it open. Returns 1 if this call closed it, 2 if it was closed
 // already (so that exactly one caller counts the closing), 0 if buffers are out (nothing changes).
 export function close(): i32 {
-  lock();
+  if (!lock()) return E_BUSY;
   if (flags() & FLAG_CLOSED) return done(2);
   for (let c: u32 = 0; c < NUM_CLASSES; c++) {
     if (outSlots(c)) { unlock(); return 0; }
@@ -207,9 +237,9 @@ export function close(): i32 {
 // Opens a closed arena again under a new arena id, so that a host that let go of it under the old
 // id (another instance) takes it for a new arena. Returns 0, or E_FORMAT if it was not closed.
 export function reopen(id: u32): i32 {
-  lock();
+  if (!lock()) return E_BUSY;
   const f = flags();
-  if (!(f & FLAG_CLOSED)) { unlock(); return E_FORMAT; }
+  if (!(f & FLAG_CLOSED) || f & FLAG_QUARANTINED) { unlock(); return E_FORMAT; }
   setArenaId(id);
   setFlags(f & ~FLAG_CLOSED);
   return done(0);
@@ -220,9 +250,8 @@ export function reopen(id: u32): i32 {
 // n contiguous pages for the host's own use (memsys keeps its batch arrays in one). Returns the
 // byte offset, or 0 when no span is long enough.
 export function raw_alloc(n: u32): u32 {
-  if (!n || n > 0xffff) return 0;
-  lock();
-  if (flags() & FLAG_CLOSED) return <u32>done(0);
+  if (!n || n > 0xffff || !lock()) return 0;
+  if (flags() & NO_HANDOUT) return <u32>done(0);
   const p = spanAlloc(n);
   if (p) {
     markSpan(p, n, TAG_RAW);
@@ -238,7 +267,7 @@ export function raw_free(off: u32): i32 {
 function rawFree(off: u32, clean: bool): i32 {
   if ((off & ((1 << PAGE_SHIFT) - 1)) != 0 || off >>> PAGE_SHIFT < dataPage() ||
       <u64>off >= memBytes()) return E_OFFSET;
-  lock();
+  if (!lock()) return E_BUSY;
   const p = off >>> PAGE_SHIFT;
   const e = mapAt(p);
   if (e >>> 30 != KIND_HEAD || headTag(e) != TAG_RAW) { unlock(); return E_NOT_SLOT; }
@@ -264,15 +293,20 @@ function rawFree(off: u32, clean: bool): i32 {
 // a host may call it as often as it likes; a span merges clean only with clean neighbours.
 
 const RAW_MAX: u32 = 0xffff;
+// Pages one call takes at most (whole spans, so a longer one still comes whole): the host
+// discards them in ~2 ms, while other realms find those pages missing from the free lists.
+const SCAVENGE_PAGES: u32 = 8192;
 
 @inline function pieces(len: u32): u32 { return (len + RAW_MAX - 1) / RAW_MAX; }
 
 export function scavenge(out: u32, max: u32): i32 {
   if (max > MAX_BATCH || !arrayOk(out, max << 1)) return E_ARG;
-  lock();
+  if (!lock()) return E_BUSY;
   let n: u32 = 0;
-  for (let p = dirtySpan(); p && n + pieces(spanLen(mapAt(p))) <= max; p = dirtySpan()) {
+  let taken: u32 = 0;
+  for (let p = dirtySpan(); p && taken < SCAVENGE_PAGES && n + pieces(spanLen(mapAt(p))) <= max; p = dirtySpan()) {
     let len = spanTake(p);
+    taken += len;
     while (len) {
       const k = len < RAW_MAX ? len : RAW_MAX;
       markSpan(p, k, TAG_RAW);
@@ -328,6 +362,7 @@ export const STAT_OWNER = 5;
 export const STAT_ARENA_ID = 6;
 export const STAT_FLAGS = 7;
 export const STAT_CLEAN_PAGES = 8;
+export const STAT_LOCK = 9;          // the realm tag holding the lock now, 0 if free
 
 export function arena_stat(field: u32): f64 {
   switch (field) {
@@ -340,6 +375,7 @@ export function arena_stat(field: u32): f64 {
     case STAT_ARENA_ID: return arenaId();
     case STAT_FLAGS: return flags();
     case STAT_CLEAN_PAGES: return cleanPages();
+    case STAT_LOCK: return lockWord();
   }
   return -1;
 }

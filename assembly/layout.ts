@@ -10,6 +10,8 @@
 //          256   ├──────────────────────────────────────────────┤
 //                │ class records: 64 × 32 B                      │
 //         2304   ├──────────────────────────────────────────────┤
+//                │ span list tails: 33 × u32                     │
+//         2436   ├──────────────────────────────────────────────┤
 //                │ (unused to the end of page 0)                 │
 //         4096   ├──────────────────────────────────────────────┤  page 1
 //                │ page map   u32 × pages   what each page is    │
@@ -68,6 +70,7 @@ const H_BROKEN: usize = 216;
 const H_CLEAN_PAGES: usize = 220;
 
 export const BUCKETS: u32 = 33;
+const BUCKET_TAILS: usize = 2304;
 export const CLASS_BASE: usize = 256;
 export const CLASS_RECORD: usize = 32;
 
@@ -92,6 +95,8 @@ export const CLASS_RECORD: usize = 32;
 @inline export function setBucketMask(m: u64): void { store<u64>(H_BUCKET_MASK, m); }
 @inline export function bucketHead(b: u32): u32 { return load<u32>(H_BUCKET_HEADS + (<usize>b << 2)); }
 @inline export function setBucketHead(b: u32, p: u32): void { store<u32>(H_BUCKET_HEADS + (<usize>b << 2), p); }
+@inline export function bucketTail(b: u32): u32 { return load<u32>(BUCKET_TAILS + (<usize>b << 2)); }
+@inline export function setBucketTail(b: u32, p: u32): void { store<u32>(BUCKET_TAILS + (<usize>b << 2), p); }
 
 // ---- page tables ---------------------------------------------------------------------------------
 //

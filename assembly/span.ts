@@ -14,11 +14,17 @@
 // A free span is *clean* when its pages were given back to the OS since they were last used (or
 // never touched): the host took it with `scavenge`, discarded its pages and returned it with
 // `scavenged`. Merging keeps a span clean only if every part was, so a clean span never hides a
-// page that may hold data, and the next scavenge finds every page that does.
+// page that may hold data, and the next scavenge finds every page that does. Each list keeps its
+// dirty spans before its clean ones (dirty pushed at the head, clean appended at the tail), so
+// allocation reuses pages that are still resident first, and a list's head says whether it has a
+// dirty span at all.
+//
+//   bucket b:  head → [dirty] ⇄ [dirty] ⇄ [clean] ⇄ [clean] ← tail
 
 import {
-  BUCKETS, KIND_FREE, bucketHead, bucketMask, cleanPages, dataPage, freeEntry, freePages, isClean, kindOf,
-  mapAt, nextOf, pages, prevOf, setBucketHead, setBucketMask, setCleanPages, setFreePages, setMap, setNext,
+  BUCKETS, KIND_FREE, bucketHead, bucketMask, bucketTail, cleanPages, dataPage, freeEntry, freePages, isClean,
+  kindOf, mapAt, nextOf, pages, prevOf, setBucketHead, setBucketMask, setBucketTail, setCleanPages, setFreePages,
+  setMap, setNext,
   setPrev, spanLen,
 } from "./layout";
 
@@ -28,14 +34,24 @@ import {
 
 function link(p: u32, len: u32, clean: bool): void {
   const b = bucketOf(len);
-  const head = bucketHead(b);
   setMap(p, freeEntry(len, clean));
   setMap(p + len - 1, freeEntry(len, clean));
-  if (clean) setCleanPages(cleanPages() + len);
-  setPrev(p, 0);
-  setNext(p, head);
-  if (head) setPrev(head, p);
-  setBucketHead(b, p);
+  const head = bucketHead(b);
+  if (clean) {
+    setCleanPages(cleanPages() + len);
+    const tail = bucketTail(b);
+    setNext(p, 0);
+    setPrev(p, tail);
+    if (tail) setNext(tail, p);
+    else setBucketHead(b, p);
+    setBucketTail(b, p);
+  } else {
+    setPrev(p, 0);
+    setNext(p, head);
+    if (head) setPrev(head, p);
+    else setBucketTail(b, p);
+    setBucketHead(b, p);
+  }
   setBucketMask(bucketMask() | (<u64>1 << b));
 }
 
@@ -50,6 +66,7 @@ function unlink(p: u32, len: u32): void {
     if (!next) setBucketMask(bucketMask() & ~(<u64>1 << b));
   }
   if (next) setPrev(next, prev);
+  else setBucketTail(b, prev);
 }
 
 // Puts every data page in one free span, clean: a fresh memory is zero. Called once, by `format`'s
@@ -81,10 +98,12 @@ export function spanAlloc(len: u32): u32 {
   return p;
 }
 
-// The first page of a free span whose pages may hold data (not clean), or 0.
+// The first page of a free span whose pages may hold data (not clean), or 0: a list has one iff
+// its head is dirty.
 export function dirtySpan(): u32 {
   for (let b: u32 = 0; b < BUCKETS; b++) {
-    for (let p = bucketHead(b); p; p = nextOf(p)) if (!isClean(mapAt(p))) return p;
+    const p = bucketHead(b);
+    if (p && !isClean(mapAt(p))) return p;
   }
   return 0;
 }

@@ -15,8 +15,8 @@
 // The scratch page is this realm's own raw span: batch calls pass their offsets through it.
 
 import {
-  type CoreExports, CSTAT_OUT, E_ARG, E_CLASS, E_NOT_OUT, E_NOT_SLOT, E_OFFSET, E_WRONG_CLASS, FLAG_CLOSED, FLAG_DEBUG,
-  H_ARENA, H_FLAGS, H_MAGIC, H_OWNER, H_STATE, MAGIC, STAT_CLEAN_PAGES, STAT_DATA_PAGE, STAT_FREE_PAGES,
+  type CoreExports, CSTAT_OUT, E_ARG, E_BUSY, E_CLASS, E_NOT_OUT, E_NOT_SLOT, E_OFFSET, E_WRONG_CLASS, FLAG_CLOSED, FLAG_DEBUG, FLAG_QUARANTINED,
+  H_ARENA, H_FLAGS, H_LOCK, H_MAGIC, H_OWNER, H_STATE, MAGIC, STAT_CLEAN_PAGES, STAT_FREE_PAGES,
   checkMessage, instantiate,
 } from './core.js';
 import { MemsysError } from './errors.js';
@@ -39,9 +39,15 @@ export class Arena {
   u8: Uint8Array;                    // the whole memory: SGLs copy through it by offset
   private scratch = 0;               // byte offset of this realm's scratch page, 0 until needed
   private readonly debug: boolean;
+  private readonly realm: number;    // this realm's tag in the lock word
+  // Asked when the lock stayed taken (E_BUSY): true if the holder was found dead and the lock
+  // recovered, so that the call is worth one more try.
+  onBusy: ((a: Arena) => boolean) | undefined;
+  reused = false;                    // reopened after it was dropped (may hold less than a fresh one)
 
-  private constructor(id: number, buffer: ArrayBufferLike, shared: boolean, debug: boolean) {
+  private constructor(id: number, buffer: ArrayBufferLike, shared: boolean, debug: boolean, realm: number) {
     this.id = id;
+    this.realm = realm;
     this.bytes = buffer.byteLength;
     this.shared = shared;
     this.debug = debug;
@@ -59,7 +65,7 @@ export class Arena {
 
   // A new arena of `bytes` (a multiple of 64 KiB). A RangeError from the engine (no address space,
   // a memory limit) becomes ERR_MEMSYS_OUT_OF_MEMORY; the caller's state is untouched.
-  static create(bytes: number, shared: boolean, debug: boolean, owner: number, id: number): Arena {
+  static create(bytes: number, shared: boolean, debug: boolean, owner: number, id: number, realm: number): Arena {
     const pages = bytes / WASM_PAGE;
     let memory: WebAssembly.Memory;
     try {
@@ -68,9 +74,10 @@ export class Arena {
       throw new MemsysError('ERR_MEMSYS_OUT_OF_MEMORY',
         `cannot create a ${formatBytes(bytes)} arena: ${(e as Error).message}`);
     }
-    const a = new Arena(id, memory.buffer, shared, debug);
+    const a = new Arena(id, memory.buffer, shared, debug, realm);
     a.memory = memory;
     a.x = instantiate(memory, shared, debug);
+    a.x.set_realm(realm);
     const r = a.x.init(debug ? FLAG_DEBUG : 0, owner, id);
     if (r !== 0) throw new MemsysError('ERR_MEMSYS_CORE', `arena init failed with code ${r}`);
     a.mapState();
@@ -78,10 +85,10 @@ export class Arena {
   }
 
   // This realm's view of an arena another realm created (its memory arrived by postMessage).
-  static adopt(memory: WebAssembly.Memory, debug: boolean): Arena {
+  static adopt(memory: WebAssembly.Memory, debug: boolean, realm: number): Arena {
     const hdr = readHeader(memory.buffer);
     if (!hdr) throw new MemsysError('ERR_MEMSYS_DESCRIPTOR', 'memory is not a memsys arena (no header)');
-    const a = new Arena(hdr.id, memory.buffer, true, debug);
+    const a = new Arena(hdr.id, memory.buffer, true, debug, realm);
     a.mapState();
     a.bind(memory);
     return a;
@@ -89,8 +96,8 @@ export class Arena {
 
   // An arena known only from a posted buffer's SharedArrayBuffer: its bytes and state can be used,
   // its core cannot be called until its memory arrives (bind).
-  static fromBuffer(buffer: SharedArrayBuffer, id: number, debug: boolean): Arena {
-    const a = new Arena(id, buffer, true, debug);
+  static fromBuffer(buffer: SharedArrayBuffer, id: number, debug: boolean, realm: number): Arena {
+    const a = new Arena(id, buffer, true, debug, realm);
     a.mapState();
     return a;
   }
@@ -107,13 +114,14 @@ export class Arena {
     }
     this.memory = memory;
     this.x = instantiate(memory, this.shared, this.debug);
+    this.x.set_realm(this.realm);
     if (this.x.attach() !== 0) throw new MemsysError('ERR_MEMSYS_DESCRIPTOR', `arena ${this.id}: header or ABI mismatch`);
   }
 
-  // This realm's scratch page, as a u32 index; -1 if the arena had no page left when we first
-  // needed one (the batch calls then fall back to one call per buffer, which needs no array).
+  // This realm's scratch page, as a u32 index; -1 while the arena has no page to spare (the batch
+  // calls then fall back to one call per buffer, which needs no array; a later call tries again).
   private scratchIndex(): number {
-    if (this.scratch === 0) this.scratch = this.x!.raw_alloc(1) >>> 0 || -1;
+    if (this.scratch === 0) this.scratch = this.x!.raw_alloc(1) >>> 0;
     return this.scratch > 0 ? this.scratch >>> 2 : -1;
   }
 
@@ -126,7 +134,7 @@ export class Arena {
       for (let off: number; got < n && (off = x.alloc(c) >>> 0) !== 0; got++) each(off);
       return got;
     }
-    const got = x.alloc_batch(c, at * 4, n);
+    const got = this.call(() => x.alloc_batch(c, at * 4, n));
     this.fail(got);
     const u32 = this.u32;
     for (let i = 0; i < got; i++) each(u32[at + i]);
@@ -138,17 +146,28 @@ export class Arena {
     const x = this.x!;
     const at = this.scratchIndex();
     if (at < 0) {
-      for (let i = 0; i < n; i++) this.fail(x.free(offset(i), c));
+      for (let i = 0; i < n; i++) this.fail(this.call(() => x.free(offset(i), c)));
       return;
     }
     const u32 = this.u32;
     for (let i = 0; i < n; i++) u32[at + i] = offset(i);
-    this.fail(x.free_batch(c, at * 4, n));
+    this.fail(this.call(() => x.free_batch(c, at * 4, n)));
   }
 
-  // A negative core result here is a bug of ours (the TypeScript validated everything first).
+  // One core call; if the lock stayed taken and the holder was found dead and recovered, once more.
+  private call(f: () => number): number {
+    const r = f();
+    return r === E_BUSY && this.onBusy?.(this) ? f() : r;
+  }
+
+  // A negative core result here is a bug of ours (the TypeScript validated everything first),
+  // except E_BUSY: the lock stayed taken by another realm.
   private fail(r: number): void {
     if (r >= 0) return;
+    if (r === E_BUSY) {
+      throw new MemsysError('ERR_MEMSYS_BUSY', `arena ${this.id} stayed locked by realm ${this.lockHolder} (if that realm died, ` +
+        'the arena is recovered once its death is known: retry)');
+    }
     const code = r <= -16 ? -(-r & 15) : r;
     const what = r <= -16 ? `entry ${(-r >> 4) - 1}: ` : '';
     const text: Record<number, string> = {
@@ -159,14 +178,17 @@ export class Arena {
   }
 
   check(): void {
-    if (!this.x) return;
-    const r = this.x.check();
+    if (!this.x || this.quarantined) return;
+    const x = this.x;
+    const r = this.call(() => x.check());
+    if (r === E_BUSY) this.fail(r);
     if (r !== 0) throw new MemsysError('ERR_MEMSYS_CORE', `arena ${this.id}: ${checkMessage(r)}`);
   }
 
   // Gives every fully free run of every class back to the span allocator.
   release(): void {
-    if (this.x) this.fail(this.x.release());
+    const x = this.x;
+    if (x) this.fail(this.call(() => x.release()));
   }
 
   // Gives back fully free runs, and this realm's scratch page; afterwards the arena is empty iff
@@ -174,7 +196,13 @@ export class Arena {
   releaseAll(): void {
     if (!this.x) return;
     this.release();
-    if (this.scratch > 0) this.fail(this.x.raw_free(this.scratch));
+    this.releaseScratch();
+  }
+
+  // Gives back this realm's scratch page (also in a closed arena, which every realm lets go of).
+  releaseScratch(): void {
+    const x = this.x;
+    if (x && this.scratch > 0) this.fail(this.call(() => x.raw_free(this.scratch)));
     this.scratch = 0;
   }
 
@@ -183,22 +211,27 @@ export class Arena {
   // Free pages given back to the OS since they were last used (giveback.ts).
   get cleanPages(): number { return this.x ? this.x.arena_stat(STAT_CLEAN_PAGES) : 0; }
 
-  // The byte offset of the first data page: everything before it is the header and tables.
-  get dataStart(): number { return this.x ? this.x.arena_stat(STAT_DATA_PAGE) * PAGE : this.bytes; }
+  // True if this realm has its scratch page (taking it now if the arena can spare one): the
+  // batch calls and scavenge need it, and a closed arena hands out none.
+  ensureScratch(): boolean {
+    return this.x !== undefined && this.scratchIndex() >= 0;
+  }
 
   // Takes free spans that may hold data out of the arena as raw spans, for the host to discard:
   // (offset, length) pairs in bytes, empty when there are none (or no scratch page for the list).
   scavenge(): number[] {
     const at = this.scratchIndex();
     if (at < 0) return [];
-    const n = this.x!.scavenge(at * 4, BATCH_MAX / 2);
+    const x = this.x!;
+    const n = this.call(() => x.scavenge(at * 4, BATCH_MAX / 2));
     this.fail(n);
     return Array.from(this.u32.subarray(at, at + 2 * n));
   }
 
   // Returns a span `scavenge` took: clean if its pages were discarded.
   scavenged(off: number, clean: boolean): void {
-    this.fail(clean ? this.x!.scavenged(off) : this.x!.raw_free(off));
+    const x = this.x!;
+    this.fail(this.call(() => (clean ? x.scavenged(off) : x.raw_free(off))));
   }
 
   // A closed arena opens again as arena `id` (a retired arena reused instead of mapping a new one).
@@ -218,8 +251,9 @@ export class Arena {
   // Releases fully free runs of class c while it keeps `depth` free buffers; returns how many
   // buffers' runs went back to the span allocator.
   trim(c: number, depth: number): number {
-    if (!this.x) return 0;
-    const r = this.x.trim(c, depth);
+    const x = this.x;
+    if (!x) return 0;
+    const r = this.call(() => x.trim(c, depth));
     this.fail(r);
     return r;
   }
@@ -228,11 +262,25 @@ export class Arena {
   // it and each can drop it (a realm notices through `closed`). 'closed': by this call;
   // 'already': by another realm first; false: buffers are out.
   close(): 'closed' | 'already' | false {
-    const r = this.x ? this.x.close() : 0;
+    const x = this.x;
+    const r = x ? this.call(() => x.close()) : 0;
     return r === 1 ? 'closed' : r === 2 ? 'already' : false;
   }
 
   get closed(): boolean { return (this.u32[H_FLAGS] & FLAG_CLOSED) !== 0; }
+
+  // Recovered from a realm that died inside a call and found broken: nothing is handed out from it.
+  get quarantined(): boolean { return (this.u32[H_FLAGS] & FLAG_QUARANTINED) !== 0; }
+
+  // The realm tag in the lock word (0: free).
+  get lockHolder(): number { return Atomics.load(this.u32, H_LOCK); }
+
+  // Takes the lock over from `dead` and checks the arena: 'ok', 'quarantined', or false if `dead`
+  // does not hold it.
+  recover(dead: number): 'ok' | 'quarantined' | false {
+    const r = this.x ? this.x.recover(dead) : -1;
+    return r === 0 ? 'ok' : r === 1 ? 'quarantined' : false;
+  }
 }
 
 // The ids in an arena's header, read straight from any realm's copy of its buffer; undefined if

@@ -29,6 +29,8 @@ export interface CoreExports {
   reopen(id: number): number;
   scavenge(out: number, max: number): number;
   scavenged(off: number): number;
+  set_realm(tag: number): number;
+  recover(dead: number): number;
 }
 
 // Return codes (assembly/index.ts, assembly/check.ts).
@@ -40,8 +42,11 @@ export const E_NOT_OUT = -5;
 export const E_FORMAT = -6;
 export const E_TOO_SMALL = -7;
 export const E_ARG = -8;
+export const E_BUSY = -9;
+export const E_NOT_HELD = -10;
 export const FLAG_DEBUG = 1;
 export const FLAG_CLOSED = 2;
+export const FLAG_QUARANTINED = 4;
 
 export const CSTAT_RUNS = 3;
 export const CSTAT_FREE = 4;
@@ -49,6 +54,7 @@ export const CSTAT_OUT = 5;
 export const STAT_DATA_PAGE = 2;
 export const STAT_FREE_PAGES = 3;
 export const STAT_CLEAN_PAGES = 8;
+export const STAT_LOCK = 9;
 
 // Slot state byte (assembly/layout.ts): class << 2 | FREE 1, OUT 2, LIVE 3.
 export const ST_OUT = 2;
@@ -56,6 +62,7 @@ export const ST_LIVE = 3;
 
 // Header words (u32 index) that any realm can read straight from an arena's buffer.
 export const H_MAGIC = 0;
+export const H_LOCK = 4;  // byte 16: the realm tag holding the lock
 export const H_FLAGS = 5;
 export const H_OWNER = 6;
 export const H_ARENA = 7;

@@ -20,6 +20,7 @@ export type MemsysErrorCode =
   | 'ERR_MEMSYS_STREAM'             // a stream destination that closed early
   | 'ERR_MEMSYS_UNSUPPORTED'        // a feature this entry or platform lacks
   | 'ERR_MEMSYS_CORE_FETCH'        // a core module that could not be fetched, or is not a memsys core
+  | 'ERR_MEMSYS_BUSY'              // an arena stayed locked by another realm (one that may have died); retry
   | 'ERR_MEMSYS_CORE';              // the core reported a broken invariant (a bug)
 
 export class MemsysError extends Error {

@@ -18,7 +18,7 @@
 //   free spans that may hold data   (nothing can hand them out:        (not taken again until
 //   become raw spans                 they are raw spans meanwhile)      reused and freed)
 
-import type { Arena } from './arena.js';
+import { type Arena, PAGE } from './arena.js';
 
 export interface PageOps {
   /** Gives back `length` bytes at `offset` of the memory under `view` (whole 4 KiB pages) to the
@@ -43,13 +43,18 @@ export function pageOps(): PageOps {
 /** How free pages are given back in place: 'dontneed' (at once, the default) or 'free' (lazily). */
 export type MadviseMode = 'dontneed' | 'free';
 
-// Gives the free spans of an open arena that may hold data back to the kernel; returns the bytes.
-// Spans the kernel refused go back to the arena as they were (not clean).
+// Gives the free spans of an arena that may hold data back to the kernel; returns the bytes.
+// Spans the kernel refused go back to the arena as they were (not clean). Works on a closed arena
+// too (its closer gives all its free pages back before letting go of it): spans are discarded only
+// while they are raw spans of this realm, so nothing else can hand them out meanwhile, and other
+// realms' raw spans are never touched.
 export function discardFree(a: Arena, mode: MadviseMode): number {
   const discard = ops.discard;
   if (!discard || !a.x) return 0;
   let bytes = 0;
-  for (let round = 0; round < 64; round++) {
+  // A round takes at most 512 spans or 32 MiB; enough rounds for a whole arena of one-page spans.
+  const rounds = Math.ceil(a.bytes / PAGE / 512) + 1;
+  for (let round = 0; round < rounds; round++) {
     const spans = a.scavenge();
     if (spans.length === 0) break;
     for (let i = 0; i < spans.length; i += 2) {
@@ -61,14 +66,6 @@ export function discardFree(a: Arena, mode: MadviseMode): number {
   return bytes;
 }
 
-// Gives back every data page of a closed arena (nothing in it is handed out any more, in any
-// realm); returns the bytes, 0 without the means.
-export function discardClosed(a: Arena, mode: MadviseMode): number {
-  const discard = ops.discard;
-  if (!discard || !a.closed) return 0;
-  const from = a.dataStart;
-  return discard(a.u8, from, a.bytes - from, mode === 'free') === 0 ? a.bytes - from : 0;
-}
 
 // Dropped arenas this realm let go of, while they may still be resident. The realm that closed an
 // arena it could not give back in place counts it (the pool's retired count, lowered by `gone`

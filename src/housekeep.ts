@@ -58,7 +58,8 @@ export interface HousekeepReport {
 }
 
 /** Events an MMSA emits (it is an EventTarget): `event.detail` carries the figures. */
-export type MemsysEventType = 'tick' | 'trim' | 'arena-added' | 'arena-dropped' | 'pressure';
+export type MemsysEventType = 'tick' | 'trim' | 'arena-added' | 'arena-dropped' | 'pressure' |
+  'realm-dead' | 'arena-recovered' | 'arena-quarantined';
 
 export class MemsysEvent<T = unknown> extends Event {
   readonly detail: T;

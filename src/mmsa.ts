@@ -30,7 +30,7 @@ import {
   MemsysError, MemsysRangeError, MemsysTypeError, invalidArg, invalidSize, show,
 } from './errors.js';
 import { type MemStats, type MemStatsProvider, defaultMemStats, isNode, processEnv, saneStats, sharedAvailable } from './host.js';
-import { type MadviseMode, Retired, discardClosed, discardFree } from './giveback.js';
+import { type MadviseMode, Retired, discardFree, pageOps } from './giveback.js';
 import { metricsText } from './metrics.js';
 import { type MinFree, insufficient, minFree } from './minfree.js';
 import { ARENA_IDLE_MS, type HousekeepReport, MemsysEvent, type MemsysEventType, depthFor, idleDepth, nextInterval } from './housekeep.js';
@@ -116,7 +116,9 @@ export interface Portlike {
   off?(type: 'message', fn: (data: unknown) => void): unknown;
 }
 
-type Announcement = { arena?: WebAssembly.Memory; want?: number; hello?: boolean; drop?: number };
+type Announcement = { arena?: WebAssembly.Memory; want?: number; hello?: boolean; drop?: number; realm?: number };
+
+const isBusy = (e: unknown) => e instanceof MemsysError && e.code === 'ERR_MEMSYS_BUSY';
 
 // Listens for messages on a port, whichever event API it has (DOM: addEventListener and
 // MessageEvent; Node's Worker: on('message', data)); returns the listener to remove later.
@@ -167,6 +169,7 @@ const MIN_ARENA = 1 * MiB;
 const MAX_ARENA = 4 * GiB;
 const DEFAULT_TIME_IVAL = 3 * 60_000;
 const DEADBEEF = 0xefbeadde; // little-endian bytes DE AD BE EF
+const TERMINATE_GRACE_MS = 100; // a browser Worker's terminate() to a realm surely stopped
 
 type Env = Record<string, string | undefined>;
 
@@ -199,9 +202,10 @@ function debugFromEnv(env: Env): boolean {
 // Per-MMSA counters shared by every realm:
 //   i32 head[8]: last arena id, last handoff ticket, arenas open (the budget's count), arenas
 //   retired (dropped, not given back, not yet collected: the budget counts them too), the key of
-//   handoff digests, unused ·
+//   handoff digests, the last realm tag, 1 once mapping may fail (never drop the last arena) ·
 //   BigInt64 hits[64] at byte 32 · i32 live[64] at byte 544 · i32 tickets[TICKETS] and
 //   i32 digests[TICKETS] (handoff.ts) ·
+//   i32 dead[REALM_BITS / 32]: a bit per realm tag (mod REALM_BITS), set once that realm is gone ·
 //   i32 orphans[1 + ORPHANS * 3] after them: a count, then (arena id, class, offset / 128) of
 //   buffers a realm could not give back itself (see terminate); arena id 0: free, −1: being written
 const ORPHANS = 1024;
@@ -209,7 +213,10 @@ const HEAD_BYTES = 32;
 const H_OPEN = 2; // head[2]: arenas open
 const H_RETIRED = 3; // head[3]: arenas dropped whose memory may still be resident
 const H_KEY = 4;     // head[4]: the key of handoff digests
-const CONTROL_BYTES = HEAD_BYTES + NUM_CLASSES * 12 + TICKETS * 8 + (1 + ORPHANS * 3) * 4;
+const H_REALMS = 5;  // head[5]: the last realm tag handed out (tags start at 2; 1 is a bare core's)
+const H_KEEP_ONE = 6; // head[6]: 1 once any realm found that a new arena may fail to map
+const REALM_BITS = 65536;
+const CONTROL_BYTES = HEAD_BYTES + NUM_CLASSES * 12 + TICKETS * 8 + REALM_BITS / 8 + (1 + ORPHANS * 3) * 4;
 class Control {
   readonly sab: SharedArrayBuffer | ArrayBuffer;
   readonly head: Int32Array;
@@ -217,6 +224,7 @@ class Control {
   readonly live: Int32Array;
   readonly tickets: Int32Array;
   readonly digests: Int32Array;
+  readonly dead: Int32Array;
   readonly orphans: Int32Array;
   constructor(sab?: SharedArrayBuffer | ArrayBuffer, shared = true) {
     this.sab = sab ?? (shared ? new SharedArrayBuffer(CONTROL_BYTES) : new ArrayBuffer(CONTROL_BYTES));
@@ -225,8 +233,24 @@ class Control {
     this.live = new Int32Array(this.sab, HEAD_BYTES + NUM_CLASSES * 8, NUM_CLASSES);
     this.tickets = new Int32Array(this.sab, HEAD_BYTES + NUM_CLASSES * 12, TICKETS);
     this.digests = new Int32Array(this.sab, HEAD_BYTES + NUM_CLASSES * 12 + TICKETS * 4, TICKETS);
-    this.orphans = new Int32Array(this.sab, HEAD_BYTES + NUM_CLASSES * 12 + TICKETS * 8, 1 + ORPHANS * 3);
+    this.dead = new Int32Array(this.sab, HEAD_BYTES + NUM_CLASSES * 12 + TICKETS * 8, REALM_BITS / 32);
+    this.orphans = new Int32Array(this.sab, HEAD_BYTES + NUM_CLASSES * 12 + TICKETS * 8 + REALM_BITS / 8, 1 + ORPHANS * 3);
     if (!sab) this.head[H_KEY] = randomId() | 0;
+  }
+
+  // A new realm's tag, marked alive.
+  newRealm(): number {
+    const tag = (Atomics.add(this.head, H_REALMS, 1) >>> 0) % 0xfffffffe + 2;
+    Atomics.and(this.dead, (tag % REALM_BITS) >>> 5, ~(1 << (tag & 31)));
+    return tag;
+  }
+
+  setDead(tag: number): void {
+    Atomics.or(this.dead, (tag % REALM_BITS) >>> 5, 1 << (tag & 31));
+  }
+
+  isDead(tag: number): boolean {
+    return (Atomics.load(this.dead, (tag % REALM_BITS) >>> 5) & (1 << (tag & 31))) !== 0;
   }
 
   get key(): number {
@@ -268,7 +292,8 @@ export class MMSA extends EventTarget {
   private readonly emptySince = new Map<Arena, number>();
   private readonly retired = new Retired();
   private readonly madvise: MadviseMode;
-  private mapFailed = false;           // a new arena could not be mapped: never drop the last one
+  /** @internal This realm's tag in the arenas' lock words. */ realm: number;
+  private readonly portRealms = new Map<Portlike, Set<number>>(); // realms reached through each port
   private readonly budgetCtl: BudgetController | undefined;
   private readonly idle: { hits: number; since: number }[] = [];
   private pattern: Uint32Array | undefined;
@@ -323,6 +348,7 @@ export class MMSA extends EventTarget {
     this.now = options.now ?? (() => performance.now());
     this.id = randomId();
     this.control = new Control(undefined, this.shared);
+    this.realm = this.control.newRealm();
   }
 
   // ---- life cycle --------------------------------------------------------------------------------
@@ -406,6 +432,7 @@ export class MMSA extends EventTarget {
     this.channel = undefined;
     for (const [p, fn] of this.ports) unlistenPort(p, fn);
     this.ports.clear();
+    this.control.setDead(this.realm); // it holds no lock now: a lock word with its tag is stale
     this.state = 'terminated';
   }
 
@@ -497,7 +524,12 @@ export class MMSA extends EventTarget {
       const slot = Atomics.load(o, e + 2);
       if (Atomics.compareExchange(o, e, id, 0) !== id) continue;
       Atomics.sub(o, 0, 1);
-      a.give(cls, 1, () => slot * 128);
+      try {
+        a.give(cls, 1, () => slot * 128);
+      } catch (err) {
+        if (!isBusy(err)) throw err;
+        this.orphan(id, cls, slot); // another time
+      }
     }
   }
 
@@ -679,7 +711,12 @@ export class MMSA extends EventTarget {
     const fromArenas = () => {
       for (const a of this.arenas) {
         if (got === n) break;
-        if (a.x && !a.closed) got += this.takeFrom(s, a, n - got, each);
+        if (!a.x || a.closed || a.quarantined) continue;
+        try {
+          got += this.takeFrom(s, a, n - got, each);
+        } catch (e) {
+          if (!isBusy(e)) throw e; // locked by a realm not known dead: use the other arenas
+        }
       }
     };
     fromArenas();
@@ -715,7 +752,7 @@ export class MMSA extends EventTarget {
       const more = this.takeFrom(s, a, n - got, each);
       this.announce(a);
       if (more === 0) {
-        if (a.closed) continue; // a reused arena that a realm which had not yet let go of it closed again
+        if (a.reused) continue; // a reopened arena may hold less than a fresh one: try the next
         if (partial && got > 0) return;
         throw new MemsysError('ERR_MEMSYS_OUT_OF_MEMORY', `a new ${a.bytes}-byte arena has no room for a ${s.size}-byte buffer`);
       }
@@ -728,17 +765,23 @@ export class MMSA extends EventTarget {
   private reclaim(): void {
     this.adoptOrphans();
     for (const sl of this.slabs) if (sl.mag.length > 0) this.flush(sl, sl.mag.length);
-    for (const a of this.arenas) if (a.x && !a.closed) a.release();
+    for (const a of this.arenas) {
+      if (!a.x || a.closed) continue;
+      try { a.release(); } catch (e) { if (!isBusy(e)) throw e; }
+    }
   }
 
   private takeFrom(s: Slab, a: Arena, n: number, each: (a: Arena, off: number) => void): number {
     let got = 0;
-    while (got < n) {
-      const k = a.take(s.cls, Math.min(n - got, BATCH_MAX), (off) => each(a, off));
-      if (k === 0) break;
-      got += k;
+    try {
+      while (got < n) {
+        const k = a.take(s.cls, Math.min(n - got, BATCH_MAX), (off) => each(a, off));
+        if (k === 0) break;
+        got += k;
+      }
+    } finally {
+      s.base += got; // what was taken before the arena turned busy is ours
     }
-    s.base += got;
     if (this.debug) a.check();
     return got;
   }
@@ -803,7 +846,13 @@ export class MMSA extends EventTarget {
       this.oom = false;
       for (let i = 0; i < list.length; i += BATCH_MAX) {
         const part = list.slice(i, i + BATCH_MAX);
-        a.give(s.cls, part.length, (j) => part[j]);
+        try {
+          a.give(s.cls, part.length, (j) => part[j]);
+        } catch (e) {
+          if (!isBusy(e)) throw e;
+          for (const off of part) s.mag.push(this.view(s, a, off)); // cached until the arena is free
+          kept += part.length;
+        }
       }
       if (this.debug) a.check();
     }
@@ -840,9 +889,15 @@ export class MMSA extends EventTarget {
       this.oom = false;
       for (let i = 0; i < list.length; i += BATCH_MAX) {
         const part = list.slice(i, i + BATCH_MAX);
-        a.give(s.cls, part.length, (j) => part[j][kSlot]! << 7);
+        try {
+          a.give(s.cls, part.length, (j) => part[j][kSlot]! << 7);
+        } catch (e) {
+          if (!isBusy(e)) throw e;
+          keep.push(...part); // the arena is locked by another realm: they stay cached
+          continue;
+        }
+        for (const v of part) v[kSlot] = -1;
       }
-      for (const v of list) v[kSlot] = -1;
       if (this.debug) a.check();
     }
     if (keep.length) {
@@ -894,13 +949,13 @@ export class MMSA extends EventTarget {
     const id = Atomics.add(head, 0, 1) + 1;
     let a: Arena;
     try {
-      a = Arena.create(this.arenaSize, this.shared, this.debug, this.id, id);
+      a = Arena.create(this.arenaSize, this.shared, this.debug, this.id, id, this.realm);
     } catch (e) {
       Atomics.sub(head, H_OPEN, 1);
       if (e instanceof MemsysError && e.code === 'ERR_MEMSYS_OUT_OF_MEMORY') {
         this.oom = true;
         this.oomInUse = this.bytesInUse();
-        this.mapFailed = true;
+        Atomics.store(head, H_KEEP_ONE, 1); // mapping can fail here: never drop the last arena
       }
       throw e;
     }
@@ -909,12 +964,15 @@ export class MMSA extends EventTarget {
     return a;
   }
 
-  // The caller has counted the arena open already.
+  // The caller has counted the arena open already. Only a realm alone in its pool reuses: another
+  // live realm may still hold the arena under its old id, or be about to let go of it.
   private reuseRetired(): Arena | undefined {
     const head = this.control.head;
+    if (!this.aloneInPool()) return undefined;
     for (let r = this.retired.take(); r; r = this.retired.take()) {
       if (r.counted) Atomics.sub(head, H_RETIRED, 1);
       if (!r.arena.reopen(Atomics.add(head, 0, 1) + 1)) continue;
+      r.arena.reused = true;
       this.register(r.arena);
       return r.arena;
     }
@@ -930,6 +988,7 @@ export class MMSA extends EventTarget {
   // view), so a view over it that we did not make is a subarray or copy of one of ours.
   private register(a: Arena, local = true): void {
     a.mm = this;
+    a.onBusy = (x) => this.recoverFrom(x);
     this.arenas.push(a);
     this.byId.set(a.id, a);
     if (local) this.byBuffer.set(a.buffer, a);
@@ -957,7 +1016,7 @@ export class MMSA extends EventTarget {
         });
       }
     } else {
-      this.register(Arena.adopt(memory, this.debug));
+      this.register(Arena.adopt(memory, this.debug, this.realm));
     }
     this.adoptOrphans();
   }
@@ -1009,7 +1068,7 @@ export class MMSA extends EventTarget {
     if (!hdr || hdr.owner !== this.id) return undefined;
     const known = this.byId.get(hdr.id);
     if (known) return known;
-    const a = Arena.fromBuffer(ab, hdr.id, this.debug);
+    const a = Arena.fromBuffer(ab, hdr.id, this.debug, this.realm);
     this.register(a, false);
     this.broadcast({ want: a.id });
     return a;
@@ -1100,6 +1159,7 @@ export class MMSA extends EventTarget {
     coreModule(true, Boolean(d.debug)); // without a core in the descriptor, the browser bundle's must be loaded
     mm.id = d.id;
     mm.control = new Control(d.control);
+    mm.realm = mm.control.newRealm();
     mm.debug = d.debug;
     if (Number.isFinite(d.minFree) && Number.isFinite(d.lowWM)) {
       mm.min = { bytes: d.minFree!, source: 'the sharing realm' };
@@ -1107,7 +1167,10 @@ export class MMSA extends EventTarget {
     }
     mm.setup();
     for (const m of d.arenas) mm.adopt(m);
-    if (port !== undefined) mm.linkPort(port);
+    if (port !== undefined) {
+      mm.linkPort(port);
+      port.postMessage({ memsys: mm.id, msg: { realm: mm.realm } }); // so the sharer knows whom to recover from
+    }
     mm.listen();
     // Arenas made after the descriptor was: every realm that holds one answers with its memory.
     mm.broadcast({ hello: true });
@@ -1125,9 +1188,18 @@ export class MMSA extends EventTarget {
     if (this.ports.has(p)) return;
     const fn = (data: unknown) => {
       const d = data as { memsys?: unknown; msg?: Announcement } | null;
-      if (d?.memsys === this.id && d.msg) this.announced(d.msg, p);
+      if (d?.memsys !== this.id || !d.msg) return;
+      const tag = d.msg.realm;
+      if (typeof tag === 'number' && Number.isSafeInteger(tag) && tag > 1) {
+        let tags = this.portRealms.get(p);
+        if (!tags) this.portRealms.set(p, (tags = new Set()));
+        tags.add(tag);
+      } else {
+        this.announced(d.msg, p);
+      }
     };
     this.ports.set(p, listenPort(p, fn));
+    this.watchPort(p);
   }
 
   private listen(): void {
@@ -1159,6 +1231,63 @@ export class MMSA extends EventTarget {
         if (from) from.postMessage({ memsys: this.id, msg: { arena: a.memory } });
         else this.channel?.postMessage({ arena: a.memory });
       }
+    }
+  }
+
+  // ---- realms that die -----------------------------------------------------------------------------
+  //
+  // A realm can die at any instruction (worker.terminate()), also inside a core call, holding an
+  // arena's lock. The lock word holds the holder's realm tag, and a core call that finds it taken
+  // for too long returns E_BUSY instead of spinning forever. A realm is known dead once the realm
+  // that linked its port sees it go (a Node Worker's 'exit'; a browser Worker's terminate(), which
+  // memsys wraps) or it terminates its MMSA; then any realm that meets its lock takes it over and
+  // checks the arena (core `recover`): consistent, it is used on; broken, it is quarantined.
+
+  // No other realm of the pool is alive (every other tag handed out is marked dead).
+  private aloneInPool(): boolean {
+    const last = Atomics.load(this.control.head, H_REALMS) + 1;
+    for (let tag = 2; tag <= last; tag++) if (tag !== this.realm && !this.control.isDead(tag)) return false;
+    return true;
+  }
+
+  // Called by an arena whose lock stayed taken: true if its holder is dead and the lock recovered.
+  private recoverFrom(a: Arena): boolean {
+    const holder = a.lockHolder;
+    if (holder === 0) return true; // released meanwhile
+    if (!this.control.isDead(holder)) return false;
+    const r = a.recover(holder);
+    if (r === 'ok') this.emit('arena-recovered', { id: a.id, realm: holder });
+    if (r === 'quarantined') this.emit('arena-quarantined', { id: a.id, realm: holder });
+    return r !== false || a.lockHolder !== holder;
+  }
+
+  // The realms reached through port `p` are gone: marked dead, and their locks recovered now.
+  private realmsGone(p: Portlike): void {
+    const tags = this.portRealms.get(p);
+    if (!tags) return;
+    this.portRealms.delete(p);
+    for (const tag of tags) {
+      this.control.setDead(tag);
+      this.emit('realm-dead', { realm: tag });
+    }
+    if (this.state !== 'ready') return;
+    for (const a of this.arenas) if (tags.has(a.lockHolder)) this.recoverFrom(a);
+  }
+
+  // Learns when the realm behind a port dies: a Node Worker emits 'exit'; a browser Worker says
+  // nothing, so its terminate() is wrapped (the realm counts as dead a moment after, once it has
+  // surely stopped).
+  private watchPort(p: Portlike): void {
+    const w = p as { on?: (e: string, f: () => void) => unknown; threadId?: unknown; terminate?: () => unknown };
+    if (typeof w.on === 'function' && typeof w.threadId === 'number') {
+      w.on('exit', () => this.realmsGone(p));
+    } else if (typeof w.terminate === 'function' && typeof w.on !== 'function') {
+      const terminate = w.terminate.bind(w);
+      w.terminate = () => {
+        const r = terminate();
+        setTimeout(() => this.realmsGone(p), TERMINATE_GRACE_MS);
+        return r;
+      };
     }
   }
 
@@ -1203,7 +1332,8 @@ export class MMSA extends EventTarget {
     // With a budget, what the pool holds above its target goes back now: free buffers, and as
     // many arenas with nothing out as the excess covers, newest first.
     const target = this.budgetCtl?.update(this.bytesInUseAll(), p);
-    const excess = target === undefined ? 0 : this.arenas.length * this.arenaSize - target;
+    const held = this.arenas.length + Math.max(0, Atomics.load(this.control.head, H_RETIRED));
+    const excess = target === undefined ? 0 : held * this.arenaSize - target;
     if (excess >= this.arenaSize) for (const s of this.slabs) released += this.reduce(s, 0);
     const flushed = this.flushIdleMagazines();
     const dropped = this.dropEmptyArenas(now, p >= Pressure.High ? 0 : ARENA_IDLE_MS, Math.max(0, excess), this.keepOne(stats));
@@ -1267,7 +1397,10 @@ export class MMSA extends EventTarget {
     if (s.mag.length > depth) this.flush(s, s.mag.length - depth);
     const keep = depth - s.mag.length;
     let n = 0;
-    for (const a of this.arenas) if (a.x && !a.closed) n += a.trim(s.cls, keep);
+    for (const a of this.arenas) {
+      if (!a.x || a.closed) continue;
+      try { n += a.trim(s.cls, keep); } catch (e) { if (!isBusy(e)) throw e; }
+    }
     if (n) this.emit('trim', { size: s.size, depth, released: n });
     return n;
   }
@@ -1288,14 +1421,20 @@ export class MMSA extends EventTarget {
 
   // Where mapping a new arena may fail (an address-space limit, or a mapping that failed before),
   // the pool never drops its last arena: it could not get one back.
+  // Pool-wide: the realms share one address space, whichever of them has the figures.
   private keepOne(stats: MemStats | undefined): boolean {
-    return this.mapFailed || stats?.addressSpace !== undefined;
+    const head = this.control.head;
+    if (stats?.addressSpace !== undefined) Atomics.store(head, H_KEEP_ONE, 1);
+    return Atomics.load(head, H_KEEP_ONE) === 1;
   }
 
   // Gives the free pages of every open arena back to the kernel in place; returns the bytes.
   private returnFree(): number {
     let n = 0;
-    for (const a of this.arenas) if (a.x && !a.closed) n += discardFree(a, this.madvise);
+    for (const a of this.arenas) {
+      if (!a.x || a.closed) continue;
+      try { n += discardFree(a, this.madvise); } catch (e) { if (!isBusy(e)) throw e; }
+    }
     return n;
   }
 
@@ -1304,20 +1443,16 @@ export class MMSA extends EventTarget {
   // `keepOne`: the last open arena stays (emptied, and its free pages given back in place).
   private dropEmptyArenas(now: number, idleMs: number, excess = 0, keepOne = false): number {
     let dropped = 0;
-    let open = 0;
-    for (const a of this.arenas) if (a.x && !a.closed) open++;
     for (const a of [...this.arenas].reverse()) {
       if (!a.x) continue;
       if (!a.closed) {
-        if (keepOne && open <= 1) continue;
         if (a.outSlots() > 0) { this.emptySince.delete(a); continue; }
         const since = this.emptySince.get(a) ?? now;
         this.emptySince.set(a, since);
         const forBudget = excess >= a.bytes; // whole arenas only: the pool never drops below its target
         if (!forBudget && now - since < idleMs) continue;
+        if (!this.dropIfEmpty(a, keepOne)) continue;
         if (forBudget) excess -= a.bytes;
-        if (!this.dropIfEmpty(a)) continue;
-        open--;
       } else {
         this.dropArena(a, false); // another realm closed it
       }
@@ -1327,19 +1462,40 @@ export class MMSA extends EventTarget {
   }
 
   // Closes an arena nothing of which is out, in any realm, and lets go of it; false if buffers are.
-  private dropIfEmpty(a: Arena): boolean {
-    a.releaseAll();
-    const closed = a.close();
-    if (!closed) return false;
+  // `keepOne`: never the pool's last open arena; the open count is lowered before the close, so
+  // that two realms cannot each close one of the last two.
+  private dropIfEmpty(a: Arena, keepOne = false): boolean {
+    const head = this.control.head;
+    if (keepOne) {
+      for (;;) {
+        const n = Atomics.load(head, H_OPEN);
+        if (n <= 1) return false;
+        if (Atomics.compareExchange(head, H_OPEN, n, n - 1) === n) break;
+      }
+    }
+    let closed: 'closed' | 'already' | false = false;
+    try {
+      a.release(); // its runs; this realm's scratch page stays, to give the pages back after the close
+      a.ensureScratch();
+      closed = a.close();
+    } catch (e) {
+      if (!isBusy(e)) throw e;
+    }
+    if (closed !== 'closed') {
+      if (keepOne) Atomics.add(head, H_OPEN, 1); // not ours to count
+      if (!closed) return false;
+    } else if (!keepOne) {
+      Atomics.sub(head, H_OPEN, 1); // the one realm that closed it counts
+    }
     this.broadcast({ drop: a.id });
-    if (closed === 'closed') Atomics.sub(this.control.head, H_OPEN, 1); // the one realm that closed it counts
     this.dropArena(a, closed === 'closed');
     return true;
   }
 
-  // `closedHere`: this realm closed it, so it gives the memory back: in place where it can (all
-  // its data pages; the tables go with the memory), otherwise it is retired, counted until
-  // collected, and a collection is requested. Every realm that lets go of it keeps it for reuse.
+  // `closedHere`: this realm closed it, so it gives the memory back: in place where it can (every
+  // free page; the tables go with the memory), otherwise it is retired, counted until collected,
+  // and a collection is requested. Every realm gives back its scratch page and keeps a weak
+  // reference for reuse (which only a realm alone in its pool may do).
   private dropArena(a: Arena, closedHere: boolean): void {
     const i = this.arenas.indexOf(a);
     if (i >= 0) this.arenas.splice(i, 1);
@@ -1347,7 +1503,16 @@ export class MMSA extends EventTarget {
     this.emptySince.delete(a);
     a.mm = null;
     const head = this.control.head;
-    const given = closedHere && discardClosed(a, this.madvise) > 0;
+    let given = false;
+    try {
+      if (closedHere && pageOps().discard) {
+        discardFree(a, this.madvise);
+        given = a.cleanPages >= a.freePages; // every free page went back (raw pages are realms' scratch)
+      }
+      a.releaseScratch();
+    } catch (e) {
+      if (!isBusy(e)) throw e;
+    }
     if (closedHere && !given && a.memory) {
       Atomics.add(head, H_RETIRED, 1);
       this.retired.add(a, () => Atomics.sub(head, H_RETIRED, 1));

@@ -266,4 +266,59 @@ test('without the helper: a dropped arena is retired (counted, in every realm\'s
   });
 });
 
+const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+type Inside = { arenas: { id: number; memory: WebAssembly.Memory; x: CoreExports }[] };
+
+test('two realms: a drop and the next burst in one task never leave one arena counted twice or unreceivable', async () => {
+  await withOps({}, async () => {
+    const r = pool(roomy, { arenaSize: 4 * MiB });
+    const b0 = r.allocSize(8192);
+    const c = MMSA.attach(r.share());
+    await sleep(20); // c adopts the arena
+    r.free(b0);
+    r.freeMem({ totally: true });
+    const b1 = r.allocSize(8192); // another realm is alive: no reuse, a new arena
+    await sleep(50);
+    const rIn = r as unknown as Inside, cIn = c as unknown as Inside;
+    assert.is(new Set(cIn.arenas.map((a) => a.memory)).size, cIn.arenas.length, 'one object per memory in c');
+    assert.ok(cIn.arenas.every((a) => rIn.arenas.some((x) => x.id === a.id)), 'c knows the arenas by r\'s ids');
+    const got = r.receive(c.handoff(c.allocSize(8192))) as Uint8Array;
+    r.free(got);
+    r.free(b1);
+    c.terminate();
+    r.terminate();
+  });
+});
+
+test('every realm gives back its scratch page when it lets go of an arena; the last open arena is kept pool-wide under an address-space limit', async () => {
+  await withOps({}, async () => {
+    const r = pool(roomy, { arenaSize: 4 * MiB });
+    const c = MMSA.attach(r.share());
+    const b = r.allocSize(8192);
+    await sleep(20);
+    c.free(c.allocSize(8192)); // c takes its scratch page in r's arena
+    c.freeMem({ totally: true, toOS: false });
+    r.free(b);
+    const arena = (r as unknown as Inside).arenas[0];
+    r.freeMem({ totally: true });
+    await sleep(20); // c lets go of it on r's message
+    assert.is((c as unknown as Inside).arenas.length, 0);
+    assert.is(arena.x.arena_stat(STAT_RAW_PAGES), 0, 'no realm\'s scratch page is left in the dropped arena');
+    c.terminate();
+    r.terminate();
+    // Two realms, one arena each, both passes at once: one arena stays open in the pool.
+    const limited = (): MemStats => ({ ...roomy(), addressSpace: 12 * GiB });
+    const p = pool(limited, { arenaSize: 4 * MiB });
+    const q = MMSA.attach(p.share());
+    const held = fill(p, 6 * MiB, 131072); // two arenas
+    await sleep(20);
+    held.forEach((x) => p.free(x));
+    p.freeMem({ totally: true });
+    q.freeMem({ totally: true });
+    assert.is(Atomics.load((p as unknown as { control: { head: Int32Array } }).control.head, 2), 1, 'one arena open in the pool');
+    q.terminate();
+    p.terminate();
+  });
+});
+
 test.run();
