@@ -13,18 +13,26 @@
 //   └────────────┘                                magazines without calling the core
 //
 // The scratch page is this realm's own raw span: batch calls pass their offsets through it.
+//
+// Page 0 from byte 2436 on belongs to the host (docs/abi.md); memsys keeps one word there:
+//
+//   2436  u32  byte offset of the owner table, a raw span the arena's creator takes at init:
+//              u16 per 128-byte granule, the realm tag (mod 65536) that last took the slot from
+//              the core or freed it into its magazine. When a realm dies, the slots it owned that
+//              are OUT were in its magazines and go back; the LIVE ones are counted as held.
 
 import {
   type CoreExports, CSTAT_OUT, E_ARG, E_BUSY, E_CLASS, E_NOT_OUT, E_NOT_SLOT, E_OFFSET, E_WRONG_CLASS, FLAG_CLOSED, FLAG_DEBUG, FLAG_QUARANTINED,
-  H_ARENA, H_FLAGS, H_LOCK, H_MAGIC, H_OWNER, H_STATE, MAGIC, STAT_CLEAN_PAGES, STAT_FREE_PAGES,
+  H_ARENA, H_FLAGS, H_LOCK, H_MAGIC, H_OWNER, H_STATE, MAGIC, ST_LIVE, ST_OUT, STAT_CLEAN_PAGES, STAT_FREE_PAGES,
   checkMessage, instantiate,
 } from './core.js';
 import { MemsysError } from './errors.js';
-import { NUM_CLASSES, formatBytes } from './sizes.js';
+import { NUM_CLASSES, classSize, formatBytes } from './sizes.js';
 
 export const PAGE = 4096;
 export const WASM_PAGE = 65536;
 export const BATCH_MAX = PAGE / 4; // offsets that fit in one scratch page
+const H_OWNERS = 2436 / 4;         // u32 index of the owner table's offset in page 0
 
 export class Arena {
   id: number;                        // changes only when a closed arena is reopened (retired reuse)
@@ -44,6 +52,7 @@ export class Arena {
   // recovered, so that the call is worth one more try.
   onBusy: ((a: Arena) => boolean) | undefined;
   reused = false;                    // reopened after it was dropped (may hold less than a fresh one)
+  private owners: Uint16Array | undefined;
 
   private constructor(id: number, buffer: ArrayBufferLike, shared: boolean, debug: boolean, realm: number) {
     this.id = id;
@@ -61,6 +70,8 @@ export class Arena {
 
   private mapState(): void {
     this.state = new Uint8Array(this.buffer, this.u32[H_STATE], this.bytes / 128);
+    const owners = Atomics.load(this.u32, H_OWNERS);
+    this.owners = owners ? new Uint16Array(this.buffer, owners, this.bytes / 128) : undefined;
   }
 
   // A new arena of `bytes` (a multiple of 64 KiB). A RangeError from the engine (no address space,
@@ -80,6 +91,8 @@ export class Arena {
     a.x.set_realm(realm);
     const r = a.x.init(debug ? FLAG_DEBUG : 0, owner, id);
     if (r !== 0) throw new MemsysError('ERR_MEMSYS_CORE', `arena init failed with code ${r}`);
+    const table = a.x.raw_alloc(Math.ceil((bytes / 128) * 2 / PAGE)) >>> 0;
+    if (table) Atomics.store(a.u32, H_OWNERS, table); // before any other realm sees the memory
     a.mapState();
     return a;
   }
@@ -131,13 +144,22 @@ export class Arena {
     const at = this.scratchIndex();
     if (at < 0) {
       let got = 0;
-      for (let off: number; got < n && (off = x.alloc(c) >>> 0) !== 0; got++) each(off);
+      for (let off: number; got < n && (off = x.alloc(c) >>> 0) !== 0; got++) {
+        if (this.owners) this.owners[off >>> 7] = this.realm & 0xffff;
+        each(off);
+      }
       return got;
     }
     const got = this.call(() => x.alloc_batch(c, at * 4, n));
     this.fail(got);
     const u32 = this.u32;
-    for (let i = 0; i < got; i++) each(u32[at + i]);
+    const own = this.owners;
+    const tag = this.realm & 0xffff;
+    for (let i = 0; i < got; i++) {
+      const off = u32[at + i];
+      if (own) own[off >>> 7] = tag;
+      each(off);
+    }
     return got;
   }
 
@@ -274,6 +296,42 @@ export class Arena {
 
   // The realm tag in the lock word (0: free).
   get lockHolder(): number { return Atomics.load(this.u32, H_LOCK); }
+
+  // Marks the slot at `off` as this realm's (a posted buffer freed into its magazine); returns the
+  // owner it had, for `unclaim` if the buffer turns out not to be one to free.
+  claim(off: number): number {
+    const own = this.owners;
+    if (!own) return 0;
+    const was = own[off >>> 7];
+    own[off >>> 7] = this.realm & 0xffff;
+    return was;
+  }
+
+  unclaim(off: number, was: number): void {
+    if (this.owners) this.owners[off >>> 7] = was;
+  }
+
+  // The slot at `off` is no realm's (an orphan: whichever realm gives it back, not its dead owner's).
+  disown(off: number): void {
+    if (this.owners) this.owners[off >>> 7] = 0;
+  }
+
+  // The slots realm `dead` owned: `cached(cls, off)` for each OUT one (it was in the dead realm's
+  // magazine: nobody else can hold it), and the bytes of the LIVE ones (in its user's hands, or
+  // posted on: they stay out, and go back when whoever holds them frees them).
+  ownedBy(dead: number, cached: (cls: number, off: number) => void): number {
+    const own = this.owners;
+    if (!own) return 0;
+    const tag = dead & 0xffff;
+    const st = this.state;
+    let held = 0;
+    for (let g = own.indexOf(tag); g >= 0; g = own.indexOf(tag, g + 1)) {
+      const s = st[g];
+      if ((s & 3) === ST_OUT) cached(s >>> 2, g * 128);
+      else if ((s & 3) === ST_LIVE) held += classSize(s >>> 2);
+    }
+    return held;
+  }
 
   // Takes the lock over from `dead` and checks the arena: 'ok', 'quarantined', or false if `dead`
   // does not hold it.

@@ -120,6 +120,8 @@ export function receive(mm: MMSA, d: unknown): Uint8Array | SGL {
     throw new MemsysError('ERR_MEMSYS_MOVED',
       `handoff ticket ${h.ticket} was already received, or expired (more than ${TICKETS} handoffs were made after it)`);
   }
+  // The buffers are this realm's now: should their sender die, they are not its to give back.
+  h.offs.forEach((off, i) => arenas[i].claim(off));
   if (h.kind === 'memsys.buf') return mm.view(slab, arenas[0], h.offs[0]);
   const sgl = new SGL(slab);
   sgl.arenas = arenas;

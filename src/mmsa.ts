@@ -414,7 +414,10 @@ export class MMSA extends EventTarget {
       // What is left are buffers freed here (posted to us) in arenas whose memory has not
       // arrived yet: this realm has no core to give them back with. Leave them to a realm that
       // has one.
-      for (const v of s.mag) this.orphan(v[kArena]!.id, s.cls, v[kSlot]!);
+      for (const v of s.mag) {
+        v[kArena]!.disown(v[kSlot]! * 128);
+        this.orphan(v[kArena]!.id, s.cls, v[kSlot]!);
+      }
       s.base -= s.mag.length;
       s.mag.length = 0;
       this.publish(s);
@@ -834,6 +837,7 @@ export class MMSA extends EventTarget {
       a.state[offs[i] >>> 7] = s.outState;
       if (this.pattern) fillPattern(a.u8.subarray(offs[i], offs[i] + s.size), this.pattern);
       if (!a.x) { // its memory has not arrived (a received SGL): cached until it does, as flush does
+        a.claim(offs[i]);
         s.mag.push(this.view(s, a, offs[i]));
         kept++;
         continue;
@@ -850,7 +854,7 @@ export class MMSA extends EventTarget {
           a.give(s.cls, part.length, (j) => part[j]);
         } catch (e) {
           if (!isBusy(e)) throw e;
-          for (const off of part) s.mag.push(this.view(s, a, off)); // cached until the arena is free
+          for (const off of part) { a.claim(off); s.mag.push(this.view(s, a, off)); } // cached until the arena is free
           kept += part.length;
         }
       }
@@ -1049,8 +1053,12 @@ export class MMSA extends EventTarget {
     const size = classSize(cls);
     if (buf.byteLength !== size) throw notOwned(buf, `it is ${buf.byteLength} bytes of a ${size}-byte buffer (a subarray?)`);
     if (slab && slab.cls !== cls) throw wrongSlab(buf, slab, size);
+    // Ours before the state says so: a realm reclaiming a dead realm's cached slots must not
+    // take this one for the dead realm's.
+    const was = a.claim(off);
     if ((s & 3) !== ST_LIVE || this.freedPosted.has(buf) ||
         Atomics.compareExchange(a.state, g, s, (cls << 2) | ST_OUT) !== s) {
+      a.unclaim(off, was);
       throw notLive(buf);
     }
     this.freedPosted.add(buf);
@@ -1261,17 +1269,42 @@ export class MMSA extends EventTarget {
     return r !== false || a.lockHolder !== holder;
   }
 
-  // The realms reached through port `p` are gone: marked dead, and their locks recovered now.
+  // The realms reached through port `p` are gone: marked dead, their locks recovered, the buffers
+  // in their magazines given back, and the ones they held counted ('realm-dead': `returned` and
+  // `held` bytes).
   private realmsGone(p: Portlike): void {
     const tags = this.portRealms.get(p);
     if (!tags) return;
     this.portRealms.delete(p);
+    for (const tag of tags) this.control.setDead(tag);
     for (const tag of tags) {
-      this.control.setDead(tag);
-      this.emit('realm-dead', { realm: tag });
+      let returned = 0;
+      let held = 0;
+      if (this.state === 'ready') {
+        for (const a of this.arenas) {
+          if (a.lockHolder === tag) this.recoverFrom(a);
+          if (!a.x || a.quarantined) continue;
+          const cached = new Map<number, number[]>();
+          held += a.ownedBy(tag, (cls, off) => {
+            let list = cached.get(cls);
+            if (!list) cached.set(cls, (list = []));
+            list.push(off);
+          });
+          for (const [cls, offs] of cached) {
+            try {
+              for (let i = 0; i < offs.length; i += BATCH_MAX) {
+                const part = offs.slice(i, i + BATCH_MAX);
+                a.give(cls, part.length, (j) => part[j]);
+              }
+              returned += offs.length * classSize(cls);
+            } catch (e) {
+              if (!isBusy(e)) throw e;
+            }
+          }
+        }
+      }
+      this.emit('realm-dead', { realm: tag, returned, held });
     }
-    if (this.state !== 'ready') return;
-    for (const a of this.arenas) if (tags.has(a.lockHolder)) this.recoverFrom(a);
   }
 
   // Learns when the realm behind a port dies: a Node Worker emits 'exit'; a browser Worker says

@@ -1,6 +1,6 @@
 // Workers killed mid-operation, a few hundred times, on one shared pool: no realm ever hangs on a
-// lock a dead worker held (it is recovered, or the arena quarantined), and the pool stays usable
-// and consistent.
+// lock a dead worker held (it is recovered, or the arena quarantined), the buffers cached in its
+// magazines go back, what it held is counted, and the pool stays usable and consistent.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Worker } from 'node:worker_threads';
@@ -13,8 +13,13 @@ const data = new Uint8Array(300_000).fill(9);
 test(`${KILLS} workers terminated while they churn SGLs: nothing hangs, locks are recovered, check() is clean`, async () => {
   const mm = new MMSA({ name: 'dying', arenaSize: 4 << 20, magazineBytes: 0, housekeeping: false, env: {} });
   mm.init();
-  const seen = { dead: 0, recovered: 0, quarantined: 0 };
-  mm.addEventListener('realm-dead', () => seen.dead++);
+  const seen = { dead: 0, recovered: 0, quarantined: 0, returned: 0, held: 0 };
+  mm.addEventListener('realm-dead', (e) => {
+    const d = (e as unknown as { detail: { returned: number; held: number } }).detail;
+    seen.dead++;
+    seen.returned += d.returned;
+    seen.held += d.held;
+  });
   mm.addEventListener('arena-recovered', () => seen.recovered++);
   mm.addEventListener('arena-quarantined', () => seen.quarantined++);
   let slowest = 0;
@@ -37,7 +42,17 @@ test(`${KILLS} workers terminated while they churn SGLs: nothing hangs, locks ar
   assert.is(seen.dead, KILLS, 'every worker was known dead once it exited');
   assert.ok(seen.recovered + seen.quarantined > 0, `some worker died holding a lock (recovered ${seen.recovered}, quarantined ${seen.quarantined})`);
   mm.check();
-  console.log(`  ${KILLS} kills: ${seen.recovered} locks recovered, ${seen.quarantined} arenas quarantined, ${mm.stats().arenas} arenas, slowest call after a kill ${slowest.toFixed(1)} ms`);
+  // What is still out in the arenas that were not quarantined is what the dead workers held.
+  const arenas = (mm as unknown as { arenas: { quarantined: boolean; x: { class_stat(c: number, f: number): number } }[] }).arenas;
+  let out = 0;
+  for (const a of arenas) if (!a.quarantined) for (let c = 0; c < 64; c++) out += a.x.class_stat(c, 5) * a.x.class_stat(c, 0);
+  console.log(`  ${KILLS} kills: ${seen.recovered} locks recovered, ${seen.quarantined} arenas quarantined, ${mm.stats().arenas} arenas, ` +
+    `${(seen.returned / 2 ** 20).toFixed(1)} MiB cached by the dead given back, ${(seen.held / 2 ** 20).toFixed(1)} MiB held by them, ` +
+    `${(out / 2 ** 20).toFixed(1)} MiB out; slowest call after a kill ${slowest.toFixed(1)} ms`);
+  assert.ok(seen.returned > 0, 'the buffers cached in dead workers\' magazines went back');
+  // Out: what the dead held, less what is in arenas quarantined since, plus at most one batch per
+  // worker (1024 buffers of 128 B) that it was taking when it died, before it could mark them.
+  assert.ok(seen.held > 0 && out <= seen.held + KILLS * 1024 * 128, `out ${out} B against ${seen.held} B held by the dead`);
   mm.terminate();
 });
 
