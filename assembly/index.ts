@@ -6,9 +6,9 @@
 import { NUM_CLASSES, classSize, runPages, slotsPerRun } from "./classes";
 import { checkAll } from "./check";
 import {
-  ABI_VERSION, broken, setBroken, GRANULE_SHIFT, KIND_HEAD, MAGIC, PAGE_SHIFT, ST_FREE, TAG_RAW, abi, arenaId,
+  ABI_VERSION, broken, setBroken, GRANULE_SHIFT, KIND_HEAD, MAGIC, PAGE_SHIFT, ST_FREE, ST_LIVE, ST_OUT, TAG_RAW, abi, arenaId,
   cleanPages, dataPage, flags, setArenaId, setFlags, format, freePages, freeSlots, headLen, headTag, hitsOf, magic, mapAt,
-  outSlots, owner, pages, rawPages, runsOf, setRawPages, setState, slotState, spanLen, stateAt,
+  outSlots, owner, ownerAt, pages, stateAtomic, rawPages, runsOf, setRawPages, setState, slotState, spanLen, stateAt,
 } from "./layout";
 import { lock, lockWord, realmTag, setRealm, takeOver, unlock } from "./lock";
 import { markSpan, putSlot, takeSlot, trimClass } from "./run";
@@ -109,6 +109,39 @@ export function recover(dead: u32): i32 {
   }
   unlock();
   return r ? 1 : 0;
+}
+
+// Gives back the slots a dead realm had cached: every OUT slot whose owner is `dead` (low 16 bits)
+// goes back to its run, as `free` would. Returns how many. A host that takes a slot over outside
+// the core (a buffer posted to its realm and freed into its cache) records itself as the owner
+// first (an atomic u16 store at the owner table, header word 224), then flips the state byte.
+export function reclaim(dead: u32): i32 {
+  if (!dead || dead == realmTag()) return E_ARG;
+  if (!lock()) return E_BUSY;
+  const tag = dead & 0xffff;
+  let n: u32 = 0;
+  const end = pages() << (PAGE_SHIFT - GRANULE_SHIFT);
+  for (let g = dataPage() << (PAGE_SHIFT - GRANULE_SHIFT); g < end; g++) {
+    const st = stateAtomic(g);
+    if ((st & 3) == ST_OUT && ownerAt(g) == tag) {
+      putSlot(st >>> 2, g << GRANULE_SHIFT);
+      n++;
+    }
+  }
+  return done(<i32>n);
+}
+
+// Bytes of the LIVE slots whose owner is `dead`: in its user's hands when it died, or passed on
+// to another realm. Takes no lock.
+export function held(dead: u32): f64 {
+  const tag = dead & 0xffff;
+  let bytes: f64 = 0;
+  const end = pages() << (PAGE_SHIFT - GRANULE_SHIFT);
+  for (let g = dataPage() << (PAGE_SHIFT - GRANULE_SHIFT); g < end; g++) {
+    const st = stateAt(g);
+    if ((st & 3) == ST_LIVE && ownerAt(g) == tag) bytes += classSize(st >>> 2);
+  }
+  return bytes;
 }
 
 // Checks that this memory holds an arena of our ABI; a second instance calls it before use.

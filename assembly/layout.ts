@@ -21,6 +21,7 @@
 //                │ run free   u32 × pages   free slots of a run  │
 //                │ slot state u8  × granules one byte per 128 B  │
 //                │ free bits  u32 × granules/32: free slot starts│
+//                │ owners     u16 × granules: realm that took it │
 //                ├──────────────────────────────────────────────┤  page `data` (4 KiB aligned)
 //                │ data pages: runs of slots, free spans, raw    │
 //                │   spans; never touched by the allocator       │
@@ -47,6 +48,8 @@ export const GRANULES_PER_PAGE: u32 = 1 << (PAGE_SHIFT - GRANULE_SHIFT); // 32
 //  216 broken: the first failed invariant check in debug mode (0 while none)
 //  220 clean pgs: free pages whose bytes were given back to the OS (or never touched): they read
 //      as zero, or, after MADV_FREE, as zero or their old bytes
+//  224 owners: offset of the owner table (the low 16 bits of the realm tag that last took each
+//      slot from the core, or that a host recorded since, see index.ts set_owner)
 
 const H_MAGIC: usize = 0;
 const H_ABI: usize = 4;
@@ -68,6 +71,7 @@ const H_STATE: usize = 208;
 const H_BITS: usize = 212;
 const H_BROKEN: usize = 216;
 const H_CLEAN_PAGES: usize = 220;
+const H_OWNERS: usize = 224;
 
 export const BUCKETS: u32 = 33;
 const BUCKET_TAILS: usize = 2304;
@@ -150,8 +154,26 @@ export const ST_OUT: u32 = 2;
 export const ST_LIVE: u32 = 3;
 
 @inline export function stateAt(g: u32): u32 { return load<u8>(load<u32>(H_STATE) + g); }
+// The same, ordered with hosts' atomic stores (an owner recorded before a state flip).
+@inline export function stateAtomic(g: u32): u32 {
+  if (ASC_FEATURE_THREADS) return atomic.load<u8>(load<u32>(H_STATE) + g);
+  return stateAt(g);
+}
 @inline export function setState(g: u32, s: u32): void { store<u8>(load<u32>(H_STATE) + g, <u8>s); }
 @inline export function slotState(cls: u32, st: u32): u32 { return (cls << 2) | st; }
+
+// Owners: u16 per granule, meaningful at the first granule of a slot that is OUT or LIVE. Atomic,
+// because hosts record owners without the lock (a buffer posted to a realm and freed there).
+@inline export function ownerAt(g: u32): u32 {
+  const at = load<u32>(H_OWNERS) + (g << 1);
+  if (ASC_FEATURE_THREADS) return atomic.load<u16>(at);
+  return load<u16>(at);
+}
+@inline export function setOwner(g: u32, tag: u32): void {
+  const at = load<u32>(H_OWNERS) + (g << 1);
+  if (ASC_FEATURE_THREADS) atomic.store<u16>(at, <u16>tag);
+  else store<u16>(at, <u16>tag);
+}
 
 // Free bits: bit g set <=> granule g starts a FREE slot. Runs are 32-granule (page) aligned, so a
 // run's bits are whole words and `ctz` finds the lowest free slot.
@@ -190,6 +212,7 @@ export function format(totalPages: u32, flagBits: u32, ownerId: u32, id: u32): u
   const runFreeAt = at; at += totalPages << 2;
   const state = at; at += granules;
   const bits = at; at += granules >>> 3;
+  const owners = at; at += granules << 1;
   const data = (at + (1 << PAGE_SHIFT) - 1) >>> PAGE_SHIFT;
   if (data + 32 > totalPages) return 0;
   store<u32>(H_MAGIC, MAGIC);
@@ -205,5 +228,6 @@ export function format(totalPages: u32, flagBits: u32, ownerId: u32, id: u32): u
   store<u32>(H_RUN_FREE, runFreeAt);
   store<u32>(H_STATE, state);
   store<u32>(H_BITS, bits);
+  store<u32>(H_OWNERS, owners);
   return data;
 }

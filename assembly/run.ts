@@ -20,9 +20,10 @@ import {
   GRANULES_PER_PAGE, GRANULE_SHIFT, KIND_HEAD, KIND_INNER, PAGE_SHIFT, ST_FREE, ST_OUT, availHead, availTail,
   bitsWord, freeSlots, headEntry, hitsOf, headTag, innerEntry, innerHead, kindOf, mapAt, nextOf, outSlots,
   prevOf, runFree, runsOf, setAvailHead, setAvailTail, setBitsWord, setFreeSlots, setHits, setMap, setNext,
-  setOutSlots, setPrev, setRunFree, setRuns, setState, slotState,
+  setOutSlots, setOwner, setPrev, setRunFree, setRuns, setState, slotState,
 } from "./layout";
 import { spanAlloc, spanFree } from "./span";
+import { realmTag } from "./lock";
 
 function listAppend(c: u32, p: u32): void {
   const tail = availTail(c);
@@ -89,6 +90,7 @@ export function takeSlot(c: u32): u32 {
   while (!word) word = bitsWord(++w); // the run has a free slot, so some word is non-zero
   const g = (w << 5) + <u32>ctz(word);
   setBitsWord(w, word & (word - 1));
+  setOwner(g, realmTag());
   setState(g, slotState(c, ST_OUT));
   const left = runFree(p) - 1;
   setRunFree(p, left);

@@ -14,25 +14,24 @@
 //
 // The scratch page is this realm's own raw span: batch calls pass their offsets through it.
 //
-// Page 0 from byte 2436 on belongs to the host (docs/abi.md); memsys keeps one word there:
-//
-//   2436  u32  byte offset of the owner table, a raw span the arena's creator takes at init:
-//              u16 per 128-byte granule, the realm tag (mod 65536) that last took the slot from
-//              the core or freed it into its magazine. When a realm dies, the slots it owned that
-//              are OUT were in its magazines and go back; the LIVE ones are counted as held.
+// The owner table (a u16 per 128-byte granule, offset in header word 56) names the realm (tag mod
+// 65536) that last took each slot: the core writes it when it hands a slot out, a realm writes
+// it when it takes a buffer over outside the core (a posted buffer freed into its magazine, a
+// handoff received). When a realm dies, the core gives back its OUT slots (they were in its
+// magazines) and counts its LIVE ones (in its user's hands, or passed on).
 
 import {
   type CoreExports, CSTAT_OUT, E_ARG, E_BUSY, E_CLASS, E_NOT_OUT, E_NOT_SLOT, E_OFFSET, E_WRONG_CLASS, FLAG_CLOSED, FLAG_DEBUG, FLAG_QUARANTINED,
-  H_ARENA, H_FLAGS, H_LOCK, H_MAGIC, H_OWNER, H_STATE, MAGIC, ST_LIVE, ST_OUT, STAT_CLEAN_PAGES, STAT_FREE_PAGES,
+  H_ARENA, H_FLAGS, H_LOCK, H_MAGIC, H_OWNER, H_STATE, MAGIC, STAT_CLEAN_PAGES, STAT_FREE_PAGES,
   checkMessage, instantiate,
 } from './core.js';
 import { MemsysError } from './errors.js';
-import { NUM_CLASSES, classSize, formatBytes } from './sizes.js';
+import { NUM_CLASSES, formatBytes } from './sizes.js';
 
 export const PAGE = 4096;
 export const WASM_PAGE = 65536;
 export const BATCH_MAX = PAGE / 4; // offsets that fit in one scratch page
-const H_OWNERS = 2436 / 4;         // u32 index of the owner table's offset in page 0
+const H_OWNERS = 56;               // u32 index of the owner table's offset (byte 224)
 
 export class Arena {
   id: number;                        // changes only when a closed arena is reopened (retired reuse)
@@ -91,8 +90,6 @@ export class Arena {
     a.x.set_realm(realm);
     const r = a.x.init(debug ? FLAG_DEBUG : 0, owner, id);
     if (r !== 0) throw new MemsysError('ERR_MEMSYS_CORE', `arena init failed with code ${r}`);
-    const table = a.x.raw_alloc(Math.ceil((bytes / 128) * 2 / PAGE)) >>> 0;
-    if (table) Atomics.store(a.u32, H_OWNERS, table); // before any other realm sees the memory
     a.mapState();
     return a;
   }
@@ -144,22 +141,13 @@ export class Arena {
     const at = this.scratchIndex();
     if (at < 0) {
       let got = 0;
-      for (let off: number; got < n && (off = x.alloc(c) >>> 0) !== 0; got++) {
-        if (this.owners) this.owners[off >>> 7] = this.realm & 0xffff;
-        each(off);
-      }
+      for (let off: number; got < n && (off = x.alloc(c) >>> 0) !== 0; got++) each(off);
       return got;
     }
     const got = this.call(() => x.alloc_batch(c, at * 4, n));
     this.fail(got);
     const u32 = this.u32;
-    const own = this.owners;
-    const tag = this.realm & 0xffff;
-    for (let i = 0; i < got; i++) {
-      const off = u32[at + i];
-      if (own) own[off >>> 7] = tag;
-      each(off);
-    }
+    for (let i = 0; i < got; i++) each(u32[at + i]);
     return got;
   }
 
@@ -301,36 +289,27 @@ export class Arena {
   // owner it had, for `unclaim` if the buffer turns out not to be one to free.
   claim(off: number): number {
     const own = this.owners;
-    if (!own) return 0;
-    const was = own[off >>> 7];
-    own[off >>> 7] = this.realm & 0xffff;
-    return was;
+    return own ? Atomics.exchange(own, off >>> 7, this.realm & 0xffff) : 0;
   }
 
   unclaim(off: number, was: number): void {
-    if (this.owners) this.owners[off >>> 7] = was;
+    if (this.owners) Atomics.store(this.owners, off >>> 7, was);
   }
 
   // The slot at `off` is no realm's (an orphan: whichever realm gives it back, not its dead owner's).
   disown(off: number): void {
-    if (this.owners) this.owners[off >>> 7] = 0;
+    if (this.owners) Atomics.store(this.owners, off >>> 7, 0);
   }
 
-  // The slots realm `dead` owned: `cached(cls, off)` for each OUT one (it was in the dead realm's
-  // magazine: nobody else can hold it), and the bytes of the LIVE ones (in its user's hands, or
-  // posted on: they stay out, and go back when whoever holds them frees them).
-  ownedBy(dead: number, cached: (cls: number, off: number) => void): number {
-    const own = this.owners;
-    if (!own) return 0;
-    const tag = dead & 0xffff;
-    const st = this.state;
-    let held = 0;
-    for (let g = own.indexOf(tag); g >= 0; g = own.indexOf(tag, g + 1)) {
-      const s = st[g];
-      if ((s & 3) === ST_OUT) cached(s >>> 2, g * 128);
-      else if ((s & 3) === ST_LIVE) held += classSize(s >>> 2);
-    }
-    return held;
+  // Gives back the buffers realm `dead` had cached (OUT slots it owned: nobody else can hold them);
+  // returns how many, and the bytes of the LIVE ones it owned (in its user's hands, or passed on:
+  // they stay out until whoever holds them frees them).
+  reclaimDead(dead: number): { returned: number; held: number } {
+    const x = this.x;
+    if (!x) return { returned: 0, held: 0 };
+    const r = this.call(() => x.reclaim(dead));
+    this.fail(r);
+    return { returned: r, held: x.held(dead) };
   }
 
   // Takes the lock over from `dead` and checks the arena: 'ok', 'quarantined', or false if `dead`

@@ -31,6 +31,8 @@ export interface CoreExports {
   scavenged(off: number): number;
   set_realm(tag: number): number;
   recover(dead: number): number;
+  reclaim(dead: number): number;
+  held(dead: number): number;
 }
 
 // Return codes (assembly/index.ts, assembly/check.ts).

@@ -120,6 +120,12 @@ type Announcement = { arena?: WebAssembly.Memory; want?: number; hello?: boolean
 
 const isBusy = (e: unknown) => e instanceof MemsysError && e.code === 'ERR_MEMSYS_BUSY';
 
+type WebLocks = { request(name: string, fn: () => unknown): Promise<unknown> };
+function webLocks(): WebLocks | undefined {
+  const l = (globalThis as { navigator?: { locks?: WebLocks } }).navigator?.locks;
+  return typeof l?.request === 'function' ? l : undefined;
+}
+
 // Listens for messages on a port, whichever event API it has (DOM: addEventListener and
 // MessageEvent; Node's Worker: on('message', data)); returns the listener to remove later.
 function listenPort(p: Portlike, fn: (data: unknown) => void): (data: unknown) => void {
@@ -169,7 +175,6 @@ const MIN_ARENA = 1 * MiB;
 const MAX_ARENA = 4 * GiB;
 const DEFAULT_TIME_IVAL = 3 * 60_000;
 const DEADBEEF = 0xefbeadde; // little-endian bytes DE AD BE EF
-const TERMINATE_GRACE_MS = 100; // a browser Worker's terminate() to a realm surely stopped
 
 type Env = Record<string, string | undefined>;
 
@@ -294,6 +299,10 @@ export class MMSA extends EventTarget {
   private readonly madvise: MadviseMode;
   /** @internal This realm's tag in the arenas' lock words. */ realm: number;
   private readonly portRealms = new Map<Portlike, Set<number>>(); // realms reached through each port
+  /** Resolves once the realm this MMSA was attached from can learn of this realm's death (in a
+   * browser, once this realm holds its Web Lock, which needs its event loop to turn): await it
+   * before work that never yields, or a terminate() of this worker goes unnoticed there. */
+  watched: Promise<void> = Promise.resolve();
   private readonly budgetCtl: BudgetController | undefined;
   private readonly idle: { hits: number; since: number }[] = [];
   private pattern: Uint32Array | undefined;
@@ -1177,7 +1186,7 @@ export class MMSA extends EventTarget {
     for (const m of d.arenas) mm.adopt(m);
     if (port !== undefined) {
       mm.linkPort(port);
-      port.postMessage({ memsys: mm.id, msg: { realm: mm.realm } }); // so the sharer knows whom to recover from
+      mm.announceRealm(port);
     }
     mm.listen();
     // Arenas made after the descriptor was: every realm that holds one answers with its memory.
@@ -1198,16 +1207,10 @@ export class MMSA extends EventTarget {
       const d = data as { memsys?: unknown; msg?: Announcement } | null;
       if (d?.memsys !== this.id || !d.msg) return;
       const tag = d.msg.realm;
-      if (typeof tag === 'number' && Number.isSafeInteger(tag) && tag > 1) {
-        let tags = this.portRealms.get(p);
-        if (!tags) this.portRealms.set(p, (tags = new Set()));
-        tags.add(tag);
-      } else {
-        this.announced(d.msg, p);
-      }
+      if (typeof tag === 'number' && Number.isSafeInteger(tag) && tag > 1) this.watchRealm(p, tag);
+      else this.announced(d.msg, p);
     };
     this.ports.set(p, listenPort(p, fn));
-    this.watchPort(p);
   }
 
   private listen(): void {
@@ -1247,9 +1250,10 @@ export class MMSA extends EventTarget {
   // A realm can die at any instruction (worker.terminate()), also inside a core call, holding an
   // arena's lock. The lock word holds the holder's realm tag, and a core call that finds it taken
   // for too long returns E_BUSY instead of spinning forever. A realm is known dead once the realm
-  // that linked its port sees it go (a Node Worker's 'exit'; a browser Worker's terminate(), which
-  // memsys wraps) or it terminates its MMSA; then any realm that meets its lock takes it over and
-  // checks the arena (core `recover`): consistent, it is used on; broken, it is quarantined.
+  // that linked its port sees it go (a Node Worker's 'exit'; in a browser, the Web Lock the realm
+  // holds for its life is granted) or it terminates its MMSA; then any realm that meets its lock
+  // takes it over and checks the arena (core `recover`): consistent, it is used on; broken, it is
+  // quarantined.
 
   // No other realm of the pool is alive (every other tag handed out is marked dead).
   private aloneInPool(): boolean {
@@ -1269,59 +1273,67 @@ export class MMSA extends EventTarget {
     return r !== false || a.lockHolder !== holder;
   }
 
-  // The realms reached through port `p` are gone: marked dead, their locks recovered, the buffers
-  // in their magazines given back, and the ones they held counted ('realm-dead': `returned` and
-  // `held` bytes).
-  private realmsGone(p: Portlike): void {
-    const tags = this.portRealms.get(p);
-    if (!tags) return;
-    this.portRealms.delete(p);
-    for (const tag of tags) this.control.setDead(tag);
-    for (const tag of tags) {
-      let returned = 0;
-      let held = 0;
-      if (this.state === 'ready') {
-        for (const a of this.arenas) {
-          if (a.lockHolder === tag) this.recoverFrom(a);
-          if (!a.x || a.quarantined) continue;
-          const cached = new Map<number, number[]>();
-          held += a.ownedBy(tag, (cls, off) => {
-            let list = cached.get(cls);
-            if (!list) cached.set(cls, (list = []));
-            list.push(off);
-          });
-          for (const [cls, offs] of cached) {
-            try {
-              for (let i = 0; i < offs.length; i += BATCH_MAX) {
-                const part = offs.slice(i, i + BATCH_MAX);
-                a.give(cls, part.length, (j) => part[j]);
-              }
-              returned += offs.length * classSize(cls);
-            } catch (e) {
-              if (!isBusy(e)) throw e;
-            }
-          }
-        }
-      }
-      this.emit('realm-dead', { realm: tag, returned, held });
+  // Tells the realm at the other end of `port` this realm's tag, so that it can recover what this
+  // realm leaves if it dies. Where there are Web Locks (browsers), it first takes a lock named
+  // after the tag and never lets go of it: the browser releases it only once this realm is gone,
+  // which is how the other realm learns of it (see watchRealm).
+  private announceRealm(port: Portlike): void {
+    const say = () => port.postMessage({ memsys: this.id, msg: { realm: this.realm } });
+    const locks = webLocks();
+    if (!locks) {
+      say();
+      return;
     }
+    this.watched = new Promise<void>((resolve) => {
+      void locks.request(this.lockName(this.realm), () => {
+        say();
+        resolve();
+        return new Promise<void>(() => {});
+      });
+    });
   }
 
-  // Learns when the realm behind a port dies: a Node Worker emits 'exit'; a browser Worker says
-  // nothing, so its terminate() is wrapped (the realm counts as dead a moment after, once it has
-  // surely stopped).
-  private watchPort(p: Portlike): void {
-    const w = p as { on?: (e: string, f: () => void) => unknown; threadId?: unknown; terminate?: () => unknown };
+  private lockName(tag: number): string {
+    return `memsys:${this.id}:${tag}`;
+  }
+
+  // A realm reached through port `p` said its tag: learn when it dies. A Node Worker emits 'exit'
+  // once its thread is gone; in a browser the realm's Web Lock is granted to us only then (a
+  // Worker's terminate() returns long before a busy worker has stopped: measured over 100 ms).
+  private watchRealm(p: Portlike, tag: number): void {
+    const w = p as { on?: (e: string, f: () => void) => unknown; threadId?: unknown };
     if (typeof w.on === 'function' && typeof w.threadId === 'number') {
-      w.on('exit', () => this.realmsGone(p));
-    } else if (typeof w.terminate === 'function' && typeof w.on !== 'function') {
-      const terminate = w.terminate.bind(w);
-      w.terminate = () => {
-        const r = terminate();
-        setTimeout(() => this.realmsGone(p), TERMINATE_GRACE_MS);
-        return r;
-      };
+      let tags = this.portRealms.get(p);
+      if (!tags) {
+        this.portRealms.set(p, (tags = new Set()));
+        w.on('exit', () => { for (const t of tags!) this.realmGone(t); this.portRealms.delete(p); });
+      }
+      tags.add(tag);
+      return;
     }
+    void webLocks()?.request(this.lockName(tag), () => this.realmGone(tag));
+  }
+
+  // Realm `tag` is gone: marked dead, its locks recovered, the buffers in its magazines given
+  // back, and the ones it held counted ('realm-dead': `returned` buffers, `held` bytes).
+  private realmGone(tag: number): void {
+    this.control.setDead(tag);
+    let returned = 0;
+    let held = 0;
+    if (this.state === 'ready') {
+      for (const a of this.arenas) {
+        if (a.lockHolder === tag) this.recoverFrom(a);
+        if (!a.x || a.quarantined) continue;
+        try {
+          const r = a.reclaimDead(tag);
+          returned += r.returned;
+          held += r.held;
+        } catch (e) {
+          if (!isBusy(e)) throw e;
+        }
+      }
+    }
+    this.emit('realm-dead', { realm: tag, returned, held });
   }
 
   // ---- housekeeping (housekeep.ts) ---------------------------------------------------------------

@@ -47,7 +47,7 @@ test(`${KILLS} workers terminated while they churn SGLs: nothing hangs, locks ar
   let out = 0;
   for (const a of arenas) if (!a.quarantined) for (let c = 0; c < 64; c++) out += a.x.class_stat(c, 5) * a.x.class_stat(c, 0);
   console.log(`  ${KILLS} kills: ${seen.recovered} locks recovered, ${seen.quarantined} arenas quarantined, ${mm.stats().arenas} arenas, ` +
-    `${(seen.returned / 2 ** 20).toFixed(1)} MiB cached by the dead given back, ${(seen.held / 2 ** 20).toFixed(1)} MiB held by them, ` +
+    `${seen.returned} buffers cached by the dead given back, ${(seen.held / 2 ** 20).toFixed(1)} MiB held by them, ` +
     `${(out / 2 ** 20).toFixed(1)} MiB out; slowest call after a kill ${slowest.toFixed(1)} ms`);
   assert.ok(seen.returned > 0, 'the buffers cached in dead workers\' magazines went back');
   // Out: what the dead held, less what is in arenas quarantined since, plus at most one batch per
