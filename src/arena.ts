@@ -152,23 +152,38 @@ export class Arena {
   }
 
   // Gives back n buffers of class c; `offset(i)` is the i-th one's offset.
-  give(c: number, n: number, offset: (i: number) => number): void {
+  // Returns how many went back: fewer than n (the first ones) only when the arena stayed locked by
+  // another realm; the caller keeps the rest.
+  give(c: number, n: number, offset: (i: number) => number): number {
     const x = this.x!;
     const at = this.scratchIndex();
     if (at < 0) {
-      for (let i = 0; i < n; i++) this.fail(this.call(() => x.free(offset(i), c)));
-      return;
+      for (let i = 0; i < n; i++) {
+        const r = this.call(() => x.free(offset(i), c));
+        if (r === E_BUSY) return i;
+        this.fail(r);
+      }
+      return n;
     }
     const u32 = this.u32;
     for (let i = 0; i < n; i++) u32[at + i] = offset(i);
-    this.fail(this.call(() => x.free_batch(c, at * 4, n)));
+    const r = this.call(() => x.free_batch(c, at * 4, n));
+    if (r === E_BUSY) return 0;
+    this.fail(r);
+    return n;
   }
 
   // One core call; if the lock stayed taken and the holder was found dead and recovered, once more.
+  // While the lock word still shows the holder that kept it last time, the call is not tried at
+  // all: a lock stuck by a realm not known dead would cost every call a full spin.
   private call(f: () => number): number {
+    if (this.stuck !== 0 && Atomics.load(this.u32, H_LOCK) === this.stuck && !this.onBusy?.(this)) return E_BUSY;
     const r = f();
-    return r === E_BUSY && this.onBusy?.(this) ? f() : r;
+    if (r !== E_BUSY) { this.stuck = 0; return r; }
+    this.stuck = Atomics.load(this.u32, H_LOCK);
+    return this.onBusy?.(this) ? f() : r;
   }
+  private stuck = 0; // the lock word that made the last call busy
 
   // A negative core result here is a bug of ours (the TypeScript validated everything first),
   // except E_BUSY: the lock stayed taken by another realm.
@@ -191,7 +206,7 @@ export class Arena {
     if (!this.x || this.quarantined) return;
     const x = this.x;
     const r = this.call(() => x.check());
-    if (r === E_BUSY) this.fail(r);
+    if (r === E_BUSY) return; // locked by another realm: checked another time
     if (r !== 0) throw new MemsysError('ERR_MEMSYS_CORE', `arena ${this.id}: ${checkMessage(r)}`);
   }
 
@@ -210,9 +225,12 @@ export class Arena {
   }
 
   // Gives back this realm's scratch page (also in a closed arena, which every realm lets go of).
+  // In debug mode it is poisoned first: its pages may become free slots, which must read DEADBEEF.
   releaseScratch(): void {
     const x = this.x;
-    if (x && this.scratch > 0) this.fail(this.call(() => x.raw_free(this.scratch)));
+    if (!x || this.scratch <= 0) return;
+    if (this.debug) this.u32.fill(0xefbeadde, this.scratch >>> 2, (this.scratch + PAGE) >>> 2);
+    this.fail(this.call(() => x.raw_free(this.scratch)));
     this.scratch = 0;
   }
 
@@ -238,11 +256,22 @@ export class Arena {
     return Array.from(this.u32.subarray(at, at + 2 * n));
   }
 
-  // Returns a span `scavenge` took: clean if its pages were discarded.
+  // Returns a span `scavenge` took: clean if its pages were discarded. If the arena stayed locked
+  // by another realm, the span waits for the next `returnPending`.
   scavenged(off: number, clean: boolean): void {
     const x = this.x!;
-    this.fail(this.call(() => (clean ? x.scavenged(off) : x.raw_free(off))));
+    const r = this.call(() => (clean ? x.scavenged(off) : x.raw_free(off)));
+    if (r === E_BUSY) { this.pending.push(off, clean ? 1 : 0); return; }
+    this.fail(r);
   }
+
+  // Returns the spans a busy lock kept; true once none is left.
+  returnPending(): boolean {
+    const p = this.pending.splice(0);
+    for (let i = 0; i < p.length; i += 2) this.scavenged(p[i], p[i + 1] === 1);
+    return this.pending.length === 0;
+  }
+  private readonly pending: number[] = []; // (offset, clean) of spans waiting to go back
 
   // A closed arena opens again as arena `id` (a retired arena reused instead of mapping a new one).
   reopen(id: number): boolean {

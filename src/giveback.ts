@@ -54,13 +54,14 @@ export function discardFree(a: Arena, mode: MadviseMode): number {
   let bytes = 0;
   // A round takes at most 512 spans or 32 MiB; enough rounds for a whole arena of one-page spans.
   const rounds = Math.ceil(a.bytes / PAGE / 512) + 1;
+  if (!a.returnPending()) return 0; // spans taken before are still waiting for the lock
   for (let round = 0; round < rounds; round++) {
     const spans = a.scavenge();
     if (spans.length === 0) break;
     for (let i = 0; i < spans.length; i += 2) {
       const ok = discard(a.u8, spans[i], spans[i + 1], mode === 'free') === 0;
       if (ok) bytes += spans[i + 1];
-      a.scavenged(spans[i], ok);
+      a.scavenged(spans[i], ok); // kept for the next call if the arena is locked meanwhile
     }
   }
   return bytes;
@@ -80,12 +81,14 @@ export class Retired {
   }
 
   // Without a FinalizationRegistry `gone` never runs, and the count falls only as arenas are reused.
-  add(a: Arena, gone?: () => void): void {
+  // `collect`: ask the engine to collect now (the memory is still resident, or its address space
+  // is what a new arena may fail to map).
+  add(a: Arena, gone: (() => void) | undefined, collect: boolean): void {
     if (typeof WeakRef === 'function' && a.memory) {
       this.list.push({ ref: new WeakRef(a), counted: gone !== undefined });
       if (gone) this.registry?.register(a.memory, gone, a);
     }
-    if (!ops.discard) this.queueCollect();
+    if (collect) this.queueCollect();
   }
 
   // A retired arena still alive, taken off the list (its `gone` will not run: the caller lowers the

@@ -22,7 +22,7 @@
 
 import { MemsysError, MemsysTypeError, show } from './errors.js';
 import type { MMSA } from './mmsa.js';
-import type { Arena } from './arena.js';
+import { type Arena, readHeader } from './arena.js';
 import { type SGLHandoff, type SlotsHandoff, SGL } from './sgl.js';
 import { type Slab, type SlabBuffer, kArena, kSlab, kSlot, kState } from './slab.js';
 import { NUM_CLASSES } from './sizes.js';
@@ -94,8 +94,19 @@ export function receive(mm: MMSA, d: unknown): Uint8Array | SGL {
     if (seen.has(key)) throw bad(`buffer ${i} (arena ${id}, offset ${h.offs[i]}) is named twice`);
     seen.add(key);
   });
-  for (const m of h.memories) mm.adopt(m);
-  for (const b of h.buffers ?? []) mm.knowBuffer(b);
+  // The ticket and digest need no arena: check them before adopting any memory the descriptor
+  // brings, and adopt only those of arenas it names that the pool has made.
+  const slot = h.ticket % TICKETS;
+  const extent = h.kind === 'memsys.sgl' ? { woff: h.woff, roff: h.roff } : undefined;
+  checkTicket(mm, h, slot, extent);
+  const named = new Set(h.arenas);
+  const made = Atomics.load(mm.control.head, 0);
+  const ours = (buf: ArrayBufferLike) => {
+    const id = readHeader(buf)?.id;
+    return id !== undefined && named.has(id) && id <= made;
+  };
+  for (const m of h.memories) if (ours(m.buffer)) mm.adopt(m);
+  for (const b of h.buffers ?? []) if (ours(b)) mm.knowBuffer(b);
   const slab = mm.slabs[h.cls];
   const live = slab.liveState;
   const arenas = h.arenas.map((id, i) => {
@@ -110,12 +121,7 @@ export function receive(mm: MMSA, d: unknown): Uint8Array | SGL {
   if (h.kind === 'memsys.sgl' && !(h.roff <= h.woff && h.woff <= h.offs.length * slab.size)) {
     throw bad(`offsets roff ${h.roff}, woff ${h.woff} do not fit ${h.offs.length} buffers of ${slab.size} bytes`);
   }
-  const extent = h.kind === 'memsys.sgl' ? { woff: h.woff, roff: h.roff } : undefined;
-  const slot = h.ticket % TICKETS;
-  if (Atomics.load(mm.control.tickets, slot) === h.ticket &&
-      Atomics.load(mm.control.digests, slot) !== digest(mm.control.key, h.cls, h.ticket, h.arenas, h.offs, extent)) {
-    throw bad(`its class, buffers or offsets are not the ones handoff ticket ${h.ticket} was issued for (changed after it was made?)`);
-  }
+  checkTicket(mm, h, slot, extent);
   if (Atomics.compareExchange(mm.control.tickets, slot, h.ticket, 0) !== h.ticket) {
     throw new MemsysError('ERR_MEMSYS_MOVED',
       `handoff ticket ${h.ticket} was already received, or expired (more than ${TICKETS} handoffs were made after it)`);
@@ -129,6 +135,17 @@ export function receive(mm: MMSA, d: unknown): Uint8Array | SGL {
   sgl.woff = h.woff;
   sgl.roff = h.roff;
   return sgl;
+}
+
+// The ticket is current (not received, not expired) and was issued for what the descriptor names.
+function checkTicket(mm: MMSA, h: Handoff, slot: number, extent: { woff: number; roff: number } | undefined): void {
+  if (Atomics.load(mm.control.tickets, slot) !== h.ticket) {
+    throw new MemsysError('ERR_MEMSYS_MOVED',
+      `handoff ticket ${h.ticket} was already received, or expired (more than ${TICKETS} handoffs were made after it)`);
+  }
+  if (Atomics.load(mm.control.digests, slot) !== digest(mm.control.key, h.cls, h.ticket, h.arenas, h.offs, extent)) {
+    throw bad(`its class, buffers or offsets are not the ones handoff ticket ${h.ticket} was issued for (changed after it was made?)`);
+  }
 }
 
 function checkShape(d: unknown): Handoff {

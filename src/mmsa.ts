@@ -210,7 +210,8 @@ function debugFromEnv(env: Env): boolean {
 //   handoff digests, the last realm tag, 1 once mapping may fail (never drop the last arena) ·
 //   BigInt64 hits[64] at byte 32 · i32 live[64] at byte 544 · i32 tickets[TICKETS] and
 //   i32 digests[TICKETS] (handoff.ts) ·
-//   i32 dead[REALM_BITS / 32]: a bit per realm tag (mod REALM_BITS), set once that realm is gone ·
+//   i32 realms[REALM_SLOTS × 2]: per slot (tag mod REALM_SLOTS) the tag of the realm there
+//   (negative once it is gone) and the arenas it retired; no two live realms share a slot ·
 //   i32 orphans[1 + ORPHANS * 3] after them: a count, then (arena id, class, offset / 128) of
 //   buffers a realm could not give back itself (see terminate); arena id 0: free, −1: being written
 const ORPHANS = 1024;
@@ -219,9 +220,10 @@ const H_OPEN = 2; // head[2]: arenas open
 const H_RETIRED = 3; // head[3]: arenas dropped whose memory may still be resident
 const H_KEY = 4;     // head[4]: the key of handoff digests
 const H_REALMS = 5;  // head[5]: the last realm tag handed out (tags start at 2; 1 is a bare core's)
+const H_LIVE = 7;    // head[7]: realms alive (not known gone)
 const H_KEEP_ONE = 6; // head[6]: 1 once any realm found that a new arena may fail to map
-const REALM_BITS = 65536;
-const CONTROL_BYTES = HEAD_BYTES + NUM_CLASSES * 12 + TICKETS * 8 + REALM_BITS / 8 + (1 + ORPHANS * 3) * 4;
+const REALM_SLOTS = 4096; // realms alive at once, at most (the owner table keeps 16 bits of a tag)
+const CONTROL_BYTES = HEAD_BYTES + NUM_CLASSES * 12 + TICKETS * 8 + REALM_SLOTS * 8 + (1 + ORPHANS * 3) * 4;
 class Control {
   readonly sab: SharedArrayBuffer | ArrayBuffer;
   readonly head: Int32Array;
@@ -229,7 +231,7 @@ class Control {
   readonly live: Int32Array;
   readonly tickets: Int32Array;
   readonly digests: Int32Array;
-  readonly dead: Int32Array;
+  readonly realms: Int32Array;
   readonly orphans: Int32Array;
   constructor(sab?: SharedArrayBuffer | ArrayBuffer, shared = true) {
     this.sab = sab ?? (shared ? new SharedArrayBuffer(CONTROL_BYTES) : new ArrayBuffer(CONTROL_BYTES));
@@ -238,24 +240,48 @@ class Control {
     this.live = new Int32Array(this.sab, HEAD_BYTES + NUM_CLASSES * 8, NUM_CLASSES);
     this.tickets = new Int32Array(this.sab, HEAD_BYTES + NUM_CLASSES * 12, TICKETS);
     this.digests = new Int32Array(this.sab, HEAD_BYTES + NUM_CLASSES * 12 + TICKETS * 4, TICKETS);
-    this.dead = new Int32Array(this.sab, HEAD_BYTES + NUM_CLASSES * 12 + TICKETS * 8, REALM_BITS / 32);
-    this.orphans = new Int32Array(this.sab, HEAD_BYTES + NUM_CLASSES * 12 + TICKETS * 8 + REALM_BITS / 8, 1 + ORPHANS * 3);
+    this.realms = new Int32Array(this.sab, HEAD_BYTES + NUM_CLASSES * 12 + TICKETS * 8, REALM_SLOTS * 2);
+    this.orphans = new Int32Array(this.sab, HEAD_BYTES + NUM_CLASSES * 12 + TICKETS * 8 + REALM_SLOTS * 8, 1 + ORPHANS * 3);
     if (!sab) this.head[H_KEY] = randomId() | 0;
   }
 
-  // A new realm's tag, marked alive.
+  // A new realm's tag, in a slot no live realm holds (a gone realm's slot is reused).
   newRealm(): number {
-    const tag = (Atomics.add(this.head, H_REALMS, 1) >>> 0) % 0xfffffffe + 2;
-    Atomics.and(this.dead, (tag % REALM_BITS) >>> 5, ~(1 << (tag & 31)));
-    return tag;
+    for (let tries = 0; tries <= REALM_SLOTS; tries++) {
+      const tag = (Atomics.add(this.head, H_REALMS, 1) >>> 0) % 0x7ffffffd + 2;
+      const at = (tag % REALM_SLOTS) * 2;
+      const was = Atomics.load(this.realms, at);
+      if (was > 0 || Atomics.compareExchange(this.realms, at, was, tag) !== was) continue;
+      Atomics.store(this.realms, at + 1, 0);
+      Atomics.add(this.head, H_LIVE, 1);
+      return tag;
+    }
+    throw new MemsysError('ERR_MEMSYS_STATE', `more than ${REALM_SLOTS} realms are attached to this pool at once`);
   }
 
+  // Realm `tag` is gone: it no longer counts as alive, nor do the arenas it retired (its
+  // references to them went with it).
   setDead(tag: number): void {
-    Atomics.or(this.dead, (tag % REALM_BITS) >>> 5, 1 << (tag & 31));
+    const at = (tag % REALM_SLOTS) * 2;
+    if (Atomics.compareExchange(this.realms, at, tag, -tag) !== tag) return;
+    Atomics.sub(this.head, H_LIVE, 1);
+    Atomics.sub(this.head, H_RETIRED, Atomics.exchange(this.realms, at + 1, 0));
   }
 
   isDead(tag: number): boolean {
-    return (Atomics.load(this.dead, (tag % REALM_BITS) >>> 5) & (1 << (tag & 31))) !== 0;
+    return Atomics.load(this.realms, (tag % REALM_SLOTS) * 2) === -tag;
+  }
+
+  get alive(): number {
+    return Atomics.load(this.head, H_LIVE);
+  }
+
+  // One more (or, n = -1, one fewer) arena retired by realm `tag`.
+  retire(tag: number, n: 1 | -1): void {
+    const at = (tag % REALM_SLOTS) * 2;
+    if (Atomics.load(this.realms, at) !== tag) return; // gone: its count went with it
+    Atomics.add(this.realms, at + 1, n);
+    Atomics.add(this.head, H_RETIRED, n);
   }
 
   get key(): number {
@@ -536,12 +562,7 @@ export class MMSA extends EventTarget {
       const slot = Atomics.load(o, e + 2);
       if (Atomics.compareExchange(o, e, id, 0) !== id) continue;
       Atomics.sub(o, 0, 1);
-      try {
-        a.give(cls, 1, () => slot * 128);
-      } catch (err) {
-        if (!isBusy(err)) throw err;
-        this.orphan(id, cls, slot); // another time
-      }
+      if (a.give(cls, 1, () => slot * 128) === 0) this.orphan(id, cls, slot); // locked: another time
     }
   }
 
@@ -723,12 +744,7 @@ export class MMSA extends EventTarget {
     const fromArenas = () => {
       for (const a of this.arenas) {
         if (got === n) break;
-        if (!a.x || a.closed || a.quarantined) continue;
-        try {
-          got += this.takeFrom(s, a, n - got, each);
-        } catch (e) {
-          if (!isBusy(e)) throw e; // locked by a realm not known dead: use the other arenas
-        }
+        if (a.x && !a.closed && !a.quarantined) got += this.takeFrom(s, a, n - got, each); // a locked one gives 0
       }
     };
     fromArenas();
@@ -791,9 +807,10 @@ export class MMSA extends EventTarget {
         if (k === 0) break;
         got += k;
       }
-    } finally {
-      s.base += got; // what was taken before the arena turned busy is ours
+    } catch (e) {
+      if (!isBusy(e)) throw e; // locked by another realm: what was taken before is ours
     }
+    s.base += got;
     if (this.debug) a.check();
     return got;
   }
@@ -816,7 +833,8 @@ export class MMSA extends EventTarget {
       const oom = this.oom; // a rollback is not memory freed
       if (offs.length) this.giveSlots(s, arenas, offs);
       // All or nothing: the arenas this request mapped go again.
-      for (const a of [...this.arenas]) if (!had.has(a)) this.dropIfEmpty(a);
+      const keepOne = this.keepOne(undefined);
+      for (const a of [...this.arenas]) if (!had.has(a)) this.dropIfEmpty(a, keepOne);
       if (oom) {
         this.oom = true;
         this.oomInUse = this.bytesInUse();
@@ -859,13 +877,9 @@ export class MMSA extends EventTarget {
       this.oom = false;
       for (let i = 0; i < list.length; i += BATCH_MAX) {
         const part = list.slice(i, i + BATCH_MAX);
-        try {
-          a.give(s.cls, part.length, (j) => part[j]);
-        } catch (e) {
-          if (!isBusy(e)) throw e;
-          for (const off of part) { a.claim(off); s.mag.push(this.view(s, a, off)); } // cached until the arena is free
-          kept += part.length;
-        }
+        const given = a.give(s.cls, part.length, (j) => part[j]);
+        for (const off of part.slice(given)) { a.claim(off); s.mag.push(this.view(s, a, off)); } // locked: cached for now
+        kept += part.length - given;
       }
       if (this.debug) a.check();
     }
@@ -902,14 +916,9 @@ export class MMSA extends EventTarget {
       this.oom = false;
       for (let i = 0; i < list.length; i += BATCH_MAX) {
         const part = list.slice(i, i + BATCH_MAX);
-        try {
-          a.give(s.cls, part.length, (j) => part[j][kSlot]! << 7);
-        } catch (e) {
-          if (!isBusy(e)) throw e;
-          keep.push(...part); // the arena is locked by another realm: they stay cached
-          continue;
-        }
-        for (const v of part) v[kSlot] = -1;
+        const given = a.give(s.cls, part.length, (j) => part[j][kSlot]! << 7);
+        for (const v of part.slice(0, given)) v[kSlot] = -1;
+        keep.push(...part.slice(given)); // the arena is locked by another realm: they stay cached
       }
       if (this.debug) a.check();
     }
@@ -983,7 +992,7 @@ export class MMSA extends EventTarget {
     const head = this.control.head;
     if (!this.aloneInPool()) return undefined;
     for (let r = this.retired.take(); r; r = this.retired.take()) {
-      if (r.counted) Atomics.sub(head, H_RETIRED, 1);
+      if (r.counted) this.control.retire(this.realm, -1);
       if (!r.arena.reopen(Atomics.add(head, 0, 1) + 1)) continue;
       r.arena.reused = true;
       this.register(r.arena);
@@ -1257,9 +1266,7 @@ export class MMSA extends EventTarget {
 
   // No other realm of the pool is alive (every other tag handed out is marked dead).
   private aloneInPool(): boolean {
-    const last = Atomics.load(this.control.head, H_REALMS) + 1;
-    for (let tag = 2; tag <= last; tag++) if (tag !== this.realm && !this.control.isDead(tag)) return false;
-    return true;
+    return this.control.alive === 1 && !this.control.isDead(this.realm);
   }
 
   // Called by an arena whose lock stayed taken: true if its holder is dead and the lock recovered.
@@ -1547,7 +1554,6 @@ export class MMSA extends EventTarget {
     this.byId.delete(a.id);
     this.emptySince.delete(a);
     a.mm = null;
-    const head = this.control.head;
     let given = false;
     try {
       if (closedHere && pageOps().discard) {
@@ -1559,10 +1565,13 @@ export class MMSA extends EventTarget {
       if (!isBusy(e)) throw e;
     }
     if (closedHere && !given && a.memory) {
-      Atomics.add(head, H_RETIRED, 1);
-      this.retired.add(a, () => Atomics.sub(head, H_RETIRED, 1));
+      const control = this.control;
+      const realm = this.realm;
+      control.retire(realm, 1);
+      this.retired.add(a, () => control.retire(realm, -1), true);
     } else {
-      this.retired.add(a);
+      // Given back in place, the memory still holds its address space until collected.
+      this.retired.add(a, undefined, !pageOps().discard || Atomics.load(this.control.head, H_KEEP_ONE) === 1);
     }
     this.emit('arena-dropped', { id: a.id, bytes: a.bytes, arenas: this.arenas.length, returned: given });
   }

@@ -109,9 +109,15 @@ function drainNode(dest: NodeWritableLike, next: Next): Promise<number> {
     const finish = (err?: unknown) => {
       if (settled) return;
       settled = true;
-      // A write callback that fails runs before the stream emits that 'error' (in a later tick):
-      // the listener stays until then, or the error would have no listener and kill the process.
-      setTimeout(() => dest.removeListener('error', finish), 0);
+      // A write callback that fails runs before the stream emits that 'error' (a later tick, or
+      // after an asynchronous close, as fs.WriteStream does): after a failure the listener stays
+      // until the stream has emitted 'error' or 'close', or the error would kill the process.
+      if (err === undefined) dest.removeListener('error', finish);
+      else {
+        const done = () => { dest.removeListener('error', finish); dest.removeListener('error', done); dest.removeListener('close', done); };
+        dest.on('error', done);
+        dest.on('close', done);
+      }
       dest.removeListener('close', closed);
       dest.removeListener('drain', pump);
       if (err) reject(err); else resolve(n);

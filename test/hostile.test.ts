@@ -47,7 +47,11 @@ test('a changed buffer list is refused before anything is taken; the genuine des
   const d = mm.handoff(a);
   const forged = { ...d, offs: [b.byteOffset] };
   throwsCode(() => mm.receive(forged), 'ERR_MEMSYS_DESCRIPTOR', 'not the ones handoff ticket');
-  throwsCode(() => mm.receive({ ...d, cls: 33, offs: [b.byteOffset] }), 'ERR_MEMSYS_NOT_LIVE');
+  throwsCode(() => mm.receive({ ...d, cls: 33, offs: [b.byteOffset] }), 'ERR_MEMSYS_DESCRIPTOR', 'not the ones');
+  // A forged memory in a descriptor is not adopted: its ticket and digest are checked first.
+  const alien = new WebAssembly.Memory({ initial: 64, maximum: 64, shared: true });
+  throwsCode(() => mm.receive({ ...d, ticket: d.ticket + 1000, memories: [alien] }), 'ERR_MEMSYS_MOVED');
+  assert.is(mm.stats().arenas, 1, 'nothing adopted');
   const got = mm.receive(d) as Uint8Array;
   assert.is(got.byteOffset, a.byteOffset);
   mm.free(got);

@@ -3,6 +3,7 @@
 // its owner) with what it had.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { createWriteStream } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { MMSA, type SGL } from '../src/node/index.js';
@@ -84,6 +85,19 @@ test('writeTo a Node Writable that fails after some chunks, and one destroyed me
     assert.ok(sgl.len > 0 && sgl.len < data.length, how);
     usable(sgl);
   }
+});
+
+test('writeTo a real failing stream (fs.WriteStream to /dev/full, which emits its error after an asynchronous close) rejects, nothing escapes', async () => {
+  const sgl = filled();
+  const { result, escaped } = await escapes(async () => {
+    const r = await sgl.writeTo(createWriteStream('/dev/full')).then((v) => ({ ok: v }), (e) => ({ err: e }));
+    await new Promise((res) => setTimeout(res, 50)); // the stream closes and emits meanwhile
+    if ('err' in r) throw r.err;
+    return r.ok;
+  });
+  assert.is((errOf(result) as { code?: string })?.code, 'ENOSPC');
+  assert.equal(escaped, []);
+  usable(sgl);
 });
 
 test('writeTo a Node Writable already ended or destroyed rejects', async () => {
