@@ -111,6 +111,23 @@ test('a refusal happens only when the memory is not there, and the next request 
   mm.terminate();
 });
 
+test('a refused SGL under an address-space limit keeps the arena it mapped: the next request is served', () => {
+  const undo = mapLimit(1);
+  try {
+    const mm = pool({ arenaSize: 4 * MiB, memStats: () => ({ ...roomy(), addressSpace: 30 * GiB }) });
+    mm.hostStats();
+    mm.freeMem(); // reads the limit: the pool keeps its last arena from now on
+    let err = '';
+    try { mm.newSGL(6 * MiB); } catch (e) { err = (e as { code: string }).code; }
+    assert.is(err, 'ERR_MEMSYS_OUT_OF_MEMORY');
+    assert.is(mm.stats().arenas, 1, 'the arena mapped for it stays');
+    mm.free(mm.allocSize(32768));
+    mm.terminate();
+  } finally {
+    undo();
+  }
+});
+
 // A child process under `ulimit -v`, where each arena's ~10 GiB reservation counts.
 for (const gib of [12, 20]) {
   test(`under ulimit -v ${gib} GiB the pool keeps its last arena, so the next burst is served`, () => {
