@@ -33,7 +33,7 @@
 // `offset >> 7` indexes the slot state of any buffer without a lookup.
 
 export const MAGIC: u32 = 0x41534d4d; // "MMSA" little-endian
-export const ABI_VERSION: u32 = 2;
+export const ABI_VERSION: u32 = 3;
 
 export const PAGE_SHIFT: u32 = 12;
 export const GRANULE_SHIFT: u32 = 7;
@@ -49,7 +49,7 @@ export const GRANULES_PER_PAGE: u32 = 1 << (PAGE_SHIFT - GRANULE_SHIFT); // 32
 //  220 clean pgs: free pages whose bytes were given back to the OS (or never touched): they read
 //      as zero, or, after MADV_FREE, as zero or their old bytes
 //  224 owners: offset of the owner table (the low 16 bits of the realm tag that last took each
-//      slot from the core, or that a host recorded since, see index.ts set_owner)
+//      slot from the core, or that a host recorded since: see index.ts reclaim)
 
 const H_MAGIC: usize = 0;
 const H_ABI: usize = 4;

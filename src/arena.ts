@@ -32,6 +32,7 @@ export const PAGE = 4096;
 export const WASM_PAGE = 65536;
 export const BATCH_MAX = PAGE / 4; // offsets that fit in one scratch page
 const H_OWNERS = 56;               // u32 index of the owner table's offset (byte 224)
+const STUCK_MS = 100;
 
 export class Arena {
   id: number;                        // changes only when a closed arena is reopened (retired reuse)
@@ -174,16 +175,21 @@ export class Arena {
   }
 
   // One core call; if the lock stayed taken and the holder was found dead and recovered, once more.
-  // While the lock word still shows the holder that kept it last time, the call is not tried at
-  // all: a lock stuck by a realm not known dead would cost every call a full spin.
+  // For STUCK_MS after a call found the lock stuck, a call that finds the same holder in the lock
+  // word is not tried: a lock stuck by a realm not known dead would cost every call a full spin
+  // (tens of ms). After that, or once the word changes, calls spin again (the same tag may have let
+  // go and taken the lock again in between).
   private call(f: () => number): number {
-    if (this.stuck !== 0 && Atomics.load(this.u32, H_LOCK) === this.stuck && !this.onBusy?.(this)) return E_BUSY;
+    if (this.stuck !== 0 && Atomics.load(this.u32, H_LOCK) === this.stuck && performance.now() < this.stuckUntil &&
+        !this.onBusy?.(this)) return E_BUSY;
     const r = f();
     if (r !== E_BUSY) { this.stuck = 0; return r; }
     this.stuck = Atomics.load(this.u32, H_LOCK);
+    this.stuckUntil = performance.now() + STUCK_MS;
     return this.onBusy?.(this) ? f() : r;
   }
-  private stuck = 0; // the lock word that made the last call busy
+  private stuck = 0;      // the lock word that made the last call busy
+  private stuckUntil = 0; // until when calls that find it are not tried
 
   // A negative core result here is a bug of ours (the TypeScript validated everything first),
   // except E_BUSY: the lock stayed taken by another realm.
@@ -322,7 +328,7 @@ export class Arena {
   }
 
   unclaim(off: number, was: number): void {
-    if (this.owners) Atomics.store(this.owners, off >>> 7, was);
+    if (this.owners) Atomics.compareExchange(this.owners, off >>> 7, this.realm & 0xffff, was); // unless another realm claimed it since
   }
 
   // The slot at `off` is no realm's (an orphan: whichever realm gives it back, not its dead owner's).

@@ -252,7 +252,6 @@ class Control {
       const at = (tag % REALM_SLOTS) * 2;
       const was = Atomics.load(this.realms, at);
       if (was > 0 || Atomics.compareExchange(this.realms, at, was, tag) !== was) continue;
-      Atomics.store(this.realms, at + 1, 0);
       Atomics.add(this.head, H_LIVE, 1);
       return tag;
     }
@@ -263,13 +262,26 @@ class Control {
   // references to them went with it).
   setDead(tag: number): void {
     const at = (tag % REALM_SLOTS) * 2;
-    if (Atomics.compareExchange(this.realms, at, tag, -tag) !== tag) return;
+    if (Atomics.load(this.realms, at) !== tag) return;
+    const retired = Atomics.exchange(this.realms, at + 1, 0); // before the slot can be reused
+    if (Atomics.compareExchange(this.realms, at, tag, -tag) !== tag) {
+      Atomics.add(this.realms, at + 1, retired);
+      return;
+    }
     Atomics.sub(this.head, H_LIVE, 1);
-    Atomics.sub(this.head, H_RETIRED, Atomics.exchange(this.realms, at + 1, 0));
+    Atomics.sub(this.head, H_RETIRED, retired);
   }
 
+  // A live realm always holds its slot: an issued tag whose slot holds anything else is gone (its
+  // slot may be another realm's by now).
   isDead(tag: number): boolean {
-    return Atomics.load(this.realms, (tag % REALM_SLOTS) * 2) === -tag;
+    return tag >= 2 && tag < Atomics.load(this.head, H_REALMS) + 2 && Atomics.load(this.realms, (tag % REALM_SLOTS) * 2) !== tag;
+  }
+
+  // The low 16 bits of a gone realm's tag (what the owner table keeps) name no live realm.
+  ownerFree(tag: number): boolean {
+    const now = Atomics.load(this.realms, (tag % REALM_SLOTS) * 2);
+    return now <= 0 || (now & 0xffff) !== (tag & 0xffff);
   }
 
   get alive(): number {
@@ -325,6 +337,7 @@ export class MMSA extends EventTarget {
   private readonly madvise: MadviseMode;
   /** @internal This realm's tag in the arenas' lock words. */ realm: number;
   private readonly portRealms = new Map<Portlike, Set<number>>(); // realms reached through each port
+  private readonly toReclaim = new Map<number, Set<Arena>>();   // dead realms' arenas locked at their death
   /** Resolves once the realm this MMSA was attached from can learn of this realm's death (in a
    * browser, once this realm holds its Web Lock, which needs its event loop to turn): await it
    * before work that never yields, or a terminate() of this worker goes unnoticed there. */
@@ -460,7 +473,12 @@ export class MMSA extends EventTarget {
     this.defaultSlab = undefined;
     for (const s of this.slabs) s.liveState = -1;
     for (const a of this.arenas) {
-      a.releaseAll();
+      try {
+        a.returnPending();
+        a.releaseAll();
+      } catch (e) {
+        if (!isBusy(e)) throw e; // locked by another realm: its scratch page stays
+      }
       a.mm = null;
     }
     this.arenas.length = 0;
@@ -1191,8 +1209,13 @@ export class MMSA extends EventTarget {
       mm.min = { bytes: d.minFree!, source: 'the sharing realm' };
       mm.lowWM = d.lowWM!;
     }
-    mm.setup();
-    for (const m of d.arenas) mm.adopt(m);
+    try {
+      mm.setup();
+      for (const m of d.arenas) mm.adopt(m);
+    } catch (e) {
+      mm.terminate(); // a realm that never was: not counted alive, no timer left
+      throw e;
+    }
     if (port !== undefined) {
       mm.linkPort(port);
       mm.announceRealm(port);
@@ -1325,22 +1348,38 @@ export class MMSA extends EventTarget {
   // back, and the ones it held counted ('realm-dead': `returned` buffers, `held` bytes).
   private realmGone(tag: number): void {
     this.control.setDead(tag);
+    const r = this.reclaimFrom(tag, this.arenas);
+    this.emit('realm-dead', { realm: tag, returned: r.returned, held: r.held });
+  }
+
+  // Gives back what realm `tag` had cached in `arenas`; an arena locked meanwhile is tried again at
+  // the next housekeeping pass, for as long as no live realm shares the tag's low 16 bits.
+  private reclaimFrom(tag: number, arenas: readonly Arena[]): { returned: number; held: number } {
     let returned = 0;
     let held = 0;
-    if (this.state === 'ready') {
-      for (const a of this.arenas) {
-        if (a.lockHolder === tag) this.recoverFrom(a);
-        if (!a.x || a.quarantined) continue;
-        try {
-          const r = a.reclaimDead(tag);
-          returned += r.returned;
-          held += r.held;
-        } catch (e) {
-          if (!isBusy(e)) throw e;
-        }
+    if (this.state !== 'ready' || !this.control.ownerFree(tag)) return { returned, held };
+    for (const a of arenas) {
+      if (a.lockHolder === tag) this.recoverFrom(a);
+      if (!a.x || a.quarantined) continue;
+      try {
+        const r = a.reclaimDead(tag);
+        returned += r.returned;
+        held += r.held;
+      } catch (e) {
+        if (!isBusy(e)) throw e;
+        let later = this.toReclaim.get(tag);
+        if (!later) this.toReclaim.set(tag, (later = new Set()));
+        later.add(a);
       }
     }
-    this.emit('realm-dead', { realm: tag, returned, held });
+    return { returned, held };
+  }
+
+  private retryReclaims(): void {
+    for (const [tag, arenas] of [...this.toReclaim]) {
+      this.toReclaim.delete(tag);
+      this.reclaimFrom(tag, [...arenas].filter((a) => this.arenas.includes(a)));
+    }
   }
 
   // ---- housekeeping (housekeep.ts) ---------------------------------------------------------------
@@ -1365,6 +1404,7 @@ export class MMSA extends EventTarget {
   // One housekeeping pass, as the timer runs it; returns what it did and when the next is due.
   housekeep(): HousekeepReport {
     this.ready();
+    this.retryReclaims();
     const now = this.now();
     const stats = this.hostStats();
     this.swap.update(stats?.swap?.used);
@@ -1560,6 +1600,11 @@ export class MMSA extends EventTarget {
         discardFree(a, this.madvise);
         given = a.cleanPages >= a.freePages; // every free page went back (raw pages are realms' scratch)
       }
+    } catch (e) {
+      if (!isBusy(e)) throw e;
+    }
+    try {
+      a.returnPending();
       a.releaseScratch();
     } catch (e) {
       if (!isBusy(e)) throw e;

@@ -106,15 +106,16 @@ function drainNode(dest: NodeWritableLike, next: Next): Promise<number> {
     let pending = 0;   // writes whose callback has not run
     let drained = false; // next() ran dry
     let settled = false;
-    const finish = (err?: unknown) => {
+    // `fromWrite`: the failure came from a write callback, which runs before the stream emits that
+    // 'error' (a later tick, or after an asynchronous close, as fs.WriteStream does): the listener
+    // stays until the stream has emitted 'error' or 'close', or the error would kill the process.
+    const onError = (e: unknown) => finish(e);
+    const finish = (err?: unknown, fromWrite = false) => {
       if (settled) return;
       settled = true;
-      // A write callback that fails runs before the stream emits that 'error' (a later tick, or
-      // after an asynchronous close, as fs.WriteStream does): after a failure the listener stays
-      // until the stream has emitted 'error' or 'close', or the error would kill the process.
-      if (err === undefined) dest.removeListener('error', finish);
+      if (!fromWrite) dest.removeListener('error', onError);
       else {
-        const done = () => { dest.removeListener('error', finish); dest.removeListener('error', done); dest.removeListener('close', done); };
+        const done = () => { dest.removeListener('error', onError); dest.removeListener('error', done); dest.removeListener('close', done); };
         dest.on('error', done);
         dest.on('close', done);
       }
@@ -125,7 +126,7 @@ function drainNode(dest: NodeWritableLike, next: Next): Promise<number> {
     const closed = () => finish(new MemsysError('ERR_MEMSYS_STREAM', 'the destination closed before it took every chunk'));
     const done = (err?: Error | null) => {
       pending--;
-      if (err) finish(err);
+      if (err) finish(err, true);
       else if (drained && pending === 0) finish();
     };
     // Runs first from here and then from 'drain': a throw (the SGL handed off meanwhile) settles
@@ -150,7 +151,7 @@ function drainNode(dest: NodeWritableLike, next: Next): Promise<number> {
         if (!dest.write(c, done)) return; // 'drain' calls pump again
       }
     }
-    dest.on('error', finish);
+    dest.on('error', onError);
     dest.on('close', closed);
     dest.on('drain', pump);
     pump();

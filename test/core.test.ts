@@ -18,7 +18,7 @@ for (const shared of [true, false]) {
 
   test(`${t} init writes the header and refuses a second init or a tiny memory`, () => {
     const { x, mem } = arena(4 * MiB, shared);
-    assert.is(x.arena_stat(0), 2);            // ABI
+    assert.is(x.arena_stat(0), 3);            // ABI
     assert.is(x.arena_stat(1), 1024);         // 4 KiB pages
     assert.is(x.arena_stat(5), 42);           // owner
     assert.is(x.arena_stat(6), 7);            // arena id
