@@ -81,6 +81,20 @@ test('a stuck lock: frees stay cached and no buffer is handed out twice; spans t
   mm.terminate();
 });
 
+test('terminate() with an arena locked by another realm passes it over and still ends the realm', () => {
+  const mm = new MMSA({ name: 'term', arenaSize: 4 << 20, housekeeping: false, env: {} });
+  mm.init();
+  const other = MMSA.attach(mm.share());
+  mm.free(mm.allocSize(4096));
+  const unstick = stick(mm);
+  other.terminate();
+  mm.terminate();
+  unstick();
+  let err = '';
+  try { mm.alloc(); } catch (e) { err = (e as { code: string }).code; }
+  assert.is(err, 'ERR_MEMSYS_STATE', 'terminated');
+});
+
 test('a realm that terminates stops counting the arenas it retired', () => {
   const ops = pageOps();
   setPageOps({}); // no page helper: a drop is a retirement

@@ -195,6 +195,20 @@ test('writing into an SGL from a failing pipeline, and a pipeTo that is aborted'
   assert.equal(r3.escaped, []);
 });
 
+test('a writeTo that fails for a reason of its own (the SGL handed off meanwhile) leaves no listener on a healthy sink', async () => {
+  const sink = new Writable({ highWaterMark: 16, write(_c, _e, cb) { setTimeout(cb, 1); } });
+  const before = sink.listenerCount('error') + sink.listenerCount('close');
+  for (let i = 0; i < 12; i++) {
+    const sgl = filled();
+    const p = sgl.writeTo(sink);
+    const d = sgl.handoff();
+    await p.catch(() => {});
+    mm.receive(d).free();
+  }
+  await new Promise((r) => setTimeout(r, 20));
+  assert.is(sink.listenerCount('error') + sink.listenerCount('close'), before);
+});
+
 test('after every fault above, nothing is in use', () => {
   assert.is(inUse(mm), 0);
   mm.check();
