@@ -484,6 +484,7 @@ export class MMSA extends EventTarget {
     this.arenas.length = 0;
     this.byId.clear();
     this.emptySince.clear();
+    this.toReclaim.clear();
     this.channel?.close();
     this.channel = undefined;
     for (const [p, fn] of this.ports) unlistenPort(p, fn);
@@ -1593,6 +1594,7 @@ export class MMSA extends EventTarget {
     if (i >= 0) this.arenas.splice(i, 1);
     this.byId.delete(a.id);
     this.emptySince.delete(a);
+    for (const later of this.toReclaim.values()) later.delete(a);
     a.mm = null;
     let given = false;
     try {
