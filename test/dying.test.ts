@@ -42,6 +42,7 @@ test(`${KILLS} workers terminated while they churn SGLs: nothing hangs, locks ar
   assert.is(seen.dead, KILLS, 'every worker was known dead once it exited');
   assert.ok(seen.recovered + seen.quarantined > 0, `some worker died holding a lock (recovered ${seen.recovered}, quarantined ${seen.quarantined})`);
   mm.check();
+  mm.freeMem({ totally: true, toOS: false }); // this realm's own cached buffers back to the arenas
   // What is still out in the arenas that were not quarantined is what the dead workers held.
   const arenas = (mm as unknown as { arenas: { quarantined: boolean; x: { class_stat(c: number, f: number): number } }[] }).arenas;
   let out = 0;
