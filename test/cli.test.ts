@@ -90,6 +90,16 @@ test('doctor: a healthy host is exit 0; bad arguments are exit 2 with the usage'
   }
 });
 
+test('doctor always states the overcommit policy and what it means for this process', () => {
+  const host = { total: 2 * GiB, free: GiB, available: GiB };
+  const policy = (mode: number) => diagnose({ ...host, commit: { mode } }, 0, { discard: () => 0 }).find((f) => f.topic === 'overcommit')?.text;
+  assert.match(policy(0)!, /^vm\.overcommit_memory=0 \(heuristic\): only a single mapping larger than RAM plus swap fails with ENOMEM/);
+  assert.match(policy(1)!, /^vm\.overcommit_memory=1 \(always\): no allocation fails with ENOMEM/);
+  const strict = diagnose({ ...host, commit: { mode: 2, ratio: 50, limit: 4 * GiB, committed: GiB, headroom: 3 * GiB } }, 0, { discard: () => 0 });
+  assert.match(strict.find((f) => f.topic === 'overcommit')!.text, /^vm\.overcommit_memory=2 \(strict, ratio 50%\) leaves 3\.00 GiB of commit headroom/);
+  assert.ok(diagnose({ ...host, commit: { mode: 0 } }, 0, { discard: () => 0 }).some((f) => f.text.startsWith('nothing limits')), 'and a healthy host still says so');
+});
+
 test('doctor without the native page helper: says memory freed inside an arena stays charged, a danger under a cgroup limit', () => {
   const host = { total: 2 * GiB, free: GiB, available: GiB };
   const missing = 'the native page helper is not built (no cc)';

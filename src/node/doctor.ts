@@ -80,5 +80,13 @@ export function diagnose(s: MemStats | undefined, minFree: number, pages: PageOp
   if (out.length === 0) {
     out.push({ level: 'info', topic: 'memory', text: `nothing limits this process below the host: ${f(avail)} of ${f(s.total)} available` });
   }
+  // The overcommit policy in force, whatever else was found: it decides how a shortage shows.
+  if (c?.mode === 0) {
+    out.push({ level: 'info', topic: 'overcommit', text: 'vm.overcommit_memory=0 (heuristic): only a single mapping larger than RAM plus swap fails with ENOMEM; ' +
+      'past that, memory runs out at the page fault and the OOM killer decides' });
+  } else if (c?.mode === 1) {
+    out.push({ level: 'info', topic: 'overcommit', text: 'vm.overcommit_memory=1 (always): no allocation fails with ENOMEM; ' +
+      'when memory runs out the OOM killer ends a process, so watch pressure rather than errors' });
+  }
   return out;
 }
