@@ -67,7 +67,6 @@ export function discardFree(a: Arena, mode: MadviseMode): number {
   return bytes;
 }
 
-
 // Dropped arenas this realm let go of, while they may still be resident. The realm that closed an
 // arena it could not give back in place counts it (the pool's retired count, lowered by `gone`
 // once the engine has collected the memory); every realm keeps a weak reference to reuse it.
@@ -81,6 +80,7 @@ export class Retired {
   }
 
   // Without a FinalizationRegistry `gone` never runs, and the count falls only as arenas are reused.
+  // `gone` must not reach `a`, even through a closure's scope: the registry holds it strongly.
   // `collect`: ask the engine to collect now (the memory is still resident, or its address space
   // is what a new arena may fail to map).
   add(a: Arena, gone: (() => void) | undefined, collect: boolean): void {

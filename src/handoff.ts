@@ -121,10 +121,8 @@ export function receive(mm: MMSA, d: unknown): Uint8Array | SGL {
   if (h.kind === 'memsys.sgl' && !(h.roff <= h.woff && h.woff <= h.offs.length * slab.size)) {
     throw bad(`offsets roff ${h.roff}, woff ${h.woff} do not fit ${h.offs.length} buffers of ${slab.size} bytes`);
   }
-  checkTicket(mm, h, slot, extent);
   if (Atomics.compareExchange(mm.control.tickets, slot, h.ticket, 0) !== h.ticket) {
-    throw new MemsysError('ERR_MEMSYS_MOVED',
-      `handoff ticket ${h.ticket} was already received, or expired (more than ${TICKETS} handoffs were made after it)`);
+    throw gone(h.ticket);
   }
   // The buffers are this realm's now: should their sender die, they are not its to give back.
   h.offs.forEach((off, i) => arenas[i].claim(off));
@@ -140,12 +138,16 @@ export function receive(mm: MMSA, d: unknown): Uint8Array | SGL {
 // The ticket is current (not received, not expired) and was issued for what the descriptor names.
 function checkTicket(mm: MMSA, h: Handoff, slot: number, extent: { woff: number; roff: number } | undefined): void {
   if (Atomics.load(mm.control.tickets, slot) !== h.ticket) {
-    throw new MemsysError('ERR_MEMSYS_MOVED',
-      `handoff ticket ${h.ticket} was already received, or expired (more than ${TICKETS} handoffs were made after it)`);
+    throw gone(h.ticket);
   }
   if (Atomics.load(mm.control.digests, slot) !== digest(mm.control.key, h.cls, h.ticket, h.arenas, h.offs, extent)) {
     throw bad(`its class, buffers or offsets are not the ones handoff ticket ${h.ticket} was issued for (changed after it was made?)`);
   }
+}
+
+function gone(ticket: number): MemsysError {
+  return new MemsysError('ERR_MEMSYS_MOVED',
+    `handoff ticket ${ticket} was already received, or expired (more than ${TICKETS} handoffs were made after it)`);
 }
 
 function checkShape(d: unknown): Handoff {

@@ -118,7 +118,17 @@ export interface Portlike {
 
 type Announcement = { arena?: WebAssembly.Memory; want?: number; hello?: boolean; drop?: number; realm?: number };
 
-const isBusy = (e: unknown) => e instanceof MemsysError && e.code === 'ERR_MEMSYS_BUSY';
+// Runs f; false if an arena it called stayed locked by another realm (ERR_MEMSYS_BUSY: what f did
+// before is kept, the rest waits for another time). Any other error passes on.
+function unlessBusy(f: () => void): boolean {
+  try {
+    f();
+    return true;
+  } catch (e) {
+    if (e instanceof MemsysError && e.code === 'ERR_MEMSYS_BUSY') return false;
+    throw e;
+  }
+}
 
 type WebLocks = { request(name: string, fn: () => unknown): Promise<unknown> };
 function webLocks(): WebLocks | undefined {
@@ -286,6 +296,11 @@ class Control {
 
   get alive(): number {
     return Atomics.load(this.head, H_LIVE);
+  }
+
+  // Arenas dropped pool-wide whose memory may still be resident.
+  get retired(): number {
+    return Math.max(0, Atomics.load(this.head, H_RETIRED));
   }
 
   // One more (or, n = -1, one fewer) arena retired by realm `tag`.
@@ -473,12 +488,7 @@ export class MMSA extends EventTarget {
     this.defaultSlab = undefined;
     for (const s of this.slabs) s.liveState = -1;
     for (const a of this.arenas) {
-      try {
-        a.returnPending();
-        a.releaseAll();
-      } catch (e) {
-        if (!isBusy(e)) throw e; // locked by another realm: its scratch page stays
-      }
+      unlessBusy(() => { a.returnPending(); a.releaseAll(); }); // locked: its scratch page stays
       a.mm = null;
     }
     this.arenas.length = 0;
@@ -610,10 +620,15 @@ export class MMSA extends EventTarget {
     const p = this.opts.memStats ?? defaultMemStats();
     if (!p) return undefined;
     try {
-      return saneStats(p({ poolBytes: (this.arenas.length + Math.max(0, Atomics.load(this.control.head, H_RETIRED))) * this.arenaSize }));
+      return saneStats(p({ poolBytes: this.heldArenas() * this.arenaSize }));
     } catch {
       return undefined;
     }
+  }
+
+  // This realm's arenas and the pool's retired ones: what the pool holds that is not given back.
+  private heldArenas(): number {
+    return this.arenas.length + this.control.retired;
   }
 
   // Bytes in use in every realm (the shared counters), for the budget.
@@ -814,21 +829,19 @@ export class MMSA extends EventTarget {
     for (const sl of this.slabs) if (sl.mag.length > 0) this.flush(sl, sl.mag.length);
     for (const a of this.arenas) {
       if (!a.x || a.closed) continue;
-      try { a.release(); } catch (e) { if (!isBusy(e)) throw e; }
+      unlessBusy(() => a.release());
     }
   }
 
   private takeFrom(s: Slab, a: Arena, n: number, each: (a: Arena, off: number) => void): number {
     let got = 0;
-    try {
+    unlessBusy(() => { // locked by another realm: what was taken before is ours
       while (got < n) {
         const k = a.take(s.cls, Math.min(n - got, BATCH_MAX), (off) => each(a, off));
         if (k === 0) break;
         got += k;
       }
-    } catch (e) {
-      if (!isBusy(e)) throw e; // locked by another realm: what was taken before is ours
-    }
+    });
     s.base += got;
     if (this.debug) a.check();
     return got;
@@ -978,7 +991,7 @@ export class MMSA extends EventTarget {
       if (reused) return reused;
     }
     if (b) {
-      const retired = Math.max(0, Atomics.load(head, H_RETIRED));
+      const retired = this.control.retired;
       const held = (count + retired) * this.arenaSize;
       if (held > ceiling) {
         Atomics.sub(head, H_OPEN, 1);
@@ -1362,12 +1375,12 @@ export class MMSA extends EventTarget {
     for (const a of arenas) {
       if (a.lockHolder === tag) this.recoverFrom(a);
       if (!a.x || a.quarantined) continue;
-      try {
+      const done = unlessBusy(() => {
         const r = a.reclaimDead(tag);
         returned += r.returned;
         held += r.held;
-      } catch (e) {
-        if (!isBusy(e)) throw e;
+      });
+      if (!done) {
         let later = this.toReclaim.get(tag);
         if (!later) this.toReclaim.set(tag, (later = new Set()));
         later.add(a);
@@ -1425,8 +1438,7 @@ export class MMSA extends EventTarget {
     // With a budget, what the pool holds above its target goes back now: free buffers, and as
     // many arenas with nothing out as the excess covers, newest first.
     const target = this.budgetCtl?.update(this.bytesInUseAll(), p);
-    const held = this.arenas.length + Math.max(0, Atomics.load(this.control.head, H_RETIRED));
-    const excess = target === undefined ? 0 : held * this.arenaSize - target;
+    const excess = target === undefined ? 0 : this.heldArenas() * this.arenaSize - target;
     if (excess >= this.arenaSize) for (const s of this.slabs) released += this.reduce(s, 0);
     const flushed = this.flushIdleMagazines();
     const dropped = this.dropEmptyArenas(now, p >= Pressure.High ? 0 : ARENA_IDLE_MS, Math.max(0, excess), this.keepOne(stats));
@@ -1492,7 +1504,7 @@ export class MMSA extends EventTarget {
     let n = 0;
     for (const a of this.arenas) {
       if (!a.x || a.closed) continue;
-      try { n += a.trim(s.cls, keep); } catch (e) { if (!isBusy(e)) throw e; }
+      unlessBusy(() => { n += a.trim(s.cls, keep); });
     }
     if (n) this.emit('trim', { size: s.size, depth, released: n });
     return n;
@@ -1526,7 +1538,7 @@ export class MMSA extends EventTarget {
     let n = 0;
     for (const a of this.arenas) {
       if (!a.x || a.closed) continue;
-      try { n += discardFree(a, this.madvise); } catch (e) { if (!isBusy(e)) throw e; }
+      unlessBusy(() => { n += discardFree(a, this.madvise); });
     }
     return n;
   }
@@ -1566,14 +1578,12 @@ export class MMSA extends EventTarget {
         if (Atomics.compareExchange(head, H_OPEN, n, n - 1) === n) break;
       }
     }
-    let closed: 'closed' | 'already' | false = false;
-    try {
+    let closed = false as 'closed' | 'already' | false; // set inside the closure
+    unlessBusy(() => {
       a.release(); // its runs; this realm's scratch page stays, to give the pages back after the close
       a.ensureScratch();
       closed = a.close();
-    } catch (e) {
-      if (!isBusy(e)) throw e;
-    }
+    });
     if (closed !== 'closed') {
       if (keepOne) Atomics.add(head, H_OPEN, 1); // not ours to count
       if (!closed) return false;
@@ -1597,25 +1607,18 @@ export class MMSA extends EventTarget {
     for (const later of this.toReclaim.values()) later.delete(a);
     a.mm = null;
     let given = false;
-    try {
-      if (closedHere && pageOps().discard) {
+    if (closedHere && pageOps().discard) {
+      unlessBusy(() => {
         discardFree(a, this.madvise);
         given = a.cleanPages >= a.freePages; // every free page went back (raw pages are realms' scratch)
-      }
-    } catch (e) {
-      if (!isBusy(e)) throw e;
+      });
     }
-    try {
-      a.returnPending();
-      a.releaseScratch();
-    } catch (e) {
-      if (!isBusy(e)) throw e;
-    }
+    unlessBusy(() => { a.returnPending(); a.releaseScratch(); });
     if (closedHere && !given && a.memory) {
-      const control = this.control;
-      const realm = this.realm;
-      control.retire(realm, 1);
-      this.retired.add(a, () => control.retire(realm, -1), true);
+      this.control.retire(this.realm, 1);
+      // Bound, not a closure: a closure made here would share this call's scope with the ones
+      // above, which hold `a`, and the registry holding it would keep the memory alive for good.
+      this.retired.add(a, this.control.retire.bind(this.control, this.realm, -1), true);
     } else {
       // Given back in place, the memory still holds its address space until collected.
       this.retired.add(a, undefined, !pageOps().discard || Atomics.load(this.control.head, H_KEEP_ONE) === 1);
@@ -1656,7 +1659,7 @@ export class MMSA extends EventTarget {
       name: this.name, mode: this.shared ? 'shared' : 'single-threaded', debug: this.debug,
       arenas: this.arenas.length, arenaSize: this.arenaSize, bytes: this.arenas.length * this.arenaSize,
       freeBytes: freePages * PAGE, returnedBytes: cleanPages * PAGE,
-      retired: Math.max(0, Atomics.load(this.control.head, H_RETIRED)), minFree: this.min.bytes, classes,
+      retired: this.control.retired, minFree: this.min.bytes, classes,
     };
   }
 
