@@ -24,22 +24,24 @@
 // BroadcastChannel, and a buffer posted before its arena's announcement is still freed correctly
 // (its state byte is in the SharedArrayBuffer that came with it).
 
-import { Arena, BATCH_MAX, PAGE, WASM_PAGE, readHeader } from './arena.js';
-import { H_STATE, ST_LIVE, ST_OUT, CSTAT_FREE, CSTAT_OUT, CSTAT_RUNS, adoptCore, coreModule } from './core.js';
+import { Arena, BATCH_MAX, PAGE, WASM_PAGE, readHeader } from './core/arena.js';
+import { H_STATE, ST_LIVE, ST_OUT, CSTAT_FREE, CSTAT_OUT, CSTAT_RUNS, adoptCore, coreModule } from './core/module.js';
 import {
   MemsysError, MemsysRangeError, MemsysTypeError, invalidArg, invalidSize, show,
 } from './errors.js';
-import { type MemStats, type MemStatsProvider, defaultMemStats, isNode, processEnv, saneStats, sharedAvailable } from './host.js';
-import { type MadviseMode, Retired, discardFree, pageOps } from './giveback.js';
-import { metricsText } from './metrics.js';
-import { type MinFree, insufficient, minFree } from './minfree.js';
-import { ARENA_IDLE_MS, type HousekeepReport, MemsysEvent, type MemsysEventType, depthFor, idleDepth, nextInterval } from './housekeep.js';
-import { Pressure, type PressureLevel, SwapTrend, lowWatermark, pressureLevel, pressureName } from './pressure.js';
-import { type BudgetOptions, BudgetController } from './budget.js';
-import { type Channel, type ChannelPort, openChannel } from './channel.js';
-import { type BufferHandoff, type Handoff, SLOT_MOVED, TICKETS, packSlots, packView, receive as receiveHandoff } from './handoff.js';
-import { SGL, type SGLHandoff, type SlotsHandoff } from './sgl.js';
-import { DebugSlab, Slab, type SlabBuffer, kArena, kSlab, kSlot, kState } from './slab.js';
+import { type MemStats, type MemStatsProvider, defaultMemStats, isNode, processEnv, saneStats, sharedAvailable } from './platform/host.js';
+import { type MadviseMode, Retired, discardFree } from './pool/giveback.js';
+import { pageOps } from './platform/pages.js';
+import { metricsText } from './report/metrics.js';
+import { type MinFree, insufficient, minFree } from './policy/minfree.js';
+import { ARENA_IDLE_MS, depthFor, idleDepth, nextInterval } from './policy/tiers.js';
+import { type HousekeepReport, MemsysEvent, type MemsysEventType } from './events.js';
+import { Pressure, type PressureLevel, SwapTrend, lowWatermark, pressureLevel, pressureName } from './policy/pressure.js';
+import { type BudgetOptions, BudgetController } from './policy/budget.js';
+import { type Channel, type ChannelPort, openChannel } from './realms/channel.js';
+import { type BufferHandoff, type Handoff, SLOT_MOVED, TICKETS, packSlots, packView, receive as receiveHandoff } from './realms/handoff.js';
+import { SGL, type SGLHandoff, type SlotsHandoff } from './sgl/sgl.js';
+import { DebugSlab, Slab, type SlabBuffer, kArena, kSlab, kSlot, kState } from './pool/slab.js';
 import {
   GiB, KiB, MAX_SIZE, MiB, NUM_CLASSES, classSize, exactClass, fitClass, fitClassOf, formatBytes, sglClass,
 } from './sizes.js';
@@ -586,7 +588,7 @@ export class MMSA extends EventTarget {
       const id = Atomics.load(o, e);
       if (id <= 0) continue;
       const a = this.byId.get(id);
-      if (!a?.x) continue;
+      if (!a?.core) continue;
       const cls = Atomics.load(o, e + 1);
       const slot = Atomics.load(o, e + 2);
       if (Atomics.compareExchange(o, e, id, 0) !== id) continue;
@@ -733,7 +735,7 @@ export class MMSA extends EventTarget {
   /** @internal True if this realm has a core for arena `id`; otherwise asks the realms that
    * have its memory to send it. */
   requestArena(id: number): boolean {
-    if (this.byId.get(id)?.x) return true;
+    if (this.byId.get(id)?.core) return true;
     this.listen();
     this.broadcast({ want: id });
     return false;
@@ -743,7 +745,7 @@ export class MMSA extends EventTarget {
    * memory; rejects at `deadline` (a performance.now() time). */
   async arenaKnown(id: number, deadline: number): Promise<void> {
     if (this.requestArena(id)) return;
-    while (!this.byId.get(id)?.x) {
+    while (!this.byId.get(id)?.core) {
       if (performance.now() >= deadline || this.state !== 'ready') {
         throw new MemsysError('ERR_MEMSYS_DESCRIPTOR', `arena ${id} did not reach this realm in time (is the realm that made it alive?)`);
       }
@@ -778,7 +780,7 @@ export class MMSA extends EventTarget {
     const fromArenas = () => {
       for (const a of this.arenas) {
         if (got === n) break;
-        if (a.x && !a.closed && !a.quarantined) got += this.takeFrom(s, a, n - got, each); // a locked one gives 0
+        if (a.core && !a.closed && !a.quarantined) got += this.takeFrom(s, a, n - got, each); // a locked one gives 0
       }
     };
     fromArenas();
@@ -828,7 +830,7 @@ export class MMSA extends EventTarget {
     this.adoptOrphans();
     for (const sl of this.slabs) if (sl.mag.length > 0) this.flush(sl, sl.mag.length);
     for (const a of this.arenas) {
-      if (!a.x || a.closed) continue;
+      if (!a.core || a.closed) continue;
       unlessBusy(() => a.release());
     }
   }
@@ -895,7 +897,7 @@ export class MMSA extends EventTarget {
       const a = arenas[i];
       a.state[offs[i] >>> 7] = s.outState;
       if (this.pattern) fillPattern(a.u8.subarray(offs[i], offs[i] + s.size), this.pattern);
-      if (!a.x) { // its memory has not arrived (a received SGL): cached until it does, as flush does
+      if (!a.core) { // its memory has not arrived (a received SGL): cached until it does, as flush does
         a.claim(offs[i]);
         s.mag.push(this.view(s, a, offs[i]));
         kept++;
@@ -939,7 +941,7 @@ export class MMSA extends EventTarget {
     const byArena = new Map<Arena, SlabBuffer[]>();
     for (const v of out) {
       const a = v[kArena]!;
-      if (!a.x) { keep.push(v); continue; } // its memory has not arrived yet
+      if (!a.core) { keep.push(v); continue; } // its memory has not arrived yet
       let list = byArena.get(a);
       if (!list) byArena.set(a, (list = []));
       list.push(v);
@@ -1056,7 +1058,7 @@ export class MMSA extends EventTarget {
     const hdr = readHeader(memory.buffer);
     if (!hdr || hdr.owner !== this.id || hdr.closed) return;
     const known = this.byId.get(hdr.id);
-    if (known?.x) return;
+    if (known?.core) return;
     if (known) {
       // The posted buffer it was known by is not registered as ours: other views that came in the
       // same message share it and must still be taken as posted, not as subarrays.
@@ -1275,7 +1277,7 @@ export class MMSA extends EventTarget {
   private announced(d: Announcement | null, from?: Portlike): void {
     if (d?.arena instanceof WebAssembly.Memory) {
       const id = readHeader(d.arena.buffer)?.id;
-      const had = id !== undefined && this.byId.get(id)?.x !== undefined;
+      const had = id !== undefined && this.byId.get(id)?.core !== undefined;
       this.adopt(d.arena);
       if (from && !had) this.broadcast(d, from); // new here: pass it on (a relay ends where it is known)
     } else if (typeof d?.drop === 'number') {
@@ -1374,7 +1376,7 @@ export class MMSA extends EventTarget {
     if (this.state !== 'ready' || !this.control.ownerFree(tag)) return { returned, held };
     for (const a of arenas) {
       if (a.lockHolder === tag) this.recoverFrom(a);
-      if (!a.x || a.quarantined) continue;
+      if (!a.core || a.quarantined) continue;
       const done = unlessBusy(() => {
         const r = a.reclaimDead(tag);
         returned += r.returned;
@@ -1503,7 +1505,7 @@ export class MMSA extends EventTarget {
     const keep = depth - s.mag.length;
     let n = 0;
     for (const a of this.arenas) {
-      if (!a.x || a.closed) continue;
+      if (!a.core || a.closed) continue;
       unlessBusy(() => { n += a.trim(s.cls, keep); });
     }
     if (n) this.emit('trim', { size: s.size, depth, released: n });
@@ -1537,7 +1539,7 @@ export class MMSA extends EventTarget {
   private returnFree(): number {
     let n = 0;
     for (const a of this.arenas) {
-      if (!a.x || a.closed) continue;
+      if (!a.core || a.closed) continue;
       unlessBusy(() => { n += discardFree(a, this.madvise); });
     }
     return n;
@@ -1549,7 +1551,7 @@ export class MMSA extends EventTarget {
   private dropEmptyArenas(now: number, idleMs: number, excess = 0, keepOne = false): number {
     let dropped = 0;
     for (const a of [...this.arenas].reverse()) {
-      if (!a.x) continue;
+      if (!a.core) continue;
       if (!a.closed) {
         if (a.outSlots() > 0) { this.emptySince.delete(a); continue; }
         const since = this.emptySince.get(a) ?? now;
@@ -1645,9 +1647,9 @@ export class MMSA extends EventTarget {
       let free = 0;
       let runs = 0;
       for (const a of this.arenas) {
-        if (!a.x) continue;
-        free += a.x.class_stat(c, CSTAT_FREE);
-        runs += a.x.class_stat(c, CSTAT_RUNS);
+        if (!a.core) continue;
+        free += a.core.class_stat(c, CSTAT_FREE);
+        runs += a.core.class_stat(c, CSTAT_RUNS);
       }
       const hits = Number(Atomics.load(this.control.hits, c));
       classes.push({
@@ -1666,7 +1668,7 @@ export class MMSA extends EventTarget {
   /** @internal Buffers the arenas' cores count as handed out, per class (tests and debug). */
   coreOut(c: number): number {
     let n = 0;
-    for (const a of this.arenas) if (a.x) n += a.x.class_stat(c, CSTAT_OUT);
+    for (const a of this.arenas) if (a.core) n += a.core.class_stat(c, CSTAT_OUT);
     return n;
   }
 

@@ -1,7 +1,7 @@
 // The core module through its plain numeric ABI, as a non-JavaScript host would use it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type CoreExports, instantiate } from '../src/core.js';
+import { type CoreExports, instantiate } from '../src/core/module.js';
 
 const MiB = 1 << 20;
 

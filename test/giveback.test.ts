@@ -5,8 +5,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { MMSA, type MemStats, Pressure, pageOps, setPageOps } from '../src/index.js';
-import { type CoreExports, instantiate } from '../src/core.js';
-import { defaultMemStats, setDefaultMemStats } from '../src/host.js';
+import { type CoreExports, instantiate } from '../src/core/module.js';
+import { defaultMemStats, setDefaultMemStats } from '../src/platform/host.js';
 import { nodePageOps } from '../src/node/pages.js';
 import { inUse, needs } from './helpers.js';
 
@@ -267,7 +267,7 @@ test('without the helper: a dropped arena is retired (counted, in every realm\'s
 });
 
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
-type Inside = { arenas: { id: number; memory: WebAssembly.Memory; x: CoreExports }[] };
+type Inside = { arenas: { id: number; memory: WebAssembly.Memory; core: CoreExports }[] };
 
 test('two realms: a drop and the next burst in one task never leave one arena counted twice or unreceivable', async () => {
   await withOps({}, async () => {
@@ -303,7 +303,7 @@ test('every realm gives back its scratch page when it lets go of an arena; the l
     r.freeMem({ totally: true });
     await sleep(20); // c lets go of it on r's message
     assert.is((c as unknown as Inside).arenas.length, 0);
-    assert.is(arena.x.arena_stat(STAT_RAW_PAGES), 0, 'no realm\'s scratch page is left in the dropped arena');
+    assert.is(arena.core.arena_stat(STAT_RAW_PAGES), 0, 'no realm\'s scratch page is left in the dropped arena');
     c.terminate();
     r.terminate();
     // Two realms, one arena each, both passes at once: one arena stays open in the pool.

@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MMSA, parseSize } from '../src/index.js';
-import { minFree } from '../src/minfree.js';
+import { minFree } from '../src/policy/minfree.js';
 import { throwsCode } from './helpers.js';
 
 const GiB = 1 << 30;

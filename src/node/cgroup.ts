@@ -10,7 +10,7 @@
 // the process has one; v2 is used when its root lists `memory` in cgroup.controllers.
 
 import { readFileSync } from 'node:fs';
-import type { MemStats } from '../host.js';
+import type { MemStats } from '../platform/host.js';
 import { type Mount, parseKeyValues, parseLimit, parseMountinfo, parseProcCgroup } from './proc.js';
 
 export type CgroupStats = NonNullable<MemStats['cgroup']>;

@@ -10,7 +10,7 @@
 //              new arena fails with out-of-memory while RAM is free
 //   addressSpace  the soft RLIMIT_AS from /proc/self/limits, when it is not unlimited
 
-import type { MemStats, MemStatsProvider } from '../host.js';
+import type { MemStats, MemStatsProvider } from '../platform/host.js';
 import { type Reader, cgroupStats, findCgroup, reader } from './cgroup.js';
 import { parseMeminfo, parsePsi } from './proc.js';
 

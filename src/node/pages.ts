@@ -9,7 +9,7 @@
 import { createRequire } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { PageOps } from '../giveback.js';
+import type { PageOps } from '../platform/pages.js';
 
 type Native = { discard(view: Uint8Array, offset: number, length: number, lazy: number): number };
 

@@ -1,7 +1,7 @@
 // Parsers for the /proc files memsys reads. Each takes the file's text and returns what it could
 // make of it; nothing here throws on odd input (a field that does not parse is left out).
 
-import type { PsiLine } from '../host.js';
+import type { PsiLine } from '../platform/host.js';
 
 // /proc/meminfo: "Key:   123 kB" → bytes (values without a unit, such as HugePages_Total, as they are).
 export function parseMeminfo(text: string): Map<string, number> {

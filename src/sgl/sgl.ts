@@ -17,9 +17,9 @@
 // After free() every read ends (end of data) and every write throws; free() is idempotent. After
 // handoff() to another worker (handoff.ts) every use throws: the bytes belong to the receiver.
 
-import { MemsysError, invalidArg, show } from './errors.js';
-import type { Arena } from './arena.js';
-import type { Slab } from './slab.js';
+import { MemsysError, invalidArg, show } from '../errors.js';
+import type { Arena } from '../core/arena.js';
+import type { Slab } from '../pool/slab.js';
 import { type ByteSink, type ByteSource, type ChunkOptions, drainTo, fillFrom, readableStream, writableStream } from './streams.js';
 
 const OPEN = 0;

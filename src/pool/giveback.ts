@@ -18,27 +18,8 @@
 //   free spans that may hold data   (nothing can hand them out:        (not taken again until
 //   become raw spans                 they are raw spans meanwhile)      reused and freed)
 
-import { type Arena, PAGE } from './arena.js';
-
-export interface PageOps {
-  /** Gives back `length` bytes at `offset` of the memory under `view` (whole 4 KiB pages) to the
-   * kernel; lazy: MADV_FREE rather than MADV_DONTNEED. Returns 0 or an errno. */
-  discard?(view: Uint8Array, offset: number, length: number, lazy: boolean): number;
-  /** Asks the engine for a full collection, so that dropped memories really go. */
-  collect?(): void;
-  /** Why `discard` is missing, and how to get it (for `memsys doctor`). */
-  missing?: string;
-}
-
-let ops: PageOps = {};
-
-export function setPageOps(o: PageOps): void {
-  ops = o;
-}
-
-export function pageOps(): PageOps {
-  return ops;
-}
+import { type Arena, PAGE } from '../core/arena.js';
+import { pageOps } from '../platform/pages.js';
 
 /** How free pages are given back in place: 'dontneed' (at once, the default) or 'free' (lazily). */
 export type MadviseMode = 'dontneed' | 'free';
@@ -49,8 +30,8 @@ export type MadviseMode = 'dontneed' | 'free';
 // while they are raw spans of this realm, so nothing else can hand them out meanwhile, and other
 // realms' raw spans are never touched.
 export function discardFree(a: Arena, mode: MadviseMode): number {
-  const discard = ops.discard;
-  if (!discard || !a.x) return 0;
+  const discard = pageOps().discard;
+  if (!discard || !a.core) return 0;
   let bytes = 0;
   // A round takes at most 512 spans or 32 MiB; enough rounds for a whole arena of one-page spans.
   const rounds = Math.ceil(a.bytes / PAGE / 512) + 1;
@@ -107,7 +88,7 @@ export class Retired {
   // One collection after the current task, however many arenas were dropped in it (their last
   // references go when the caller returns).
   private queueCollect(): void {
-    const collect = ops.collect;
+    const collect = pageOps().collect;
     if (!collect || this.collectQueued) return;
     this.collectQueued = true;
     const t = setTimeout(() => { this.collectQueued = false; collect(); }, 0);

@@ -7,8 +7,8 @@
 // of that. (docs/architecture.md)
 
 import { type CoreFile, coreUrl, inlined } from '#core';
-import { MemsysError, invalidArg } from './errors.js';
-import { sharedAvailable } from './host.js';
+import { MemsysError, invalidArg } from '../errors.js';
+import { sharedAvailable } from '../platform/host.js';
 
 export interface CoreExports {
   init(flags: number, owner: number, id: number): number;

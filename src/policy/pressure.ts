@@ -16,8 +16,8 @@
 // for 30 s; GLib's monitor calls some 5 % over 2 s medium.) Strict overcommit enters through free
 // and available: the provider bounds both by the commit headroom.
 
-import type { MemStats } from './host.js';
-import { MiB } from './sizes.js';
+import type { MemStats } from '../platform/host.js';
+import { MiB } from '../sizes.js';
 
 export const Pressure = { Low: 0, Moderate: 1, High: 2, Extreme: 3, OOM: 4 } as const;
 export type PressureLevel = (typeof Pressure)[keyof typeof Pressure];

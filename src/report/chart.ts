@@ -3,10 +3,10 @@
 // size class. Plain strings, no DOM and no charting library: the same code draws `memsys watch
 // --chart` in Node and the live view in a browser (demo/web).
 
-import type { ClassStats, MMSA, MMSAStats } from './mmsa.js';
-import { invalidArg } from './errors.js';
-import { pressureName } from './pressure.js';
-import { formatBytes } from './sizes.js';
+import type { ClassStats, MMSA, MMSAStats } from '../mmsa.js';
+import { invalidArg } from '../errors.js';
+import { pressureName } from '../policy/pressure.js';
+import { formatBytes } from '../sizes.js';
 
 export interface Sample {
   t: number;          // ms since the watch started

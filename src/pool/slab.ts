@@ -14,9 +14,9 @@
 // an atomic compare-exchange costs ~4x the whole alloc+free pair. Only a free racing another
 // free of the same buffer in another thread can slip through; docs/architecture.md.
 
-import type { Arena } from './arena.js';
-import { ST_LIVE, ST_OUT } from './core.js';
-import type { MMSA } from './mmsa.js';
+import type { Arena } from '../core/arena.js';
+import { ST_LIVE, ST_OUT } from '../core/module.js';
+import type { MMSA } from '../mmsa.js';
 
 export const kSlab: unique symbol = Symbol('memsys.slab');
 export const kState: unique symbol = Symbol('memsys.state');

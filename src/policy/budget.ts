@@ -17,7 +17,7 @@
 // arena above it is refused with ERR_MEMSYS_BUDGET), and gives back what the pool holds above the
 // target at each housekeeping pass (empty arenas at once, free buffers to depth 0).
 
-import { invalidArg } from './errors.js';
+import { invalidArg } from '../errors.js';
 import type { PressureLevel } from './pressure.js';
 
 export interface BudgetOptions {

@@ -3,7 +3,7 @@
 // back-pressure. Node's own stream classes are built in node/streams.ts; here a Node stream is
 // recognised by its methods, so this file imports nothing from Node.
 
-import { MemsysError, invalidArg } from './errors.js';
+import { MemsysError, invalidArg } from '../errors.js';
 import type { SGL } from './sgl.js';
 
 export type ByteChunk = ArrayBufferView | ArrayBufferLike | string;

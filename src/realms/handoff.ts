@@ -20,12 +20,12 @@
 //
 //   control block (mmsa.ts)   i32 head[1]: last ticket · head[4]: key · i32 tickets[N] · i32 digests[N]
 
-import { MemsysError, MemsysTypeError, show } from './errors.js';
-import type { MMSA } from './mmsa.js';
-import { type Arena, readHeader } from './arena.js';
-import { type SGLHandoff, type SlotsHandoff, SGL } from './sgl.js';
-import { type Slab, type SlabBuffer, kArena, kSlab, kSlot, kState } from './slab.js';
-import { NUM_CLASSES } from './sizes.js';
+import { MemsysError, MemsysTypeError, show } from '../errors.js';
+import type { MMSA } from '../mmsa.js';
+import { type Arena, readHeader } from '../core/arena.js';
+import { type SGLHandoff, type SlotsHandoff, SGL } from '../sgl/sgl.js';
+import { type Slab, type SlabBuffer, kArena, kSlab, kSlot, kState } from '../pool/slab.js';
+import { NUM_CLASSES } from '../sizes.js';
 
 export const TICKETS = 16384; // more than a channel's ring can hold (~5 900 records)
 export const SLOT_MOVED = -2; // kSlot of a view whose buffer was handed off

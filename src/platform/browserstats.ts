@@ -10,9 +10,9 @@
 // The hard signal in a browser is an arena that cannot be created, which the MMSA turns into
 // OOM on its own (pressure.ts).
 
-import { invalidArg } from './errors.js';
+import { invalidArg } from '../errors.js';
 import type { MemStats, MemStatsProvider } from './host.js';
-import { GiB } from './sizes.js';
+import { GiB } from '../sizes.js';
 
 export interface BrowserStatsOptions {
   /** Bytes this page may use. Default: a quarter of navigator.deviceMemory, when known. */

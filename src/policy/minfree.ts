@@ -6,9 +6,9 @@
 // Where one tier gives several values, the smallest wins (as AIStore's code does). Percentages
 // need the host's figures; without a host (a browser with no budget) they cannot apply.
 
-import { MemsysError } from './errors.js';
-import type { MemStats } from './host.js';
-import { GiB, formatBytes, parseSize } from './sizes.js';
+import { MemsysError } from '../errors.js';
+import type { MemStats } from '../platform/host.js';
+import { GiB, formatBytes, parseSize } from '../sizes.js';
 
 export const DEFAULT_MIN_FREE = 1.5 * GiB;
 

@@ -16,10 +16,10 @@
 // head (Atomics, so the words before it are visible) and notifies; the reader waits on head
 // (Atomics.waitAsync) and releases space by storing tail.
 
-import { MemsysError, MemsysTypeError, invalidArg, show } from './errors.js';
+import { MemsysError, MemsysTypeError, invalidArg, show } from '../errors.js';
 import { type BufferHandoff, type Handoff } from './handoff.js';
-import type { MMSA } from './mmsa.js';
-import { SGL, type SGLHandoff } from './sgl.js';
+import type { MMSA } from '../mmsa.js';
+import { SGL, type SGLHandoff } from '../sgl/sgl.js';
 
 const HEAD = 0;
 const TAIL = 1;

@@ -8,7 +8,7 @@
 //   this realm                          linear memory (see assembly/layout.ts)
 //   ┌────────────┐   scratch  ┌───────┬──────────┬────────────┬──────────────────────┐
 //   │ Arena      │──────────▶ │header │ tables   │ state bytes│ data … [scratch page]│
-//   │  x: core   │            └───────┴──────────┴────────────┴──────────────────────┘
+//   │  core      │            └───────┴──────────┴────────────┴──────────────────────┘
 //   │  state ────┼──────────────────────────────▶ one byte per 128 B, read and written by the
 //   └────────────┘                                magazines without calling the core
 //
@@ -24,9 +24,9 @@ import {
   type CoreExports, CSTAT_OUT, E_ARG, E_BUSY, E_CLASS, E_NOT_OUT, E_NOT_SLOT, E_OFFSET, E_WRONG_CLASS, FLAG_CLOSED, FLAG_DEBUG, FLAG_QUARANTINED,
   H_ARENA, H_FLAGS, H_LOCK, H_MAGIC, H_OWNER, H_STATE, MAGIC, STAT_CLEAN_PAGES, STAT_FREE_PAGES,
   checkMessage, instantiate,
-} from './core.js';
-import { MemsysError } from './errors.js';
-import { NUM_CLASSES, formatBytes } from './sizes.js';
+} from './module.js';
+import { MemsysError } from '../errors.js';
+import { NUM_CLASSES, formatBytes } from '../sizes.js';
 
 export const PAGE = 4096;
 export const WASM_PAGE = 65536;
@@ -40,7 +40,7 @@ export class Arena {
   readonly shared: boolean;
   mm: object | null = null;          // the MMSA of this realm that owns it; null once dropped
   memory: WebAssembly.Memory | undefined;
-  x: CoreExports | undefined;        // undefined while only a posted buffer of it has been seen
+  core: CoreExports | undefined;     // undefined while only a posted buffer of it has been seen
   buffer: ArrayBufferLike;
   state: Uint8Array;
   u32: Uint32Array;
@@ -87,9 +87,9 @@ export class Arena {
     }
     const a = new Arena(id, memory.buffer, shared, debug, realm);
     a.memory = memory;
-    a.x = instantiate(memory, shared, debug);
-    a.x.set_realm(realm);
-    const r = a.x.init(debug ? FLAG_DEBUG : 0, owner, id);
+    a.core = instantiate(memory, shared, debug);
+    a.core.set_realm(realm);
+    const r = a.core.init(debug ? FLAG_DEBUG : 0, owner, id);
     if (r !== 0) throw new MemsysError('ERR_MEMSYS_CORE', `arena init failed with code ${r}`);
     a.mapState();
     return a;
@@ -124,21 +124,21 @@ export class Arena {
       this.mapState();
     }
     this.memory = memory;
-    this.x = instantiate(memory, this.shared, this.debug);
-    this.x.set_realm(this.realm);
-    if (this.x.attach() !== 0) throw new MemsysError('ERR_MEMSYS_DESCRIPTOR', `arena ${this.id}: header or ABI mismatch`);
+    this.core = instantiate(memory, this.shared, this.debug);
+    this.core.set_realm(this.realm);
+    if (this.core.attach() !== 0) throw new MemsysError('ERR_MEMSYS_DESCRIPTOR', `arena ${this.id}: header or ABI mismatch`);
   }
 
   // This realm's scratch page, as a u32 index; -1 while the arena has no page to spare (the batch
   // calls then fall back to one call per buffer, which needs no array; a later call tries again).
   private scratchIndex(): number {
-    if (this.scratch === 0) this.scratch = this.x!.raw_alloc(1) >>> 0;
+    if (this.scratch === 0) this.scratch = this.core!.raw_alloc(1) >>> 0;
     return this.scratch > 0 ? this.scratch >>> 2 : -1;
   }
 
   // Takes up to n (≤ BATCH_MAX) buffers of class c; calls `each(offset)` for each. Returns how many.
   take(c: number, n: number, each: (off: number) => void): number {
-    const x = this.x!;
+    const x = this.core!;
     const at = this.scratchIndex();
     if (at < 0) {
       let got = 0;
@@ -156,7 +156,7 @@ export class Arena {
   // Returns how many went back: fewer than n (the first ones) only when the arena stayed locked by
   // another realm; the caller keeps the rest.
   give(c: number, n: number, offset: (i: number) => number): number {
-    const x = this.x!;
+    const x = this.core!;
     const at = this.scratchIndex();
     if (at < 0) {
       for (let i = 0; i < n; i++) {
@@ -209,8 +209,8 @@ export class Arena {
   }
 
   check(): void {
-    if (!this.x || this.quarantined) return;
-    const x = this.x;
+    if (!this.core || this.quarantined) return;
+    const x = this.core;
     const r = this.call(() => x.check());
     if (r === E_BUSY) return; // locked by another realm: checked another time
     if (r !== 0) throw new MemsysError('ERR_MEMSYS_CORE', `arena ${this.id}: ${checkMessage(r)}`);
@@ -218,14 +218,14 @@ export class Arena {
 
   // Gives every fully free run of every class back to the span allocator.
   release(): void {
-    const x = this.x;
+    const x = this.core;
     if (x) this.fail(this.call(() => x.release()));
   }
 
   // Gives back fully free runs, and this realm's scratch page; afterwards the arena is empty iff
   // nothing of it is in use anywhere.
   releaseAll(): void {
-    if (!this.x) return;
+    if (!this.core) return;
     this.release();
     this.releaseScratch();
   }
@@ -233,22 +233,22 @@ export class Arena {
   // Gives back this realm's scratch page (also in a closed arena, which every realm lets go of).
   // In debug mode it is poisoned first: its pages may become free slots, which must read DEADBEEF.
   releaseScratch(): void {
-    const x = this.x;
+    const x = this.core;
     if (!x || this.scratch <= 0) return;
     if (this.debug) this.u32.fill(0xefbeadde, this.scratch >>> 2, (this.scratch + PAGE) >>> 2);
     this.fail(this.call(() => x.raw_free(this.scratch)));
     this.scratch = 0;
   }
 
-  get freePages(): number { return this.x ? this.x.arena_stat(STAT_FREE_PAGES) : 0; }
+  get freePages(): number { return this.core ? this.core.arena_stat(STAT_FREE_PAGES) : 0; }
 
   // Free pages given back to the OS since they were last used (giveback.ts).
-  get cleanPages(): number { return this.x ? this.x.arena_stat(STAT_CLEAN_PAGES) : 0; }
+  get cleanPages(): number { return this.core ? this.core.arena_stat(STAT_CLEAN_PAGES) : 0; }
 
   // True if this realm has its scratch page (taking it now if the arena can spare one): the
   // batch calls and scavenge need it, and a closed arena hands out none.
   ensureScratch(): boolean {
-    return this.x !== undefined && this.scratchIndex() >= 0;
+    return this.core !== undefined && this.scratchIndex() >= 0;
   }
 
   // Takes free spans that may hold data out of the arena as raw spans, for the host to discard:
@@ -256,7 +256,7 @@ export class Arena {
   scavenge(): number[] {
     const at = this.scratchIndex();
     if (at < 0) return [];
-    const x = this.x!;
+    const x = this.core!;
     const n = this.call(() => x.scavenge(at * 4, BATCH_MAX / 2));
     this.fail(n);
     return Array.from(this.u32.subarray(at, at + 2 * n));
@@ -265,7 +265,7 @@ export class Arena {
   // Returns a span `scavenge` took: clean if its pages were discarded. If the arena stayed locked
   // by another realm, the span waits for the next `returnPending`.
   scavenged(off: number, clean: boolean): void {
-    const x = this.x!;
+    const x = this.core!;
     const r = this.call(() => (clean ? x.scavenged(off) : x.raw_free(off)));
     if (r === E_BUSY) { this.pending.push(off, clean ? 1 : 0); return; }
     this.fail(r);
@@ -281,7 +281,7 @@ export class Arena {
 
   // A closed arena opens again as arena `id` (a retired arena reused instead of mapping a new one).
   reopen(id: number): boolean {
-    if (!this.x || this.x.reopen(id) !== 0) return false;
+    if (!this.core || this.core.reopen(id) !== 0) return false;
     this.id = id;
     return true;
   }
@@ -289,14 +289,14 @@ export class Arena {
   // Buffers of every class handed out by the core (in magazines, in use, in SGLs), all realms.
   outSlots(): number {
     let n = 0;
-    if (this.x) for (let c = 0; c < NUM_CLASSES; c++) n += this.x.class_stat(c, CSTAT_OUT);
+    if (this.core) for (let c = 0; c < NUM_CLASSES; c++) n += this.core.class_stat(c, CSTAT_OUT);
     return n;
   }
 
   // Releases fully free runs of class c while it keeps `depth` free buffers; returns how many
   // buffers' runs went back to the span allocator.
   trim(c: number, depth: number): number {
-    const x = this.x;
+    const x = this.core;
     if (!x) return 0;
     const r = this.call(() => x.trim(c, depth));
     this.fail(r);
@@ -307,7 +307,7 @@ export class Arena {
   // it and each can drop it (a realm notices through `closed`). 'closed': by this call;
   // 'already': by another realm first; false: buffers are out.
   close(): 'closed' | 'already' | false {
-    const x = this.x;
+    const x = this.core;
     const r = x ? this.call(() => x.close()) : 0;
     return r === 1 ? 'closed' : r === 2 ? 'already' : false;
   }
@@ -340,7 +340,7 @@ export class Arena {
   // returns how many, and the bytes of the LIVE ones it owned (in its user's hands, or passed on:
   // they stay out until whoever holds them frees them).
   reclaimDead(dead: number): { returned: number; held: number } {
-    const x = this.x;
+    const x = this.core;
     if (!x) return { returned: 0, held: 0 };
     const r = this.call(() => x.reclaim(dead));
     this.fail(r);
@@ -350,7 +350,7 @@ export class Arena {
   // Takes the lock over from `dead` and checks the arena: 'ok', 'quarantined', or false if `dead`
   // does not hold it.
   recover(dead: number): 'ok' | 'quarantined' | false {
-    const r = this.x ? this.x.recover(dead) : -1;
+    const r = this.core ? this.core.recover(dead) : -1;
     return r === 0 ? 'ok' : r === 1 ? 'quarantined' : false;
   }
 }

@@ -1,7 +1,7 @@
 // Prometheus text exposition (format 0.0.4) of an MMSA's figures, for servers to serve at
 // /metrics: pool size, per-class counters, pressure and the host figures it was computed from.
 
-import type { MemStats } from './host.js';
+import type { MemStats } from '../platform/host.js';
 
 export interface MetricsInput {
   name: string;
