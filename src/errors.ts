@@ -72,3 +72,8 @@ export function invalidArg(what: string, v: unknown, rule: string): MemsysTypeEr
 export function invalidSize(what: string, v: unknown, rule: string): MemsysRangeError {
   return new MemsysRangeError('ERR_MEMSYS_INVALID_SIZE', `${what} ${show(v)} ${rule}`);
 }
+
+// True if v is an integer lo … hi: the one range rule of options, descriptors and handoffs.
+export function isIntIn(v: unknown, lo: number, hi: number): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= lo && v <= hi;
+}

@@ -44,9 +44,9 @@ test(`${KILLS} workers terminated while they churn SGLs: nothing hangs, locks ar
   mm.check();
   mm.freeMem({ totally: true, toOS: false }); // this realm's own cached buffers back to the arenas
   // What is still out in the arenas that were not quarantined is what the dead workers held.
-  const arenas = (mm as unknown as { arenas: { quarantined: boolean; core: { class_stat(c: number, f: number): number } }[] }).arenas;
+  const arenas = mm.pool.arenas.list;
   let out = 0;
-  for (const a of arenas) if (!a.quarantined) for (let c = 0; c < 64; c++) out += a.core.class_stat(c, 5) * a.core.class_stat(c, 0);
+  for (const a of arenas) if (!a.quarantined) for (let c = 0; c < 64; c++) out += a.core!.class_stat(c, 5) * a.core!.class_stat(c, 0);
   console.log(`  ${KILLS} kills: ${seen.recovered} locks recovered, ${seen.quarantined} arenas quarantined, ${mm.stats().arenas} arenas, ` +
     `${seen.returned} buffers cached by the dead given back, ${(seen.held / 2 ** 20).toFixed(1)} MiB held by them, ` +
     `${(out / 2 ** 20).toFixed(1)} MiB out; slowest call after a kill ${slowest.toFixed(1)} ms`);
@@ -58,9 +58,8 @@ test(`${KILLS} workers terminated while they churn SGLs: nothing hangs, locks ar
 });
 
 // An arena whose lock word a realm not known dead holds (as one that died unseen would leave it).
-type Inside = { arenas: { u32: Uint32Array; x: { check(): number } }[]; control: { head: Int32Array } };
 function stick(mm: MMSA, tag = 0x7ff0): () => void {
-  const a = (mm as unknown as Inside).arenas[0];
+  const a = mm.pool.arenas.list[0];
   Atomics.store(a.u32, 4, tag);
   return () => Atomics.store(a.u32, 4, 0);
 }

@@ -225,7 +225,7 @@ test('without the helper: a dropped arena is retired (counted, in every realm\'s
     const mm = pool(roomy, { arenaSize: 4 * MiB, budget: { ceiling: 24 * MiB } });
     let held: Uint8Array[] = fill(mm, 90 * 131072, 131072); // 31 buffers of 128 KiB to a 4 MiB arena: 3 arenas
     assert.is(mm.stats().arenas, 3);
-    const memories = new Set((mm as unknown as { arenas: { memory: WebAssembly.Memory }[] }).arenas.map((a) => a.memory));
+    const memories = new Set(mm.pool.arenas.list.map((a) => a.memory));
     held.forEach((b) => mm.free(b)); // no loop variable left on a suspended frame to keep a view alive
     held = [];
     const r = mm.freeMem({ totally: true });
@@ -248,7 +248,7 @@ test('without the helper: a dropped arena is retired (counted, in every realm\'s
     other.terminate();
     // This realm reuses them: the same memories, no new mapping.
     held = fill(mm, 90 * 131072, 131072);
-    const now = new Set((mm as unknown as { arenas: { memory: WebAssembly.Memory }[] }).arenas.map((a) => a.memory));
+    const now = new Set(mm.pool.arenas.list.map((a) => a.memory));
     assert.is([...now].filter((m) => memories.has(m)).length, 3, 'the three retired memories, reopened');
     assert.is(mm.stats().retired, 0);
     mm.check();
@@ -267,7 +267,6 @@ test('without the helper: a dropped arena is retired (counted, in every realm\'s
 });
 
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
-type Inside = { arenas: { id: number; memory: WebAssembly.Memory; core: CoreExports }[] };
 
 test('two realms: a drop and the next burst in one task never leave one arena counted twice or unreceivable', async () => {
   await withOps({}, async () => {
@@ -279,9 +278,9 @@ test('two realms: a drop and the next burst in one task never leave one arena co
     r.freeMem({ totally: true });
     const b1 = r.allocSize(8192); // another realm is alive: no reuse, a new arena
     await sleep(50);
-    const rIn = r as unknown as Inside, cIn = c as unknown as Inside;
-    assert.is(new Set(cIn.arenas.map((a) => a.memory)).size, cIn.arenas.length, 'one object per memory in c');
-    assert.ok(cIn.arenas.every((a) => rIn.arenas.some((x) => x.id === a.id)), 'c knows the arenas by r\'s ids');
+    const rIn = r.pool.arenas.list, cIn = c.pool.arenas.list;
+    assert.is(new Set(cIn.map((a) => a.memory)).size, cIn.length, 'one object per memory in c');
+    assert.ok(cIn.every((a) => rIn.some((x) => x.id === a.id)), 'c knows the arenas by r\'s ids');
     const got = r.receive(c.handoff(c.allocSize(8192))) as Uint8Array;
     r.free(got);
     r.free(b1);
@@ -299,11 +298,11 @@ test('every realm gives back its scratch page when it lets go of an arena; the l
     c.free(c.allocSize(8192)); // c takes its scratch page in r's arena
     c.freeMem({ totally: true, toOS: false });
     r.free(b);
-    const arena = (r as unknown as Inside).arenas[0];
+    const arena = r.pool.arenas.list[0];
     r.freeMem({ totally: true });
     await sleep(20); // c lets go of it on r's message
-    assert.is((c as unknown as Inside).arenas.length, 0);
-    assert.is(arena.core.arena_stat(STAT_RAW_PAGES), 0, 'no realm\'s scratch page is left in the dropped arena');
+    assert.is(c.pool.arenas.list.length, 0);
+    assert.is(arena.core!.arena_stat(STAT_RAW_PAGES), 0, 'no realm\'s scratch page is left in the dropped arena');
     c.terminate();
     r.terminate();
     // Two realms, one arena each, both passes at once: one arena stays open in the pool.
@@ -315,7 +314,7 @@ test('every realm gives back its scratch page when it lets go of an arena; the l
     held.forEach((x) => p.free(x));
     p.freeMem({ totally: true });
     q.freeMem({ totally: true });
-    assert.is(Atomics.load((p as unknown as { control: { head: Int32Array } }).control.head, 2), 1, 'one arena open in the pool');
+    assert.is(p.pool.control.open, 1, 'one arena open in the pool');
     q.terminate();
     p.terminate();
   });

@@ -136,7 +136,7 @@ test('freeMem: totally gives every cached buffer back and drops the empty arenas
   mm.free(keep);
   mm.freeMem({ totally: true, toOS: false });
   mm.housekeep(); // notes when each arena became empty
-  const emptySince = (mm as unknown as { emptySince: Map<unknown, number> }).emptySince;
+  const emptySince = mm.pool.arenas.emptySince;
   assert.ok(emptySince.size > 0);
   for (const bad of [{ totally: 1 }, { toOS: 'yes' }, { idle: -1 }, { idle: '5s' }]) throwsCode(() => mm.freeMem(bad as never), 'ERR_MEMSYS_INVALID_ARG', 'option');
   throwsCode(() => mm.freeMem(null as never), 'ERR_MEMSYS_INVALID_ARG', 'options null');

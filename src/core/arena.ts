@@ -363,3 +363,8 @@ export function readHeader(buffer: ArrayBufferLike): { owner: number; id: number
   if (h[H_MAGIC] !== MAGIC) return undefined;
   return { owner: h[H_OWNER], id: h[H_ARENA], closed: (h[H_FLAGS] & FLAG_CLOSED) !== 0 };
 }
+
+// The slot state table of an arena, from any realm's copy of its buffer (one byte per granule).
+export function stateTable(buffer: ArrayBufferLike): Uint8Array {
+  return new Uint8Array(buffer, new Uint32Array(buffer, 0, 64)[H_STATE], buffer.byteLength / 128);
+}

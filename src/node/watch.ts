@@ -27,7 +27,7 @@ export function watch(mm: MMSA, o: WatchOptions = {}): { samples: Sample[]; stop
   const t0 = performance.now();
   const samples: Sample[] = [];
   const tick = () => {
-    if (!mm.live) return clearInterval(timer); // terminated: nothing more to watch
+    if (!mm.usable) return clearInterval(timer); // terminated: nothing more to watch
     const s = sample(mm, performance.now() - t0);
     samples.push(s);
     if (samples.length > keep) samples.splice(0, samples.length - keep);

@@ -7,7 +7,10 @@
 // size" in one compare), its arena's state table, its slot (offset / 128), and its arena (off the
 // hot path). Reading those is a monomorphic property load; `byteOffset`, `byteLength` and `buffer`
 // cost 10–20 ns each on Node 20 (bench/RESULTS.md), more than the whole hot path. Going through
-// the arena for the state table and the MMSA cost ~2 ns more per pair (docs/architecture.md).
+// the arena for the state table and the pool cost ~2 ns more per pair (docs/architecture.md).
+//
+// The slab calls down into its pool only through `SlabOwner`, a refill or flush a batch at a time
+// and the frees it cannot prove; SGLs take and give slots through the same door.
 //
 // The slot's state byte in the arena (OUT: in a magazine, LIVE: in the user's hands) is the
 // truth that makes a double free or a stale view fail: plain byte stores on the hot path, since
@@ -16,14 +19,18 @@
 
 import type { Arena } from '../core/arena.js';
 import { ST_LIVE, ST_OUT } from '../core/module.js';
-import type { MMSA } from '../mmsa.js';
+import type { Control } from './control.js';
 
 export const kSlab: unique symbol = Symbol('memsys.slab');
 export const kState: unique symbol = Symbol('memsys.state');
 export const kSlot: unique symbol = Symbol('memsys.slot');
 export const kArena: unique symbol = Symbol('memsys.arena');
 
-// A view this realm made for a buffer. kSlot is -1 once the buffer went back to the core.
+// kSlot of a view whose buffer went back to the core, and of one handed off to another realm.
+export const SLOT_FREE = -1;
+export const SLOT_MOVED = -2;
+
+// A view this realm made for a buffer.
 export interface SlabBuffer extends Uint8Array {
   [kSlab]?: Slab;
   [kState]?: Uint8Array;
@@ -31,10 +38,29 @@ export interface SlabBuffer extends Uint8Array {
   [kArena]?: Arena;
 }
 
+// What a slab, and an SGL through its slab, may ask of its pool.
+export interface SlabOwner {
+  readonly name: string;
+  readonly id: number;          // the pool's id (handoffs name it)
+  readonly control: Control;
+  /** False before init() and after terminate(). */
+  readonly usable: boolean;
+  /** Throws unless usable. */
+  ready(): void;
+  refill(s: Slab): void;
+  flush(s: Slab, n: number): void;
+  freeSlow(buf: Uint8Array, s: Slab | undefined): void;
+  freeRejected(v: SlabBuffer, s: Slab): never;
+  debugAlloc(v: SlabBuffer, s: Slab): void;
+  debugFree(v: SlabBuffer): void;
+  takeSlots(s: Slab, n: number, each: (a: Arena, off: number) => void): void;
+  giveSlots(s: Slab, arenas: readonly Arena[], offs: readonly number[]): void;
+}
+
 export class Slab {
   readonly size: number;
   /** @internal */ readonly cls: number;
-  /** @internal */ readonly mm: MMSA;
+  /** @internal */ readonly pool: SlabOwner;
   /** @internal */ readonly mag: SlabBuffer[] = [];
   /** @internal */ readonly cap: number;    // magazine capacity; a flush gives back half
   /** @internal */ readonly batch: number;  // buffers per refill or flush
@@ -51,8 +77,8 @@ export class Slab {
   /** @internal */ readonly outState: number;
 
   /** @internal */
-  constructor(mm: MMSA, cls: number, size: number, cap: number) {
-    this.mm = mm;
+  constructor(pool: SlabOwner, cls: number, size: number, cap: number) {
+    this.pool = pool;
     this.cls = cls;
     this.size = size;
     this.cap = cap;
@@ -73,12 +99,12 @@ export class Slab {
 
   free(buf: Uint8Array): void {
     const v = buf as SlabBuffer | null;
-    if (v?.[kSlab] !== this) return this.mm.freeSlow(buf, this);
+    if (v?.[kSlab] !== this) return this.pool.freeSlow(buf, this);
     const st = v[kState]!;
     const i = v[kSlot]!;
-    if (st[i] !== this.liveState) return this.mm.freeRejected(v, this);
+    if (st[i] !== this.liveState) return this.pool.freeRejected(v, this);
     const mag = this.mag;
-    if (mag.length >= this.cap) this.mm.flush(this, this.batch);
+    if (mag.length >= this.cap) this.pool.flush(this, this.batch);
     st[i] = this.outState;
     mag.push(v);
   }
@@ -87,13 +113,13 @@ export class Slab {
 
   /** @internal */
   push(v: SlabBuffer): void {
-    if (this.mag.length >= this.cap) this.mm.flush(this, this.batch);
+    if (this.mag.length >= this.cap) this.pool.flush(this, this.batch);
     this.mag.push(v);
   }
 
   /** @internal */
   refill(): Uint8Array {
-    this.mm.refill(this);
+    this.pool.refill(this);
     return this.alloc();
   }
 }
@@ -105,7 +131,7 @@ export class DebugSlab extends Slab {
   override alloc(): Uint8Array {
     const v = this.mag.pop();
     if (v === undefined) return this.refill();
-    this.mm.debugAlloc(v, this);
+    this.pool.debugAlloc(v, this);
     v[kState]![v[kSlot]!] = this.liveState;
     this.hits++;
     return v;
@@ -113,12 +139,12 @@ export class DebugSlab extends Slab {
 
   override free(buf: Uint8Array): void {
     const v = buf as SlabBuffer | null;
-    if (v?.[kSlab] !== this) return this.mm.freeSlow(buf, this);
+    if (v?.[kSlab] !== this) return this.pool.freeSlow(buf, this);
     const st = v[kState]!;
     const i = v[kSlot]!;
-    if (st[i] !== this.liveState) return this.mm.freeRejected(v, this);
+    if (st[i] !== this.liveState) return this.pool.freeRejected(v, this);
     st[i] = this.outState;
-    this.mm.debugFree(v);
+    this.pool.debugFree(v);
     this.push(v);
   }
 }

@@ -16,10 +16,10 @@
 // head (Atomics, so the words before it are visible) and notifies; the reader waits on head
 // (Atomics.waitAsync) and releases space by storing tail.
 
-import { MemsysError, MemsysTypeError, invalidArg, show } from '../errors.js';
-import { type BufferHandoff, type Handoff } from './handoff.js';
-import type { MMSA } from '../mmsa.js';
-import { SGL, type SGLHandoff } from '../sgl/sgl.js';
+import { MemsysError, invalidArg, show } from '../errors.js';
+import { SGL } from '../sgl/sgl.js';
+import { DescriptorCheck } from './descriptor.js';
+import type { BufferHandoff, Handoff, SGLHandoff } from './handoff.js';
 
 const HEAD = 0;
 const TAIL = 1;
@@ -63,13 +63,27 @@ export interface ChannelPort {
   sab: SharedArrayBuffer;
 }
 
+/** @internal What a channel needs of the MMSA at its end. */
+export interface ChannelHost {
+  readonly id: number;
+  readonly name: string;
+  /** The pool an SGL's slab must belong to (`sgl.slab.pool`). */
+  readonly pool: object;
+  handoff(buf: Uint8Array): BufferHandoff;
+  receive(h: Handoff): Uint8Array | SGL;
+  /** True if this realm has a core for arena `id`; otherwise asks for its memory. */
+  requestArena(id: number): boolean;
+  /** Resolves once this realm has a core for arena `id`; rejects at `deadline`. */
+  arenaKnown(id: number, deadline: number): Promise<void>;
+}
+
 export class Channel {
-  /** @internal */ readonly mm: MMSA;
+  /** @internal */ readonly mm: ChannelHost;
   private readonly sab: SharedArrayBuffer;
   private readonly w: Int32Array;
 
   /** @internal Use mm.openChannel() / mm.openChannel(port). */
-  constructor(mm: MMSA, sab: SharedArrayBuffer) {
+  constructor(mm: ChannelHost, sab: SharedArrayBuffer) {
     this.mm = mm;
     this.sab = sab;
     this.w = new Int32Array(sab);
@@ -84,8 +98,8 @@ export class Channel {
    * longer use it. Throws, handing off nothing, when the ring has no room (the reader is behind). */
   send(x: Uint8Array | SGL): void {
     if (!(x instanceof SGL) && !(x instanceof Uint8Array)) throw invalidArg('value', x, 'must be a Uint8Array from this MMSA or an SGL');
-    if (x instanceof SGL && x.slab.mm !== this.mm) {
-      throw new MemsysError('ERR_MEMSYS_NOT_OWNED', `the SGL belongs to MMSA ${show(x.slab.mm.name)}, not to this channel's ${show(this.mm.name)}`);
+    if (x instanceof SGL && x.slab.pool !== this.mm.pool) {
+      throw new MemsysError('ERR_MEMSYS_NOT_OWNED', `the SGL belongs to MMSA ${show(x.slab.pool.name)}, not to this channel's ${show(this.mm.name)}`);
     }
     const n = x instanceof SGL ? x.offs.length : 1;
     const words = FIXED + 2 * n;
@@ -189,20 +203,20 @@ export class Channel {
   }
 }
 
-/** @internal A new channel, or the other end of one from its port. */
-export function openChannel(mm: MMSA, port?: ChannelPort): Channel {
+const check = new DescriptorCheck('a channel port', 'channel.port()');
+
+/** @internal A new channel (`shared`: the MMSA's arenas are shared), or the other end of one from its port. */
+export function openChannel(mm: ChannelHost, shared: boolean, port?: ChannelPort): Channel {
   if (port === undefined) {
-    if (typeof SharedArrayBuffer !== 'function' || !mm.shared) {
+    if (typeof SharedArrayBuffer !== 'function' || !shared) {
       throw new MemsysError('ERR_MEMSYS_STATE', `MMSA ${show(mm.name)} is single-threaded (no SharedArrayBuffer): it has no channels`);
     }
     return new Channel(mm, new SharedArrayBuffer((HDR + RING) * 4));
   }
-  const bad = (why: string) => new MemsysTypeError('ERR_MEMSYS_DESCRIPTOR', `not a channel port: ${why}`);
-  if (typeof port !== 'object' || port === null || port.kind !== 'memsys.channel') throw bad(`got ${show(port)} (make one with channel.port())`);
-  if (port.v !== 1) throw bad(`version ${show(port.v)} is not 1`);
-  if (port.mm !== mm.id) throw bad(`it belongs to another MMSA (id ${show(port.mm)}, this is ${mm.id})`);
-  if (!(port.sab instanceof SharedArrayBuffer) || port.sab.byteLength !== (HDR + RING) * 4) throw bad('sab is not a channel\'s SharedArrayBuffer');
-  return new Channel(mm, port.sab);
+  const o = check.shape(port, ['memsys.channel']);
+  if (o.mm !== mm.id) throw check.bad(`it belongs to another MMSA (id ${show(o.mm)}, this is ${mm.id})`);
+  if (!(o.sab instanceof SharedArrayBuffer) || o.sab.byteLength !== (HDR + RING) * 4) throw check.bad('sab is not a channel\'s SharedArrayBuffer');
+  return new Channel(mm, o.sab);
 }
 
 function putU53(w: Int32Array, p: number, v: number): void {

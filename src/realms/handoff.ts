@@ -18,17 +18,42 @@
 // whose buffer list was changed after it was made fail before anything is taken: otherwise a
 // changed offset could hand out a buffer its user still holds.
 //
-//   control block (mmsa.ts)   i32 head[1]: last ticket · head[4]: key · i32 tickets[N] · i32 digests[N]
+//   control block (pool/control.ts)   last ticket · key · i32 tickets[N] · i32 digests[N]
 
-import { MemsysError, MemsysTypeError, show } from '../errors.js';
-import type { MMSA } from '../mmsa.js';
 import { type Arena, readHeader } from '../core/arena.js';
-import { type SGLHandoff, type SlotsHandoff, SGL } from '../sgl/sgl.js';
-import { type Slab, type SlabBuffer, kArena, kSlab, kSlot, kState } from '../pool/slab.js';
+import { GRANULE, granuleOf, offsetOf, onGranule } from '../core/granule.js';
+import { MemsysError, show } from '../errors.js';
+import { type Control, TICKETS } from '../pool/control.js';
+import type { Pool } from '../pool/pool.js';
+import { SLOT_MOVED, type Slab, type SlabBuffer, kArena, kSlab, kSlot, kState } from '../pool/slab.js';
 import { NUM_CLASSES } from '../sizes.js';
+import { DescriptorCheck } from './descriptor.js';
 
-export const TICKETS = 16384; // more than a channel's ring can hold (~5 900 records)
-export const SLOT_MOVED = -2; // kSlot of a view whose buffer was handed off
+/** The part of a handoff that names the buffers. */
+export interface SlotsHandoff {
+  v: 1;
+  /** The MMSA's id. */
+  mm: number;
+  /** Every buffer's class. */
+  cls: number;
+  /** Good for one receipt, in whichever realm claims it first. */
+  ticket: number;
+  /** The arena id of each buffer. */
+  arenas: number[];
+  /** The byte offset of each buffer in its arena. */
+  offs: number[];
+  /** The arenas named, for a realm that has not seen them yet. */
+  memories: WebAssembly.Memory[];
+  /** Arenas the sender knows only by a posted buffer (no memory yet). */
+  buffers?: SharedArrayBuffer[];
+}
+
+/** What sgl.handoff() returns: post it to another realm of the same MMSA. */
+export interface SGLHandoff extends SlotsHandoff {
+  kind: 'memsys.sgl';
+  woff: number;
+  roff: number;
+}
 
 /** What mm.handoff(buf) returns: post it to another realm, and `mm.receive()` it there. */
 export interface BufferHandoff extends SlotsHandoff {
@@ -37,30 +62,30 @@ export interface BufferHandoff extends SlotsHandoff {
 export type Handoff = BufferHandoff | SGLHandoff;
 
 /** @internal Names a buffer (one view of this realm) for a handoff, and marks the view moved. */
-export function packView(mm: MMSA, v: SlabBuffer, slab: Slab): SlotsHandoff {
+export function packView(pool: Pool, v: SlabBuffer, slab: Slab): SlotsHandoff {
   if (v[kSlab] !== slab || v[kState]![v[kSlot]!] !== slab.liveState) {
     throw new MemsysError('ERR_MEMSYS_NOT_LIVE',
       `cannot hand off ${show(v)}: only a buffer in use that this realm allocated or received can be handed off`);
   }
-  const d = packSlots(mm, slab, [v[kArena]!], [v[kSlot]! * 128]);
+  const d = packSlots(pool, slab, [v[kArena]!], [offsetOf(v[kSlot]!)]);
   v[kSlot] = SLOT_MOVED;
   return d;
 }
 
 /** @internal Names slots (LIVE, of slab's class) for a handoff and issues its ticket. */
-export function packSlots(mm: MMSA, slab: Slab, arenas: readonly Arena[], offs: readonly number[], extent?: { woff: number; roff: number }): SlotsHandoff {
+export function packSlots(pool: { id: number; control: Control }, slab: Slab, arenas: readonly Arena[], offs: readonly number[], extent?: { woff: number; roff: number }): SlotsHandoff {
   const memories = new Set<WebAssembly.Memory>();
   const buffers = new Set<SharedArrayBuffer>();
   for (const a of arenas) {
     if (a.memory) memories.add(a.memory);
     else buffers.add(a.buffer as SharedArrayBuffer);
   }
-  const t = mm.control;
-  const ticket = (Atomics.add(t.head, 1, 1) & 0x3fffffff) + 1;
+  const t = pool.control;
+  const ticket = t.nextTicket();
   const ids = arenas.map((a) => a.id);
   Atomics.store(t.digests, ticket % TICKETS, digest(t.key, slab.cls, ticket, ids, offs, extent));
   Atomics.store(t.tickets, ticket % TICKETS, ticket);
-  const d: SlotsHandoff = { v: 1, mm: mm.id, cls: slab.cls, ticket, arenas: ids, offs: [...offs], memories: [...memories] };
+  const d: SlotsHandoff = { v: 1, mm: pool.id, cls: slab.cls, ticket, arenas: ids, offs: [...offs], memories: [...memories] };
   if (buffers.size) d.buffers = [...buffers];
   return d;
 }
@@ -76,7 +101,7 @@ function digest(key: number, cls: number, ticket: number, ids: readonly number[]
   };
   mix(cls);
   mix(ticket);
-  for (let i = 0; i < ids.length; i++) { mix(ids[i]); mix(offs[i] / 128); }
+  for (let i = 0; i < ids.length; i++) { mix(ids[i]); mix(granuleOf(offs[i])); }
   if (extent) { mix(extent.woff); mix(extent.woff / 2 ** 32); mix(extent.roff); mix(extent.roff / 2 ** 32); }
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
@@ -84,64 +109,67 @@ function digest(key: number, cls: number, ticket: number, ids: readonly number[]
   return h | 0;
 }
 
-/** @internal Checks a handoff, claims its ticket and makes this realm's views of its buffers. */
-export function receive(mm: MMSA, d: unknown): Uint8Array | SGL {
+/** @internal What a received handoff names, now this realm's: its buffers, LIVE, claimed. */
+export interface Received {
+  slab: Slab;
+  arenas: Arena[];
+  offs: number[];
+  /** An SGL's extent; undefined for a single buffer. */
+  extent: { woff: number; roff: number } | undefined;
+}
+
+/** @internal Checks a handoff and claims its ticket; the caller makes the view or the SGL. */
+export function receive(pool: Pool, d: unknown): Received {
   const h = checkShape(d);
-  if (h.mm !== mm.id) throw bad(`it was made by another MMSA (id ${h.mm}, this is ${mm.id})`);
+  if (h.mm !== pool.id) throw check.bad(`it was made by another MMSA (id ${h.mm}, this is ${pool.id})`);
   const seen = new Set<number>();
   h.arenas.forEach((id, i) => {
-    const key = id * 2 ** 25 + h.offs[i] / 128;
-    if (seen.has(key)) throw bad(`buffer ${i} (arena ${id}, offset ${h.offs[i]}) is named twice`);
+    const key = id * 2 ** 25 + h.offs[i] / GRANULE;
+    if (seen.has(key)) throw check.bad(`buffer ${i} (arena ${id}, offset ${h.offs[i]}) is named twice`);
     seen.add(key);
   });
   // The ticket and digest need no arena: check them before adopting any memory the descriptor
   // brings, and adopt only those of arenas it names that the pool has made.
   const slot = h.ticket % TICKETS;
   const extent = h.kind === 'memsys.sgl' ? { woff: h.woff, roff: h.roff } : undefined;
-  checkTicket(mm, h, slot, extent);
+  checkTicket(pool.control, h, slot, extent);
   const named = new Set(h.arenas);
-  const made = Atomics.load(mm.control.head, 0);
+  const made = pool.control.lastArenaId;
   const ours = (buf: ArrayBufferLike) => {
     const id = readHeader(buf)?.id;
     return id !== undefined && named.has(id) && id <= made;
   };
-  for (const m of h.memories) if (ours(m.buffer)) mm.adopt(m);
-  for (const b of h.buffers ?? []) if (ours(b)) mm.knowBuffer(b);
-  const slab = mm.slabs[h.cls];
+  for (const m of h.memories) if (ours(m.buffer)) pool.adopt(m);
+  for (const b of h.buffers ?? []) if (ours(b)) pool.arenas.know(b);
+  const slab = pool.slabs[h.cls];
   const live = slab.liveState;
   const arenas = h.arenas.map((id, i) => {
-    const a = mm.byId.get(id);
-    if (!a) throw bad(`arena ${id} of buffer ${i} is unknown here (post the handoff as it was made, memories and buffers included)`);
+    const a = pool.arenas.byId.get(id);
+    if (!a) throw check.bad(`arena ${id} of buffer ${i} is unknown here (post the handoff as it was made, memories and buffers included)`);
     const off = h.offs[i];
-    if (off % 128 !== 0 || off < 0 || off + slab.size > a.bytes || a.state[off / 128] !== live) {
+    if (!onGranule(off) || off < 0 || off + slab.size > a.bytes || a.state[granuleOf(off)] !== live) {
       throw new MemsysError('ERR_MEMSYS_NOT_LIVE', `buffer ${i} of the handoff (arena ${id}, offset ${off}) is not a ${slab.size}-byte buffer in use`);
     }
     return a;
   });
-  if (h.kind === 'memsys.sgl' && !(h.roff <= h.woff && h.woff <= h.offs.length * slab.size)) {
-    throw bad(`offsets roff ${h.roff}, woff ${h.woff} do not fit ${h.offs.length} buffers of ${slab.size} bytes`);
+  if (extent && !(extent.roff <= extent.woff && extent.woff <= h.offs.length * slab.size)) {
+    throw check.bad(`offsets roff ${extent.roff}, woff ${extent.woff} do not fit ${h.offs.length} buffers of ${slab.size} bytes`);
   }
-  if (Atomics.compareExchange(mm.control.tickets, slot, h.ticket, 0) !== h.ticket) {
+  if (Atomics.compareExchange(pool.control.tickets, slot, h.ticket, 0) !== h.ticket) {
     throw gone(h.ticket);
   }
   // The buffers are this realm's now: should their sender die, they are not its to give back.
   h.offs.forEach((off, i) => arenas[i].claim(off));
-  if (h.kind === 'memsys.buf') return mm.view(slab, arenas[0], h.offs[0]);
-  const sgl = new SGL(slab);
-  sgl.arenas = arenas;
-  sgl.offs = h.offs;
-  sgl.woff = h.woff;
-  sgl.roff = h.roff;
-  return sgl;
+  return { slab, arenas, offs: h.offs, extent };
 }
 
 // The ticket is current (not received, not expired) and was issued for what the descriptor names.
-function checkTicket(mm: MMSA, h: Handoff, slot: number, extent: { woff: number; roff: number } | undefined): void {
-  if (Atomics.load(mm.control.tickets, slot) !== h.ticket) {
+function checkTicket(c: Control, h: Handoff, slot: number, extent: { woff: number; roff: number } | undefined): void {
+  if (Atomics.load(c.tickets, slot) !== h.ticket) {
     throw gone(h.ticket);
   }
-  if (Atomics.load(mm.control.digests, slot) !== digest(mm.control.key, h.cls, h.ticket, h.arenas, h.offs, extent)) {
-    throw bad(`its class, buffers or offsets are not the ones handoff ticket ${h.ticket} was issued for (changed after it was made?)`);
+  if (Atomics.load(c.digests, slot) !== digest(c.key, h.cls, h.ticket, h.arenas, h.offs, extent)) {
+    throw check.bad(`its class, buffers or offsets are not the ones handoff ticket ${h.ticket} was issued for (changed after it was made?)`);
   }
 }
 
@@ -150,33 +178,25 @@ function gone(ticket: number): MemsysError {
     `handoff ticket ${ticket} was already received, or expired (more than ${TICKETS} handoffs were made after it)`);
 }
 
+const check = new DescriptorCheck('a handoff', 'mm.handoff(buf) or sgl.handoff()');
+
 function checkShape(d: unknown): Handoff {
-  if (typeof d !== 'object' || d === null) throw bad(`got ${show(d)} (make one with mm.handoff(buf) or sgl.handoff())`);
-  const h = d as Record<string, unknown>;
-  if (h.kind !== 'memsys.buf' && h.kind !== 'memsys.sgl') throw bad(`kind ${show(h.kind)} is not "memsys.buf" or "memsys.sgl"`);
-  if (h.v !== 1) throw bad(`version ${show(h.v)} is not 1`);
-  const int = (k: string, lo: number, hi: number) => {
-    if (!Number.isSafeInteger(h[k]) || (h[k] as number) < lo || (h[k] as number) > hi) throw bad(`${k} ${show(h[k])} is not an integer ${lo} … ${hi}`);
-  };
-  int('mm', 0, 2 ** 32);
-  int('cls', 0, NUM_CLASSES - 1);
-  int('ticket', 1, 2 ** 30);
+  const h = check.shape(d, ['memsys.buf', 'memsys.sgl']);
+  check.int(h, 'mm', 0, 2 ** 32);
+  check.int(h, 'cls', 0, NUM_CLASSES - 1);
+  check.int(h, 'ticket', 1, 2 ** 30);
   const ints = (k: string) => Array.isArray(h[k]) && (h[k] as unknown[]).every((x) => Number.isSafeInteger(x));
   if (!ints('arenas') || !ints('offs') || (h.arenas as unknown[]).length !== (h.offs as unknown[]).length) {
-    throw bad('arenas and offs must be lists of integers of the same length');
+    throw check.bad('arenas and offs must be lists of integers of the same length');
   }
-  if (h.kind === 'memsys.buf' && (h.offs as unknown[]).length !== 1) throw bad('a buffer handoff names exactly one buffer');
-  if (!Array.isArray(h.memories) || !h.memories.every((m) => m instanceof WebAssembly.Memory)) throw bad('memories is not a list of WebAssembly.Memory');
+  if (h.kind === 'memsys.buf' && (h.offs as unknown[]).length !== 1) throw check.bad('a buffer handoff names exactly one buffer');
+  if (!Array.isArray(h.memories) || !h.memories.every((m) => m instanceof WebAssembly.Memory)) throw check.bad('memories is not a list of WebAssembly.Memory');
   if (h.buffers !== undefined && !(Array.isArray(h.buffers) && h.buffers.every((b) => typeof SharedArrayBuffer === 'function' && b instanceof SharedArrayBuffer))) {
-    throw bad('buffers is not a list of SharedArrayBuffer');
+    throw check.bad('buffers is not a list of SharedArrayBuffer');
   }
   if (h.kind === 'memsys.sgl') {
-    int('woff', 0, Number.MAX_SAFE_INTEGER);
-    int('roff', 0, Number.MAX_SAFE_INTEGER);
+    check.int(h, 'woff', 0, Number.MAX_SAFE_INTEGER);
+    check.int(h, 'roff', 0, Number.MAX_SAFE_INTEGER);
   }
   return d as Handoff;
-}
-
-function bad(why: string): MemsysTypeError {
-  return new MemsysTypeError('ERR_MEMSYS_DESCRIPTOR', `not a handoff: ${why}`);
 }

@@ -17,9 +17,10 @@
 // After free() every read ends (end of data) and every write throws; free() is idempotent. After
 // handoff() to another worker (handoff.ts) every use throws: the bytes belong to the receiver.
 
-import { MemsysError, invalidArg, show } from '../errors.js';
 import type { Arena } from '../core/arena.js';
+import { MemsysError, invalidArg, show } from '../errors.js';
 import type { Slab } from '../pool/slab.js';
+import { type SGLHandoff, packSlots } from '../realms/handoff.js';
 import { type ByteSink, type ByteSource, type ChunkOptions, drainTo, fillFrom, readableStream, writableStream } from './streams.js';
 
 const OPEN = 0;
@@ -69,6 +70,16 @@ export class SGL implements AsyncIterable<Uint8Array> {
   constructor(slab: Slab) {
     this.slab = slab;
     this.bsize = slab.size;
+  }
+
+  /** @internal An SGL over slots received from another realm (LIVE, this realm's). */
+  static received(slab: Slab, arenas: Arena[], offs: number[], extent: { woff: number; roff: number }): SGL {
+    const sgl = new SGL(slab);
+    sgl.arenas = arenas;
+    sgl.offs = offs;
+    sgl.woff = extent.woff;
+    sgl.roff = extent.roff;
+    return sgl;
   }
 
   /** Unread bytes. */
@@ -281,7 +292,7 @@ export class SGL implements AsyncIterable<Uint8Array> {
     this.woff = this.roff = 0;
     this.st = FREED;
     // After terminate() the buffers went with their arenas.
-    if (this.slab.mm.live && offs.length > 0) this.slab.mm.giveSlots(this.slab, arenas, offs);
+    if (this.slab.pool.usable && offs.length > 0) this.slab.pool.giveSlots(this.slab, arenas, offs);
   }
 
   [Symbol.dispose](): void {
@@ -292,7 +303,8 @@ export class SGL implements AsyncIterable<Uint8Array> {
    * copied; this SGL can no longer be used. */
   handoff(): SGLHandoff {
     this.writable('handoff');
-    const d = this.slab.mm.handoffSlots(this.slab, this.arenas, this.offs, { woff: this.woff, roff: this.roff });
+    this.slab.pool.ready();
+    const d = packSlots(this.slab.pool, this.slab, this.arenas, this.offs, { woff: this.woff, roff: this.roff });
     const out: SGLHandoff = { kind: 'memsys.sgl', ...d, woff: this.woff, roff: this.roff };
     this.arenas = [];
     this.offs = [];
@@ -353,7 +365,7 @@ export class SGL implements AsyncIterable<Uint8Array> {
   /** @internal Adds buffers until the SGL holds `bytes`, in one batch. */
   grow(bytes: number): void {
     const n = Math.ceil(bytes / this.bsize) - this.offs.length;
-    if (n > 0) this.slab.mm.takeSlots(this.slab, n, (a, off) => { this.arenas.push(a); this.offs.push(off); });
+    if (n > 0) this.slab.pool.takeSlots(this.slab, n, (a, off) => { this.arenas.push(a); this.offs.push(off); });
   }
 
   // false after free(); throws after handoff()
@@ -377,25 +389,6 @@ export class SGL implements AsyncIterable<Uint8Array> {
     throw new MemsysError('ERR_MEMSYS_UNSUPPORTED',
       "Node streams need the Node entry: import from 'memsys/node' (or use toReadableStream / toWritableStream)");
   }
-}
-
-/** What sgl.handoff() returns: post it to another realm of the same MMSA. */
-export interface SGLHandoff extends SlotsHandoff {
-  kind: 'memsys.sgl';
-  woff: number;
-  roff: number;
-}
-
-/** @internal The part of a handoff that names the buffers. */
-export interface SlotsHandoff {
-  v: 1;
-  mm: number;        // the MMSA's id
-  cls: number;       // every buffer's class
-  ticket: number;    // received once (handoff.ts)
-  arenas: number[];  // arena id of each buffer
-  offs: number[];    // byte offset of each buffer in its arena
-  memories: WebAssembly.Memory[]; // the arenas named, for a realm that has not seen them yet
-  buffers?: SharedArrayBuffer[];  // arenas the sender knows only by a posted buffer (no memory yet)
 }
 
 /** An independent cursor over an SGL (sgl.open()). */

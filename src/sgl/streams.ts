@@ -4,7 +4,12 @@
 // recognised by its methods, so this file imports nothing from Node.
 
 import { MemsysError, invalidArg } from '../errors.js';
-import type { SGL } from './sgl.js';
+
+// What the stream glue writes into (an SGL).
+export interface ByteWriter {
+  write(chunk: ArrayBufferView | ArrayBufferLike): number;
+  writeString(s: string): number;
+}
 
 export type ByteChunk = ArrayBufferView | ArrayBufferLike | string;
 export type ByteSource = AsyncIterable<ByteChunk> | Iterable<ByteChunk> | ReadableStream<ByteChunk>;
@@ -27,7 +32,7 @@ type Next = () => Uint8Array | undefined;
 
 // ---- sources -------------------------------------------------------------------------------------
 
-export function fillFrom(sgl: SGL, source: ByteSource): Promise<number> {
+export function fillFrom(sgl: ByteWriter, source: ByteSource): Promise<number> {
   const put = (c: ByteChunk) => (typeof c === 'string' ? sgl.writeString(c) : sgl.write(c));
   const s = source as unknown as Record<PropertyKey, unknown>;
   if (isReadableStream(source)) return fromReader(source.getReader(), put);
@@ -172,7 +177,7 @@ export function readableStream(next: Next, opts: ChunkOptions): ReadableStream<U
   }, { highWaterMark: 0 });
 }
 
-export function writableStream(sgl: SGL): WritableStream<ByteChunk> {
+export function writableStream(sgl: ByteWriter): WritableStream<ByteChunk> {
   return new WritableStream<ByteChunk>({
     write(c) {
       if (typeof c === 'string') sgl.writeString(c);

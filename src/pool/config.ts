@@ -1,0 +1,19 @@
+// What a pool is, fixed when it is made (or attached): the figures every part of it reads.
+
+import type { BudgetController } from '../policy/budget.js';
+import type { Control } from './control.js';
+import type { MadviseMode } from './giveback.js';
+
+export interface PoolConfig {
+  readonly name: string;
+  readonly id: number;             // the pool's id, the same in every realm (arena headers name it)
+  readonly realm: number;          // this realm's tag (lock words, owner table)
+  readonly control: Control;
+  readonly shared: boolean;
+  readonly debug: boolean;
+  readonly small: boolean;
+  readonly arenaSize: number;
+  readonly magazineBytes: number;
+  readonly madvise: MadviseMode;
+  readonly budget: BudgetController | undefined;
+}

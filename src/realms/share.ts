@@ -1,0 +1,47 @@
+// The share descriptor: what a realm posts to a worker so that the worker's MMSA.attach() joins
+// the same pool (its control block, its arenas, its compiled core).
+
+import { show } from '../errors.js';
+import type { BudgetOptions } from '../policy/budget.js';
+import { CONTROL_BYTES } from '../pool/control.js';
+import { DescriptorCheck } from './descriptor.js';
+
+/** What `mm.share()` returns: post it to a worker and pass it to `MMSA.attach` there. */
+export interface ShareDescriptor {
+  kind: 'memsys.mmsa';
+  v: 1;
+  id: number;
+  name: string;
+  small: boolean;
+  defaultSize: number;
+  arenaSize: number;
+  magazineBytes: number;
+  timeIval: number;
+  debug: boolean;
+  control: SharedArrayBuffer;
+  arenas: WebAssembly.Memory[];
+  /** The sharer's pressure thresholds (bytes), so that every realm reports the same levels. */
+  minFree?: number;
+  lowWM?: number;
+  /** The sharer's budget: every realm holds the pool to it. */
+  budget?: BudgetOptions;
+  /** The compiled core, so that an attaching realm need not fetch or compile it again. */
+  core?: WebAssembly.Module;
+}
+
+export const shareCheck = new DescriptorCheck('a share descriptor', 'mm.share()');
+
+// The parts attach() takes as they are; the options in it are checked as options by the MMSA made.
+export function checkDescriptor(d: ShareDescriptor): void {
+  const o = shareCheck.shape(d, ['memsys.mmsa']);
+  const bad = (why: string) => shareCheck.bad(why);
+  if (!(o.control instanceof SharedArrayBuffer)) throw bad('control is not a SharedArrayBuffer');
+  if (!Array.isArray(o.arenas) || !o.arenas.every((m) => m instanceof WebAssembly.Memory)) throw bad('arenas is not a list of WebAssembly.Memory');
+  if (o.control.byteLength !== CONTROL_BYTES) throw bad(`control is ${o.control.byteLength} bytes, not ${CONTROL_BYTES}`);
+  if (o.core !== undefined && !(o.core instanceof WebAssembly.Module)) throw bad(`core ${show(o.core)} is not a WebAssembly.Module`);
+  shareCheck.int(o, 'id', 1, 0xffffffff, 'a pool id (an integer 1 … 2^32 − 1)');
+  for (const k of ['minFree', 'lowWM'] as const) {
+    const v = o[k];
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw bad(`${k} ${show(v)} is not a number of bytes`);
+  }
+}
