@@ -9,7 +9,7 @@ import {
   ABI_VERSION, broken, setBroken, GRANULE_SHIFT, KIND_HEAD, MAGIC, PAGE_SHIFT, ST_FREE, ST_LIVE, ST_OUT, TAG_RAW, abi, arenaId,
   cleanPages, dataPage, flags, setArenaId, setFlags, format, freePages, freeSlots, headLen, headTag, magic, mapAt,
   outSlots, owner, ownerAt, pages, stateAtomic, rawPages, runsOf, setRawPages, setState, slotState, spanLen, stateAt,
-  takenOf,
+  takenOf, WASM_PAGE_SHIFT,
 } from "./layout";
 import { lock, lockWord, realmTag, setRealm, takeOver, unlock } from "./lock";
 import { markSpan, putSlot, takeSlot, trimClass } from "./run";
@@ -34,7 +34,7 @@ export const MAX_BATCH: u32 = 1 << 24; // free_batch's error encoding must fit i
 
 // ---- helpers ---------------------------------------------------------------------------------------
 
-@inline function memBytes(): u64 { return <u64>memory.size() << 16; }
+@inline function memBytes(): u64 { return <u64>memory.size() << WASM_PAGE_SHIFT; }
 
 // Is [ptr, ptr + 4n) a u32 array inside the data pages, and n small enough for batchError?
 function arrayOk(ptr: u32, n: u32): bool {

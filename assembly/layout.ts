@@ -37,6 +37,7 @@ export const ABI_VERSION: u32 = 3;
 
 export const PAGE_SHIFT: u32 = 12;
 export const GRANULE_SHIFT: u32 = 7;
+export const WASM_PAGE_SHIFT: u32 = 16; // memory.size() counts 64 KiB WebAssembly pages
 export const GRANULES_PER_PAGE: u32 = 1 << (PAGE_SHIFT - GRANULE_SHIFT); // 32
 
 // ---- header -------------------------------------------------------------------------------------
