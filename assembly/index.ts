@@ -7,8 +7,9 @@ import { NUM_CLASSES, classSize, runPages, slotsPerRun } from "./classes";
 import { checkAll } from "./check";
 import {
   ABI_VERSION, broken, setBroken, GRANULE_SHIFT, KIND_HEAD, MAGIC, PAGE_SHIFT, ST_FREE, ST_LIVE, ST_OUT, TAG_RAW, abi, arenaId,
-  cleanPages, dataPage, flags, setArenaId, setFlags, format, freePages, freeSlots, headLen, headTag, hitsOf, magic, mapAt,
+  cleanPages, dataPage, flags, setArenaId, setFlags, format, freePages, freeSlots, headLen, headTag, magic, mapAt,
   outSlots, owner, ownerAt, pages, stateAtomic, rawPages, runsOf, setRawPages, setState, slotState, spanLen, stateAt,
+  takenOf, WASM_PAGE_SHIFT,
 } from "./layout";
 import { lock, lockWord, realmTag, setRealm, takeOver, unlock } from "./lock";
 import { markSpan, putSlot, takeSlot, trimClass } from "./run";
@@ -33,7 +34,7 @@ export const MAX_BATCH: u32 = 1 << 24; // free_batch's error encoding must fit i
 
 // ---- helpers ---------------------------------------------------------------------------------------
 
-@inline function memBytes(): u64 { return <u64>memory.size() << 16; }
+@inline function memBytes(): u64 { return <u64>memory.size() << WASM_PAGE_SHIFT; }
 
 // Is [ptr, ptr + 4n) a u32 array inside the data pages, and n small enough for batchError?
 function arrayOk(ptr: u32, n: u32): bool {
@@ -368,10 +369,10 @@ export const CSTAT_SLOTS_PER_RUN = 2;
 export const CSTAT_RUNS = 3;
 export const CSTAT_FREE = 4;
 export const CSTAT_OUT = 5;
-export const CSTAT_HITS = 6;
+export const CSTAT_TAKEN = 6;
 
-// One counter of class c. Hits count the slots the core has handed out; f64 carries them to
-// JavaScript exactly up to 2^53.
+// One counter of class c. Taken counts the slots the core has ever handed out (a host's own reuse
+// of them is not the core's to see); f64 carries it to JavaScript exactly up to 2^53.
 export function class_stat(c: u32, field: u32): f64 {
   if (c >= NUM_CLASSES) return -1;
   switch (field) {
@@ -381,7 +382,7 @@ export function class_stat(c: u32, field: u32): f64 {
     case CSTAT_RUNS: return runsOf(c);
     case CSTAT_FREE: return freeSlots(c);
     case CSTAT_OUT: return outSlots(c);
-    case CSTAT_HITS: return <f64>hitsOf(c);
+    case CSTAT_TAKEN: return <f64>takenOf(c);
   }
   return -1;
 }

@@ -37,6 +37,7 @@ export const ABI_VERSION: u32 = 3;
 
 export const PAGE_SHIFT: u32 = 12;
 export const GRANULE_SHIFT: u32 = 7;
+export const WASM_PAGE_SHIFT: u32 = 16; // memory.size() counts 64 KiB WebAssembly pages
 export const GRANULES_PER_PAGE: u32 = 1 << (PAGE_SHIFT - GRANULE_SHIFT); // 32
 
 // ---- header -------------------------------------------------------------------------------------
@@ -183,7 +184,7 @@ export const ST_LIVE: u32 = 3;
 // ---- class records ---------------------------------------------------------------------------------
 //
 //    0 avail head   4 avail tail   8 runs   12 free slots   16 out slots   20 (unused)
-//   24 hits (u64): slots handed out by the core, ever
+//   24 taken (u64): slots handed out by the core, ever
 
 @inline function rec(c: u32): usize { return CLASS_BASE + <usize>c * CLASS_RECORD; }
 @inline export function availHead(c: u32): u32 { return load<u32>(rec(c)); }
@@ -196,8 +197,8 @@ export const ST_LIVE: u32 = 3;
 @inline export function setFreeSlots(c: u32, n: u32): void { store<u32>(rec(c), n, 12); }
 @inline export function outSlots(c: u32): u32 { return load<u32>(rec(c), 16); }
 @inline export function setOutSlots(c: u32, n: u32): void { store<u32>(rec(c), n, 16); }
-@inline export function hitsOf(c: u32): u64 { return load<u64>(rec(c), 24); }
-@inline export function setHits(c: u32, n: u64): void { store<u64>(rec(c), n, 24); }
+@inline export function takenOf(c: u32): u64 { return load<u64>(rec(c), 24); }
+@inline export function setTaken(c: u32, n: u64): void { store<u64>(rec(c), n, 24); }
 
 // ---- formatting ------------------------------------------------------------------------------------
 

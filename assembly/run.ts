@@ -18,9 +18,9 @@
 import { classSize, runPages, slotsPerRun } from "./classes";
 import {
   GRANULES_PER_PAGE, GRANULE_SHIFT, KIND_HEAD, KIND_INNER, PAGE_SHIFT, ST_FREE, ST_OUT, availHead, availTail,
-  bitsWord, freeSlots, headEntry, hitsOf, headTag, innerEntry, innerHead, kindOf, mapAt, nextOf, outSlots,
-  prevOf, runFree, runsOf, setAvailHead, setAvailTail, setBitsWord, setFreeSlots, setHits, setMap, setNext,
-  setOutSlots, setOwner, setPrev, setRunFree, setRuns, setState, slotState,
+  bitsWord, freeSlots, headEntry, headTag, innerEntry, innerHead, kindOf, mapAt, nextOf, outSlots,
+  prevOf, runFree, runsOf, setAvailHead, setAvailTail, setBitsWord, setFreeSlots, setMap, setNext,
+  setOutSlots, setOwner, setPrev, setRunFree, setRuns, setState, setTaken, slotState, takenOf,
 } from "./layout";
 import { spanAlloc, spanFree } from "./span";
 import { realmTag } from "./lock";
@@ -97,7 +97,7 @@ export function takeSlot(c: u32): u32 {
   if (!left) listRemove(c, p);
   setFreeSlots(c, freeSlots(c) - 1);
   setOutSlots(c, outSlots(c) + 1);
-  setHits(c, hitsOf(c) + 1);
+  setTaken(c, takenOf(c) + 1);
   return g << GRANULE_SHIFT;
 }
 

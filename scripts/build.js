@@ -1,21 +1,30 @@
 // Builds everything into build/: the four core modules (threaded and single-threaded, release
-// and debug), the `#core` module that carries them to the TypeScript, the ESM bundles and the
-// type declarations. Run by `npm install` (prepare) and before the tests.
+// and debug), the `#core` module that carries them to the TypeScript, the `#abi` module of the
+// constants the TypeScript shares with them (scripts/abi.js), the ESM bundles and the type
+// declarations. Run by `npm install` (prepare) and before the tests.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { AbiError, generateAbi } from './abi.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const build = join(root, 'build');
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
-const only = process.argv[2]; // "core": just the wasm and #core
+const only = process.argv[2]; // "core": just the wasm, #core and #abi
 
 mkdirSync(build, { recursive: true });
 for (const target of ['release', 'release-st', 'debug', 'debug-st']) {
   run(bin('asc'), ['--config', 'asconfig.json', '--target', target]);
+}
+try {
+  generateAbi(root, build, join(build, 'memsys.st.wasm'));
+} catch (e) {
+  if (!(e instanceof AbiError)) throw e;
+  console.error(`memsys: scripts/abi.js: ${e.message}`);
+  process.exit(1);
 }
 // The core reaches the TypeScript through `#core`, in one of two shapes: inlined as base64 (the
 // default `memsys` bundle for Node and `memsys/inline`: synchronous, self-contained) or as files

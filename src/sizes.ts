@@ -1,17 +1,20 @@
-// Size classes on the JavaScript side (the same table as assembly/classes.ts), and size strings.
+// Size classes on the JavaScript side (the table of assembly/classes.ts, through the generated
+// `#abi`), and size strings.
 
+import { NUM_CLASSES, NUM_SMALL, PAGE_STEP, SMALL_STEP } from '#abi';
 import { MemsysRangeError, invalidSize } from './errors.js';
+
+export { NUM_CLASSES, NUM_SMALL, PAGE_STEP, SMALL_STEP };
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
 export const GiB = 1024 * MiB;
 
-export const NUM_CLASSES = 64;
-export const NUM_SMALL = 32;
-export const SMALL_STEP = 128;
-export const PAGE_STEP = 4 * KiB;
-export const MAX_SMALL = NUM_SMALL * SMALL_STEP; // 4 KiB
-export const MAX_SIZE = 32 * PAGE_STEP;          // 128 KiB
+export const MAX_SMALL = NUM_SMALL * SMALL_STEP;               // 4 KiB
+export const MAX_SIZE = (NUM_CLASSES - NUM_SMALL) * PAGE_STEP; // 128 KiB
+// Both steps are powers of two: fitClassOf divides by them with shifts.
+const SMALL_SHIFT = 31 - Math.clz32(SMALL_STEP);
+const PAGE_STEP_SHIFT = 31 - Math.clz32(PAGE_STEP);
 
 export function classSize(c: number): number {
   return c < NUM_SMALL ? SMALL_STEP * (c + 1) : PAGE_STEP * (c - NUM_SMALL + 1);
@@ -25,7 +28,7 @@ export function exactClass(size: number, small: boolean): number {
     if (size % SMALL_STEP === 0) return size / SMALL_STEP - 1;
   } else if (size % PAGE_STEP === 0) return NUM_SMALL + size / PAGE_STEP - 1;
   throw invalidSize('size', size,
-    'is not a slab size: slabs are multiples of 128 B up to 4 KiB and of 4 KiB up to 128 KiB');
+    `is not a slab size: slabs are multiples of ${SMALL_STEP} B up to ${MAX_SMALL / KiB} KiB and of ${PAGE_STEP / KiB} KiB up to ${MAX_SIZE / KiB} KiB`);
 }
 
 // The smallest class whose buffers hold `n` bytes.
@@ -37,8 +40,8 @@ export function fitClass(n: number, small: boolean): number {
 
 // fitClass without the checks, for an integer 0 … MAX_SIZE (the allocSize fast path).
 export function fitClassOf(n: number, small: boolean): number {
-  if (n < MAX_SMALL || (n === MAX_SMALL && small)) return n <= SMALL_STEP ? 0 : ((n + SMALL_STEP - 1) >>> 7) - 1;
-  return NUM_SMALL - 1 + ((n + PAGE_STEP - 1) >>> 12);
+  if (n < MAX_SMALL || (n === MAX_SMALL && small)) return n <= SMALL_STEP ? 0 : ((n + SMALL_STEP - 1) >>> SMALL_SHIFT) - 1;
+  return NUM_SMALL - 1 + ((n + PAGE_STEP - 1) >>> PAGE_STEP_SHIFT);
 }
 
 // An SGL's buffer class for an expected size `imm` > 0, within one family (small: 128 B … 4 KiB;
@@ -58,7 +61,7 @@ function checkSize(what: string, n: unknown): asserts n is number {
 }
 
 function outOfRange(n: number): MemsysRangeError {
-  if (n === 0) return invalidSize('size', n, 'is not a slab size: the smallest slab is 128 B');
+  if (n === 0) return invalidSize('size', n, `is not a slab size: the smallest slab is ${SMALL_STEP} B`);
   return new MemsysRangeError('ERR_MEMSYS_SIZE_TOO_LARGE',
     `size ${n} is above the largest slab (${MAX_SIZE} B): collect larger data in an SGL`);
 }

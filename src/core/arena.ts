@@ -14,24 +14,25 @@
 //
 // The scratch page is this realm's own raw span: batch calls pass their offsets through it.
 //
-// The owner table (a u16 per 128-byte granule, offset in header word 56) names the realm (tag mod
-// 65536) that last took each slot: the core writes it when it hands a slot out, a realm writes
-// it when it takes a buffer over outside the core (a posted buffer freed into its magazine, a
-// handoff received). When a realm dies, the core gives back its OUT slots (they were in its
-// magazines) and counts its LIVE ones (in its user's hands, or passed on).
+// The owner table (a u16 per 128-byte granule, its offset in header word W_OWNERS) names the
+// realm (tag mod 65536) that last took each slot: the core writes it when it hands a slot out, a
+// realm writes it when it takes a buffer over outside the core (a posted buffer freed into its
+// magazine, a handoff received). When a realm dies, the core gives back its OUT slots (they were
+// in its magazines) and counts its LIVE ones (in its user's hands, or passed on).
 
 import {
-  type CoreExports, CSTAT_OUT, E_ARG, E_BUSY, E_CLASS, E_NOT_OUT, E_NOT_SLOT, E_OFFSET, E_WRONG_CLASS, FLAG_CLOSED, FLAG_DEBUG, FLAG_QUARANTINED,
-  H_ARENA, H_FLAGS, H_LOCK, H_MAGIC, H_OWNER, H_STATE, MAGIC, STAT_CLEAN_PAGES, STAT_FREE_PAGES,
-  checkMessage, instantiate,
-} from './module.js';
+  CSTAT_OUT, E_ARG, E_BUSY, E_CLASS, E_NOT_OUT, E_NOT_SLOT, E_OFFSET, E_WRONG_CLASS, FLAG_CLOSED, FLAG_DEBUG, FLAG_QUARANTINED,
+  GRANULE_SHIFT, MAGIC, NUM_CLASSES, PAGE_SHIFT, STAT_CLEAN_PAGES, STAT_FREE_PAGES, W_ARENA, W_FLAGS, W_LOCK, W_MAGIC, W_OWNER,
+  W_OWNERS, W_STATE, WASM_PAGE_SHIFT,
+} from '#abi';
+import { type CoreExports, checkMessage, instantiate } from './module.js';
 import { MemsysError } from '../errors.js';
-import { NUM_CLASSES, formatBytes } from '../sizes.js';
+import { formatBytes } from '../sizes.js';
 
-export const PAGE = 4096;
-export const WASM_PAGE = 65536;
+export const PAGE = 1 << PAGE_SHIFT;
+export const WASM_PAGE = 1 << WASM_PAGE_SHIFT;
+const GRANULE = 1 << GRANULE_SHIFT;
 export const BATCH_MAX = PAGE / 4; // offsets that fit in one scratch page
-const H_OWNERS = 56;               // u32 index of the owner table's offset (byte 224)
 const STUCK_MS = 100;
 
 export class Arena {
@@ -63,15 +64,15 @@ export class Arena {
     this.buffer = buffer;
     this.u32 = new Uint32Array(buffer);
     this.u8 = new Uint8Array(buffer);
-    // state[offset >> 7] is the state byte of the buffer at `offset` (the table's place is in the
-    // header; for an arena being created it is known once init has run).
+    // state[offset >> GRANULE_SHIFT] is the state byte of the buffer at `offset` (the table's place
+    // is in the header; for an arena being created it is known once init has run).
     this.state = new Uint8Array(0);
   }
 
   private mapState(): void {
-    this.state = new Uint8Array(this.buffer, this.u32[H_STATE], this.bytes / 128);
-    const owners = Atomics.load(this.u32, H_OWNERS);
-    this.owners = owners ? new Uint16Array(this.buffer, owners, this.bytes / 128) : undefined;
+    this.state = new Uint8Array(this.buffer, this.u32[W_STATE], this.bytes / GRANULE);
+    const owners = Atomics.load(this.u32, W_OWNERS);
+    this.owners = owners ? new Uint16Array(this.buffer, owners, this.bytes / GRANULE) : undefined;
   }
 
   // A new arena of `bytes` (a multiple of 64 KiB). A RangeError from the engine (no address space,
@@ -180,11 +181,11 @@ export class Arena {
   // (tens of ms). After that, or once the word changes, calls spin again (the same tag may have let
   // go and taken the lock again in between).
   private call(f: () => number): number {
-    if (this.stuck !== 0 && Atomics.load(this.u32, H_LOCK) === this.stuck && performance.now() < this.stuckUntil &&
+    if (this.stuck !== 0 && Atomics.load(this.u32, W_LOCK) === this.stuck && performance.now() < this.stuckUntil &&
         !this.onBusy?.(this)) return E_BUSY;
     const r = f();
     if (r !== E_BUSY) { this.stuck = 0; return r; }
-    this.stuck = Atomics.load(this.u32, H_LOCK);
+    this.stuck = Atomics.load(this.u32, W_LOCK);
     this.stuckUntil = performance.now() + STUCK_MS;
     return this.onBusy?.(this) ? f() : r;
   }
@@ -312,28 +313,28 @@ export class Arena {
     return r === 1 ? 'closed' : r === 2 ? 'already' : false;
   }
 
-  get closed(): boolean { return (this.u32[H_FLAGS] & FLAG_CLOSED) !== 0; }
+  get closed(): boolean { return (this.u32[W_FLAGS] & FLAG_CLOSED) !== 0; }
 
   // Recovered from a realm that died inside a call and found broken: nothing is handed out from it.
-  get quarantined(): boolean { return (this.u32[H_FLAGS] & FLAG_QUARANTINED) !== 0; }
+  get quarantined(): boolean { return (this.u32[W_FLAGS] & FLAG_QUARANTINED) !== 0; }
 
   // The realm tag in the lock word (0: free).
-  get lockHolder(): number { return Atomics.load(this.u32, H_LOCK); }
+  get lockHolder(): number { return Atomics.load(this.u32, W_LOCK); }
 
   // Marks the slot at `off` as this realm's (a posted buffer freed into its magazine); returns the
   // owner it had, for `unclaim` if the buffer turns out not to be one to free.
   claim(off: number): number {
     const own = this.owners;
-    return own ? Atomics.exchange(own, off >>> 7, this.realm & 0xffff) : 0;
+    return own ? Atomics.exchange(own, off >>> GRANULE_SHIFT, this.realm & 0xffff) : 0;
   }
 
   unclaim(off: number, was: number): void {
-    if (this.owners) Atomics.compareExchange(this.owners, off >>> 7, this.realm & 0xffff, was); // unless another realm claimed it since
+    if (this.owners) Atomics.compareExchange(this.owners, off >>> GRANULE_SHIFT, this.realm & 0xffff, was); // unless another realm claimed it since
   }
 
   // The slot at `off` is no realm's (an orphan: whichever realm gives it back, not its dead owner's).
   disown(off: number): void {
-    if (this.owners) Atomics.store(this.owners, off >>> 7, 0);
+    if (this.owners) Atomics.store(this.owners, off >>> GRANULE_SHIFT, 0);
   }
 
   // Gives back the buffers realm `dead` had cached (OUT slots it owned: nobody else can hold them);
@@ -359,9 +360,9 @@ export class Arena {
 // the buffer is not an arena.
 export function readHeader(buffer: ArrayBufferLike): { owner: number; id: number; closed: boolean } | undefined {
   if (buffer.byteLength < WASM_PAGE) return undefined;
-  const h = new Uint32Array(buffer, 0, 8);
-  if (h[H_MAGIC] !== MAGIC) return undefined;
-  return { owner: h[H_OWNER], id: h[H_ARENA], closed: (h[H_FLAGS] & FLAG_CLOSED) !== 0 };
+  const h = new Uint32Array(buffer, 0, PAGE / 4); // the header page
+  if (h[W_MAGIC] !== MAGIC) return undefined;
+  return { owner: h[W_OWNER], id: h[W_ARENA], closed: (h[W_FLAGS] & FLAG_CLOSED) !== 0 };
 }
 
 // The slot state table of an arena, from any realm's copy of its buffer (one byte per granule).

@@ -6,6 +6,7 @@
 // which arena.ts turns into typed errors. The loader would add ~3 KB and a per-call shim for none
 // of that. (docs/architecture.md)
 
+import { CHECK_MESSAGES } from '#abi';
 import { type CoreFile, coreUrl, inlined } from '#core';
 import { MemsysError, invalidArg } from '../errors.js';
 import { sharedAvailable } from '../platform/host.js';
@@ -35,52 +36,9 @@ export interface CoreExports {
   held(dead: number): number;
 }
 
-// Return codes (assembly/index.ts, assembly/check.ts).
-export const E_CLASS = -1;
-export const E_OFFSET = -2;
-export const E_NOT_SLOT = -3;
-export const E_WRONG_CLASS = -4;
-export const E_NOT_OUT = -5;
-export const E_FORMAT = -6;
-export const E_TOO_SMALL = -7;
-export const E_ARG = -8;
-export const E_BUSY = -9;
-export const E_NOT_HELD = -10;
-export const FLAG_DEBUG = 1;
-export const FLAG_CLOSED = 2;
-export const FLAG_QUARANTINED = 4;
-
-export const CSTAT_RUNS = 3;
-export const CSTAT_FREE = 4;
-export const CSTAT_OUT = 5;
-export const STAT_DATA_PAGE = 2;
-export const STAT_FREE_PAGES = 3;
-export const STAT_CLEAN_PAGES = 8;
-export const STAT_LOCK = 9;
-
-// Slot state byte (assembly/layout.ts): class << 2 | FREE 1, OUT 2, LIVE 3.
-export const ST_OUT = 2;
-export const ST_LIVE = 3;
-
-// Header words (u32 index) that any realm can read straight from an arena's buffer.
-export const H_MAGIC = 0;
-export const H_LOCK = 4;  // byte 16: the realm tag holding the lock
-export const H_FLAGS = 5;
-export const H_OWNER = 6;
-export const H_ARENA = 7;
-export const H_STATE = 52; // byte 208: offset of the slot state table
-export const MAGIC = 0x41534d4d;
-
-const CHECK_MESSAGES: Record<number, string> = {
-  [-101]: 'a span\'s head and tail disagree',
-  [-102]: 'a page inside a used span does not point to its head',
-  [-103]: 'a slot\'s state or free bit is wrong',
-  [-104]: 'a run\'s free count differs from its free slots',
-  [-105]: 'a class\'s counters differ from its runs',
-  [-106]: 'free, clean or raw page totals differ from the page map',
-  [-107]: 'a free-span list is inconsistent with the page map',
-  [-108]: 'a class\'s list of runs with a free slot is wrong',
-};
+// The constants shared with the core are generated from assembly/ (scripts/abi.js). mmsa.ts and
+// pool/ take theirs from here; H_STATE is the u32 index of the state table's offset.
+export { CSTAT_FREE, CSTAT_OUT, CSTAT_RUNS, ST_LIVE, ST_OUT, W_STATE as H_STATE } from '#abi';
 
 export function checkMessage(code: number): string {
   return CHECK_MESSAGES[code] ?? `unknown core error ${code}`;
