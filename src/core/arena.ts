@@ -22,16 +22,16 @@
 
 import {
   CSTAT_OUT, E_ARG, E_BUSY, E_CLASS, E_NOT_OUT, E_NOT_SLOT, E_OFFSET, E_WRONG_CLASS, FLAG_CLOSED, FLAG_DEBUG, FLAG_QUARANTINED,
-  GRANULE_SHIFT, MAGIC, NUM_CLASSES, PAGE_SHIFT, STAT_CLEAN_PAGES, STAT_FREE_PAGES, W_ARENA, W_FLAGS, W_LOCK, W_MAGIC, W_OWNER,
+  MAGIC, NUM_CLASSES, PAGE_SHIFT, STAT_CLEAN_PAGES, STAT_FREE_PAGES, W_ARENA, W_FLAGS, W_LOCK, W_MAGIC, W_OWNER,
   W_OWNERS, W_STATE, WASM_PAGE_SHIFT,
 } from '#abi';
+import { granuleOf, granules } from './granule.js';
 import { type CoreExports, checkMessage, instantiate } from './module.js';
 import { MemsysError } from '../errors.js';
 import { formatBytes } from '../sizes.js';
 
 export const PAGE = 1 << PAGE_SHIFT;
 export const WASM_PAGE = 1 << WASM_PAGE_SHIFT;
-const GRANULE = 1 << GRANULE_SHIFT;
 export const BATCH_MAX = PAGE / 4; // offsets that fit in one scratch page
 const STUCK_MS = 100;
 
@@ -39,7 +39,6 @@ export class Arena {
   id: number;                        // changes only when a closed arena is reopened (retired reuse)
   readonly bytes: number;
   readonly shared: boolean;
-  mm: object | null = null;          // the MMSA of this realm that owns it; null once dropped
   memory: WebAssembly.Memory | undefined;
   core: CoreExports | undefined;     // undefined while only a posted buffer of it has been seen
   buffer: ArrayBufferLike;
@@ -64,15 +63,15 @@ export class Arena {
     this.buffer = buffer;
     this.u32 = new Uint32Array(buffer);
     this.u8 = new Uint8Array(buffer);
-    // state[offset >> GRANULE_SHIFT] is the state byte of the buffer at `offset` (the table's place
+    // state[granuleOf(offset)] is the state byte of the buffer at `offset` (the table's place
     // is in the header; for an arena being created it is known once init has run).
     this.state = new Uint8Array(0);
   }
 
   private mapState(): void {
-    this.state = new Uint8Array(this.buffer, this.u32[W_STATE], this.bytes / GRANULE);
+    this.state = stateTable(this.buffer);
     const owners = Atomics.load(this.u32, W_OWNERS);
-    this.owners = owners ? new Uint16Array(this.buffer, owners, this.bytes / GRANULE) : undefined;
+    this.owners = owners ? new Uint16Array(this.buffer, owners, granules(this.bytes)) : undefined;
   }
 
   // A new arena of `bytes` (a multiple of 64 KiB). A RangeError from the engine (no address space,
@@ -325,16 +324,16 @@ export class Arena {
   // owner it had, for `unclaim` if the buffer turns out not to be one to free.
   claim(off: number): number {
     const own = this.owners;
-    return own ? Atomics.exchange(own, off >>> GRANULE_SHIFT, this.realm & 0xffff) : 0;
+    return own ? Atomics.exchange(own, granuleOf(off), this.realm & 0xffff) : 0;
   }
 
   unclaim(off: number, was: number): void {
-    if (this.owners) Atomics.compareExchange(this.owners, off >>> GRANULE_SHIFT, this.realm & 0xffff, was); // unless another realm claimed it since
+    if (this.owners) Atomics.compareExchange(this.owners, granuleOf(off), this.realm & 0xffff, was); // unless another realm claimed it since
   }
 
   // The slot at `off` is no realm's (an orphan: whichever realm gives it back, not its dead owner's).
   disown(off: number): void {
-    if (this.owners) Atomics.store(this.owners, off >>> GRANULE_SHIFT, 0);
+    if (this.owners) Atomics.store(this.owners, granuleOf(off), 0);
   }
 
   // Gives back the buffers realm `dead` had cached (OUT slots it owned: nobody else can hold them);
@@ -367,5 +366,5 @@ export function readHeader(buffer: ArrayBufferLike): { owner: number; id: number
 
 // The slot state table of an arena, from any realm's copy of its buffer (one byte per granule).
 export function stateTable(buffer: ArrayBufferLike): Uint8Array {
-  return new Uint8Array(buffer, new Uint32Array(buffer, 0, 64)[H_STATE], buffer.byteLength / 128);
+  return new Uint8Array(buffer, new Uint32Array(buffer, 0, W_STATE + 1)[W_STATE], granules(buffer.byteLength));
 }

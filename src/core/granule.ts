@@ -2,11 +2,13 @@
 // byte is `state[granule]` and its owner entry `owners[granule]`. A granule index of a 4 GiB arena
 // needs 25 bits, so offsets are made by multiplying (a shift by 7 would overflow past 2 GiB).
 
-export const GRANULE = 128;
+import { GRANULE_SHIFT } from '#abi';
+
+export const GRANULE = 1 << GRANULE_SHIFT;
 
 // The granule index of a byte offset (offsets of an arena are below 2^32).
 export function granuleOf(off: number): number {
-  return off >>> 7;
+  return off >>> GRANULE_SHIFT;
 }
 
 // The byte offset of granule `g`.

@@ -36,9 +36,6 @@ export interface CoreExports {
   held(dead: number): number;
 }
 
-// The constants shared with the core are generated from assembly/ (scripts/abi.js). mmsa.ts and
-// pool/ take theirs from here; H_STATE is the u32 index of the state table's offset.
-export { CSTAT_FREE, CSTAT_OUT, CSTAT_RUNS, ST_LIVE, ST_OUT, W_STATE as H_STATE } from '#abi';
 
 export function checkMessage(code: number): string {
   return CHECK_MESSAGES[code] ?? `unknown core error ${code}`;

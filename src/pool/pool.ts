@@ -17,7 +17,7 @@
 import type { Arena } from '../core/arena.js';
 import { BATCH_MAX, readHeader, stateTable } from '../core/arena.js';
 import { granuleOf, offsetOf } from '../core/granule.js';
-import { CSTAT_OUT, ST_LIVE, ST_OUT } from '../core/module.js';
+import { CSTAT_OUT, ST_LIVE, ST_OUT } from '#abi';
 import { MemsysError, invalidArg, show } from '../errors.js';
 import { Pressure, type PressureLevel } from '../policy/pressure.js';
 import { NUM_CLASSES, classSize } from '../sizes.js';

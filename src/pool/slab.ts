@@ -18,7 +18,7 @@
 // free of the same buffer in another thread can slip through; docs/architecture.md.
 
 import type { Arena } from '../core/arena.js';
-import { ST_LIVE, ST_OUT } from '../core/module.js';
+import { ST_LIVE, ST_OUT } from '#abi';
 import type { Control } from './control.js';
 
 export const kSlab: unique symbol = Symbol('memsys.slab');

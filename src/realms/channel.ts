@@ -17,6 +17,7 @@
 // (Atomics.waitAsync) and releases space by storing tail.
 
 import { MemsysError, invalidArg, show } from '../errors.js';
+import { granuleOf, offsetOf } from '../core/granule.js';
 import { SGL } from '../sgl/sgl.js';
 import { DescriptorCheck } from './descriptor.js';
 import type { BufferHandoff, Handoff, SGLHandoff } from './handoff.js';
@@ -123,7 +124,7 @@ export class Channel {
     putU53(w, p + 7, sgl?.roff ?? 0);
     for (let i = 0; i < n; i++) {
       w[p + FIXED + 2 * i] = h.arenas[i];
-      w[p + FIXED + 2 * i + 1] = h.offs[i] / 128;
+      w[p + FIXED + 2 * i + 1] = granuleOf(h.offs[i]);
     }
     Atomics.store(w, HEAD, (head + skip + words) % U32);
     Atomics.notify(w, HEAD);
@@ -193,7 +194,7 @@ export class Channel {
     const offs: number[] = [];
     for (let i = 0; i < n; i++) {
       arenas.push(w[p + FIXED + 2 * i]);
-      offs.push(w[p + FIXED + 2 * i + 1] * 128);
+      offs.push(offsetOf(w[p + FIXED + 2 * i + 1]));
     }
     const base = { v: 1 as const, mm: this.mm.id, cls: w[p + 2], ticket: w[p + 3], arenas, offs, memories: [] };
     const h: Handoff = w[p + 1] === KIND_SGL

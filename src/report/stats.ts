@@ -1,7 +1,7 @@
 // stats(): the pool's figures as this realm sees them, per class and whole.
 
 import { PAGE } from '../core/arena.js';
-import { CSTAT_FREE, CSTAT_RUNS } from '../core/module.js';
+import { CSTAT_FREE, CSTAT_RUNS } from '#abi';
 import type { Pool } from '../pool/pool.js';
 
 /** One size class's figures. */
