@@ -1,4 +1,4 @@
-// `npm start`: a short tour of what memsys does today, printed as it happens.
+// `npm start`: a short tour of what memsys does, printed as it happens.
 import { Worker } from 'node:worker_threads';
 import { MMSA, formatBytes } from '../build/node.js';
 

@@ -103,7 +103,7 @@ test('an MMSA with a budget: refused above the ceiling (lower under pressure), g
   assert.is(new MMSA({ name: 'none' }).budget, undefined);
 });
 
-test('review regressions: a reserve inside steady use does not thrash; attached realms keep to the ceiling; a ceiling below one arena', () => {
+test('a reserve inside steady use does not thrash; attached realms keep to the same ceiling; a ceiling below one arena is refused', () => {
   let t = 0;
   const mm = new MMSA({ name: 'r', arenaSize: MiB, housekeeping: false, now: () => t, budget: { reserve: 512 * 1024, ceiling: 4 * MiB }, env: {} });
   mm.init();

@@ -148,7 +148,7 @@ test('workers: SGLs and buffers round-trip through two channels, content checked
   }
 });
 
-test('review regressions: a foreign SGL, an arena not yet known, more records than a ring holds', async () => {
+test('a foreign SGL is refused; a record naming an arena not yet known waits in the ring; as many records as a ring holds, none expired', async () => {
   const mm = new MMSA({ name: 'c5', arenaSize: 1 << 20, env: {} });
   mm.init();
   const other = new MMSA({ name: 'c5-other', arenaSize: 1 << 20, env: {} });

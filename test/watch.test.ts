@@ -47,7 +47,7 @@ test('renderChart: an SVG with a line each for pool, in use and host available, 
   }
 });
 
-test('review regressions: watch stops by itself after terminate; a chart of 200 000 samples; bad options', async () => {
+test('watch stops by itself after terminate; a chart of 200 000 samples; bad options; maxSamples caps the samples kept', async () => {
   const mm = new MMSA({ name: 'gone', housekeeping: false, env: {} });
   mm.init();
   const out = new Writable({ write(_c, _e, cb) { cb(); } });

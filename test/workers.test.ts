@@ -188,7 +188,7 @@ test('an arena one realm closes is dropped by the others, and their allocations 
   mm.terminate();
 });
 
-test('a realm that frees eagerly never closes an arena another realm has just made (review regression)', async () => {
+test('a realm that frees eagerly never closes an arena another realm has just made', async () => {
   const mm = new MMSA({ name: 'fresh', arenaSize: 1 << 20, housekeeping: false, env: {} });
   mm.init();
   const keep = mm.allocSize(128);
