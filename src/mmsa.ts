@@ -30,7 +30,7 @@
 
 import { adoptCore, coreModule } from './core/module.js';
 import { type HousekeepReport, MemsysEvent, type MemsysEventType } from './events.js';
-import { MemsysError, MemsysRangeError, invalidArg, invalidSize, show } from './errors.js';
+import { MemsysError, MemsysRangeError, invalidArg, invalidSize, isIntIn, show } from './errors.js';
 import { type FreeMemOptions, Housekeeper } from './housekeeper.js';
 import { type Env, type MMSAOptions, debugFromEnv, resolveOptions } from './options.js';
 import { type MemStats, processEnv } from './platform/host.js';
@@ -284,7 +284,7 @@ export class MMSA extends EventTarget {
    * expected size beyond the host's memory or the budget's ceiling is refused. */
   newSGL(immediateSize = 0, sbufSize?: number): SGL {
     this.pool.ready();
-    if (!Number.isSafeInteger(immediateSize) || immediateSize < 0) {
+    if (!isIntIn(immediateSize, 0, Number.MAX_SAFE_INTEGER)) {
       throw invalidSize('immediateSize', immediateSize, 'must be a non-negative integer');
     }
     // An expected size from outside (a Content-Length) must not make the pool map arenas for

@@ -13,7 +13,7 @@
 // relay ends where the arena is known.
 
 import { type Arena, readHeader } from '../core/arena.js';
-import { MemsysError } from '../errors.js';
+import { MemsysError, isIntIn } from '../errors.js';
 import { type PortListener, type Portlike, checkPort, listenPort, unlistenPort } from '../platform/ports.js';
 import { unref } from '../platform/timers.js';
 import type { Pool } from '../pool/pool.js';
@@ -63,7 +63,7 @@ export class Links {
       const d = data as { memsys?: unknown; msg?: Announcement } | null;
       if (d?.memsys !== this.pool.id || !d.msg) return;
       const tag = d.msg.realm;
-      if (typeof tag === 'number' && Number.isSafeInteger(tag) && tag > 1) this.onRealm?.(p, tag);
+      if (isIntIn(tag, 2, Number.MAX_SAFE_INTEGER)) this.onRealm?.(p, tag);
       else this.announced(d.msg, p);
     };
     this.ports.set(p, listenPort(p, fn));
