@@ -3,25 +3,49 @@
 
 import type { PressureLevel } from './policy/pressure.js';
 
-/** What one housekeeping pass did. */
+/** What one housekeeping pass did: what `mm.housekeep()` and `mm.freeMem()` return and a 'tick'
+ * event carries. */
 export interface HousekeepReport {
+  /** The pressure level the pass acted on. */
   pressure: PressureLevel;
-  released: number;       // free buffers whose runs went back to the arenas' free pages
-  flushed: number;        // buffers flushed from this realm's magazines
-  dropped: number;        // arenas closed and let go
-  returned: number;       // bytes of free pages given back to the kernel in place (native page helper)
-  arenas: number;         // arenas left
-  bytes: number;          // bytes the pool holds after it
-  target?: number;        // the budget's target, bytes (with a budget)
-  next?: number;          // ms to the next tick (timer ticks only)
+  /** Free buffers whose runs went back to the arenas' free pages. */
+  released: number;
+  /** Buffers flushed from this realm's magazines. */
+  flushed: number;
+  /** Arenas closed and let go. */
+  dropped: number;
+  /** Bytes of free pages given back to the kernel in place (0 without the native page helper). */
+  returned: number;
+  /** Arenas left. */
+  arenas: number;
+  /** Bytes the pool holds after the pass. */
+  bytes: number;
+  /** The budget's target, bytes (with a budget only). */
+  target?: number;
+  /** Milliseconds to the next tick (timer ticks only). */
+  next?: number;
 }
 
-/** Events an MMSA emits (it is an EventTarget): `event.detail` carries the figures. */
+/**
+ * Events an MMSA emits (it is an EventTarget), and what `event.detail` carries:
+ * - `'tick'`: a HousekeepReport, after each housekeeping pass;
+ * - `'trim'`: `{ size, depth, released }`, a class's free buffers reduced to `depth`;
+ * - `'arena-added'`, `'arena-dropped'`: `{ id, bytes, arenas }` (dropped: also `returned`);
+ * - `'pressure'`: `{ from, to }`, the level changed;
+ * - `'realm-dead'`: `{ realm, returned, held }`, another realm of the pool died: the `returned`
+ *   buffers it had cached went back; `held` bytes of buffers it had in use stay out until whoever
+ *   holds them frees them;
+ * - `'arena-recovered'`, `'arena-quarantined'`: `{ id, realm }`, an arena a dead realm held
+ *   locked was checked and used on, or found broken and set aside.
+ */
 export type MemsysEventType = 'tick' | 'trim' | 'arena-added' | 'arena-dropped' | 'pressure' |
   'realm-dead' | 'arena-recovered' | 'arena-quarantined';
 
+/** The events an MMSA dispatches: `mm.addEventListener(type, (e) => e.detail)`. */
 export class MemsysEvent<T = unknown> extends Event {
+  /** The event's figures (a HousekeepReport for 'tick'). */
   readonly detail: T;
+  /** An event of `type` carrying `detail`. */
   constructor(type: MemsysEventType, detail: T) {
     super(type);
     this.detail = detail;

@@ -10,8 +10,10 @@ let page: MMSA | undefined;
 let byte: MMSA | undefined;
 let firstError: Error | null = null;
 
-// Sets up both global MMSAs once and returns the page MMSA. An init error (too little free
-// memory, a bad variable) is thrown when panicOnErr, otherwise kept in initError().
+/** Sets up both global MMSAs once ("memsys.gmm" for pages, "memsys.smm" for small buffers; 50 %
+ * of the memory free at init kept free, housekeeping every 2 minutes) and returns the page MMSA;
+ * later calls return it as it is. An init error (ERR_MEMSYS_INSUFFICIENT_MEMORY, ERR_MEMSYS_ENV)
+ * is thrown when `panicOnErr`, otherwise kept in initError(); the MMSAs work either way. */
 export function init(panicOnErr = false): MMSA {
   if (page && byte) return page;
   const p = new MMSA({ name: 'memsys.gmm', minPctFree: 50, timeIval: 120_000 });
@@ -25,15 +27,17 @@ export function init(panicOnErr = false): MMSA {
   return p;
 }
 
-// The init error of the global MMSAs, or null.
+/** The first init error of the global MMSAs, or null. */
 export function initError(): Error | null {
   return firstError;
 }
 
+/** The global page MMSA (default buffer 32 KiB), set up by init() on first use. */
 export function pageMM(): MMSA {
   return page ?? (init(), page!);
 }
 
+/** The global small-buffer MMSA (default buffer 1 KiB), set up by init() on first use. */
 export function byteMM(): MMSA {
   return byte ?? (init(), byte!);
 }

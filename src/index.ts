@@ -1,5 +1,6 @@
-// memsys: the browser-safe entry. Nothing here or below imports a Node module; `memsys/node`
-// adds the Node adapters.
+// memsys: the browser-safe entry (`memsys` for browsers and other platforms, `memsys/inline`).
+// Nothing here or below imports a Node module; the Node entry (node/index.ts: `memsys` in Node,
+// and `memsys/node`) adds the Node adapters.
 
 import { browserMemStats } from './platform/browserstats.js';
 import { isNode, setDefaultMemStats } from './platform/host.js';
@@ -14,11 +15,19 @@ export type { HousekeepReport, MemsysEventType } from './events.js';
 export type { ClassStats, MMSAOptions, MMSAStats, Portlike, ShareDescriptor } from './mmsa.js';
 export type { FreeMemOptions } from './housekeeper.js';
 export { Slab } from './pool/slab.js';
-export { SGL, SGLReader, setNodeStreams } from './sgl/sgl.js';
+export { SGL, SGLReader } from './sgl/sgl.js';
+export type { NodeReadable, NodeWritable } from './sgl/sgl.js';
+// The Node entry registers its stream classes through this entry rather than sgl.ts, so that its
+// bundle uses this bundle's SGL and not a copy of it; not part of the API.
+/** @internal */
+export { setNodeStreams } from './sgl/sgl.js';
+/** @internal */
 export type { NodeStreamFactory } from './sgl/sgl.js';
-export type { BufferHandoff, Handoff, SGLHandoff } from './realms/handoff.js';
+export type { BufferHandoff, Handoff, SGLHandoff, SlotsHandoff } from './realms/handoff.js';
 export { Channel } from './realms/channel.js';
 export type { ChannelPort } from './realms/channel.js';
+// memsys/node's stream classes read their options as the browser-safe ones do.
+/** @internal */
 export { copyOption } from './sgl/streams.js';
 export type { ByteChunk, ByteSink, ByteSource, ChunkOptions, NodeWritableLike } from './sgl/streams.js';
 export { MemsysError, MemsysRangeError, MemsysTypeError } from './errors.js';
@@ -40,5 +49,5 @@ export type { Sample } from './report/chart.js';
 // In a browser (a page or a worker) pressure comes from the browser provider by default: a quarter
 // of navigator.deviceMemory, the pool, and measureUserAgentSpecificMemory where the page may call
 // it. A page with a budget of its own passes browserMemStats({ budget }) to setDefaultMemStats or
-// as an MMSA's memStats. Node's provider comes with memsys/node.
+// as an MMSA's memStats. Node's provider comes with the Node entry.
 if (!isNode() && typeof navigator === 'object') setDefaultMemStats(browserMemStats());

@@ -6,16 +6,22 @@ import { MemsysRangeError, invalidSize } from './errors.js';
 
 export { NUM_CLASSES, NUM_SMALL, PAGE_STEP, SMALL_STEP };
 
+/** 1024 bytes. */
 export const KiB = 1024;
+/** 1024 KiB, bytes. */
 export const MiB = 1024 * KiB;
+/** 1024 MiB, bytes. */
 export const GiB = 1024 * MiB;
 
 export const MAX_SMALL = NUM_SMALL * SMALL_STEP;               // 4 KiB
-export const MAX_SIZE = (NUM_CLASSES - NUM_SMALL) * PAGE_STEP; // 128 KiB
+/** The largest buffer a slab hands out, bytes (128 KiB); larger data goes in an SGL. */
+export const MAX_SIZE = (NUM_CLASSES - NUM_SMALL) * PAGE_STEP;
 // Both steps are powers of two: fitClassOf divides by them with shifts.
 const SMALL_SHIFT = 31 - Math.clz32(SMALL_STEP);
 const PAGE_STEP_SHIFT = 31 - Math.clz32(PAGE_STEP);
 
+/** The buffer size of size class `c`, bytes: classes 0 … 31 are 128 B … 4 KiB in steps of 128 B,
+ * classes 32 … 63 are 4 KiB … 128 KiB in steps of 4 KiB (as `mm.stats().classes` lists them). */
 export function classSize(c: number): number {
   return c < NUM_SMALL ? SMALL_STEP * (c + 1) : PAGE_STEP * (c - NUM_SMALL + 1);
 }
@@ -66,8 +72,9 @@ function outOfRange(n: number): MemsysRangeError {
     `size ${n} is above the largest slab (${MAX_SIZE} B): collect larger data in an SGL`);
 }
 
-// "2GiB", "2gb", "2G", "512MiB", "1048576" (bytes). Units are binary, as in AIStore. Returns
-// undefined when the string is not a size.
+/** Bytes in a size string: "2GiB", "2gb", "2G", "512MiB", "1.5k", "1048576" (bytes). Units are
+ * binary (k = 1024), as in AIStore; case and spaces do not matter. Undefined when the string is
+ * not a size or the bytes are not a safe integer. */
 export function parseSize(s: string): number | undefined {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(s);
   if (!m) return undefined;
@@ -76,6 +83,8 @@ export function parseSize(s: string): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
+/** `n` bytes for people: "512 B", "1.50 KiB", "64.0 MiB" (binary units; two decimals below 10,
+ * one from 10 on). */
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;

@@ -104,8 +104,9 @@ function isCore(m: WebAssembly.Module, shared: boolean): boolean {
   }
 }
 
+/** What loadCore() loads, and from where. */
 export interface LoadCoreOptions {
-  /** Also load the debug modules (MMSAs made with `debug: true`). */
+  /** Also load the debug modules (MMSAs made with `debug: true`). Default false. */
   debug?: boolean;
   /**
    * The directory URL the `.wasm` files are served from, ending in "/" (relative to the page).
@@ -114,9 +115,17 @@ export interface LoadCoreOptions {
   base?: string | URL;
 }
 
-// Compiles the modules this realm's MMSAs need, off the main thread where the engine can, and
-// resolves when they are ready. The browser bundle must call it before the first MMSA; with the
-// inlined modules it is optional (it only moves the compile out of the first MMSA's way).
+/**
+ * Compiles the core modules this realm's MMSAs need, off the main thread where the engine can,
+ * and resolves when they are ready. The browser bundle must call it before the first MMSA (until
+ * then `mm.init()` throws ERR_MEMSYS_STATE); with the inlined modules (Node, `memsys/inline`) it
+ * is optional: it only moves the compile out of the first MMSA's way. Concurrent calls share one
+ * fetch; the threaded modules are loaded only where memories can be shared.
+ *
+ * Rejects with ERR_MEMSYS_INVALID_ARG for bad options (a `base` that is no URL or not a
+ * directory), and with ERR_MEMSYS_CORE_FETCH, naming the URL, when a module cannot be fetched or
+ * is not a memsys core.
+ */
 export async function loadCore(options: LoadCoreOptions = {}): Promise<void> {
   if (typeof options !== 'object' || options === null) throw invalidArg('options', options, 'must be an object');
   const { debug = false, base } = options;

@@ -14,15 +14,17 @@ import type { MemStats, MemStatsProvider } from '../platform/host.js';
 import { type Reader, cgroupStats, findCgroup, reader } from './cgroup.js';
 import { parseMeminfo, parsePsi } from './proc.js';
 
+/** Options of createHostStats(). */
 export interface HostStatsOptions {
   /** A directory that stands for `/` (fixture trees in tests). Default: the real root. */
   root?: string;
-  /** Milliseconds clock, for PSI stall deltas. */
+  /** Milliseconds clock, for PSI stall deltas. Default performance.now. */
   now?: () => number;
 }
 
-// A provider that remembers the last PSI reading, so that each reading also says how long tasks
-// stalled since the previous one.
+/** A host memory provider (the Node entry's default) that reads /proc and the process's memory
+ * cgroup at every call (readHostStats) and remembers the last PSI reading, so that each reading
+ * also says how long tasks stalled since the previous one (`psi.stallUs`, `psi.sinceMs`). */
 export function createHostStats(opts: HostStatsOptions = {}): MemStatsProvider {
   const root = opts.root ?? '';
   const now = opts.now ?? (() => performance.now());
@@ -38,6 +40,10 @@ export function createHostStats(opts: HostStatsOptions = {}): MemStatsProvider {
   };
 }
 
+/** The host's memory figures now, from /proc/meminfo, the overcommit settings, the memory cgroup,
+ * PSI and RLIMIT_AS, read under `root` (default the real root): `total` is the tighter of RAM and
+ * the cgroup limit, `free` and `available` are bounded by the cgroup and the strict-overcommit
+ * headroom. Undefined where /proc/meminfo cannot be read (not Linux); never throws. */
 export function readHostStats(root = ''): MemStats | undefined {
   const sources: string[] = [];
   const read = reader(root, sources);

@@ -1,11 +1,23 @@
-// memsys/node: everything of `memsys`, plus the Node adapters. Loading it makes /proc and the process's
-// cgroup the default source of host memory figures for every MMSA's init, gives SGLs Node streams,
-// and gives free pages back to the kernel in place (the native page helper) or has V8 collect dropped arenas.
+// The Node entry: what `memsys` resolves to in Node (package.json's `node` condition), and
+// `memsys/node`. Everything of the browser-safe entry, plus the Node adapters. Loading it makes
+// /proc and the process's cgroup the default source of host memory figures for every MMSA's init,
+// gives SGLs Node streams, and gives free pages back to the kernel in place (the native page helper)
+// or has V8 collect dropped arenas.
 
+import type { Readable, Writable } from 'node:stream';
 import { setDefaultMemStats, setNodeStreams, setPageOps } from '../index.js';
 import { createHostStats } from './hoststats.js';
 import { nodePageOps } from './pages.js';
 import { sglReadable, sglWritable } from './streams.js';
+
+// The browser-safe types leave what toReadable() / toWritable() return empty, so that they name no
+// Node module; wherever this entry's types are loaded, those are Node's stream classes.
+declare module '../sgl/sgl.js' {
+  /** Node's Readable: what sgl.toReadable() returns. */
+  interface NodeReadable extends Readable {}
+  /** Node's Writable: what sgl.toWritable() returns. */
+  interface NodeWritable extends Writable {}
+}
 
 setDefaultMemStats(createHostStats());
 setNodeStreams({ readable: sglReadable, writable: sglWritable });

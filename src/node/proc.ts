@@ -3,7 +3,8 @@
 
 import type { PsiLine } from '../platform/host.js';
 
-// /proc/meminfo: "Key:   123 kB" → bytes (values without a unit, such as HugePages_Total, as they are).
+/** The fields of /proc/meminfo's text, "Key:   123 kB" → bytes (values without a unit, such as
+ * HugePages_Total, as they are). Lines that do not parse are skipped. */
 export function parseMeminfo(text: string): Map<string, number> {
   const out = new Map<string, number>();
   for (const line of text.split('\n')) {
@@ -13,9 +14,8 @@ export function parseMeminfo(text: string): Map<string, number> {
   return out;
 }
 
-// /proc/pressure/memory or a cgroup's memory.pressure:
-//   some avg10=0.00 avg60=0.00 avg300=0.00 total=0
-//   full avg10=0.00 avg60=0.00 avg300=0.00 total=0
+/** The `some` and `full` lines of /proc/pressure/memory's or a cgroup's memory.pressure text
+ * ("some avg10=0.00 avg60=0.00 avg300=0.00 total=0"); a line that does not parse is left out. */
 export function parsePsi(text: string): { some?: PsiLine; full?: PsiLine } {
   const out: { some?: PsiLine; full?: PsiLine } = {};
   for (const line of text.split('\n')) {
@@ -25,8 +25,9 @@ export function parsePsi(text: string): { some?: PsiLine; full?: PsiLine } {
   return out;
 }
 
-// A cgroup limit file: bytes, or undefined for "max" and for v1's unlimited values (2^63 − 4096 and
-// the like, beyond 2^53: compared as BigInt before any conversion).
+/** A cgroup limit file's text as bytes; undefined for "max", for v1's unlimited values (2^63 −
+ * 4096 and the like) and for anything that is not a number. */
+// The unlimited values lie beyond 2^53: compared as BigInt before any conversion.
 export function parseLimit(text: string): number | undefined {
   const t = text.trim();
   if (!/^\d+$/.test(t)) return undefined;

@@ -2,11 +2,13 @@
 
 import { type MMSA, MemsysTypeError, type Sample, formatBytes, pressureName, sample } from '../index.js';
 
+/** One line of a sample for a terminal: seconds, pool, bytes in use, host available, pressure. */
 export function statusLine(s: Sample): string {
   return `${(s.t / 1000).toFixed(1).padStart(6)} s  pool ${formatBytes(s.pool).padStart(10)}  in use ${formatBytes(s.inUse).padStart(10)}` +
     `  host available ${s.available === undefined ? '?' : formatBytes(s.available).padStart(10)}  pressure ${pressureName(s.pressure as 0)}`;
 }
 
+/** Options of watch(). */
 export interface WatchOptions {
   /** Sampling interval, ms. Default 250. */
   intervalMs?: number;
@@ -16,7 +18,11 @@ export interface WatchOptions {
   out?: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
-// Samples `mm` every interval and shows the latest; stop() ends it and returns the samples.
+/** Samples `mm` every `intervalMs` and writes the latest status line to `out`; the timer does not
+ * keep the process alive, and ends by itself once `mm` is terminated or `out` fails. `stop()` ends
+ * it and returns the samples (also in `samples` meanwhile), ready for renderChart(). Throws
+ * ERR_MEMSYS_INVALID_ARG for an interval outside 1 … 2^31 − 1 ms or a maxSamples that is not a
+ * positive integer. */
 export function watch(mm: MMSA, o: WatchOptions = {}): { samples: Sample[]; stop(): Sample[] } {
   const every = o.intervalMs ?? 250;
   const keep = o.maxSamples ?? 100_000;

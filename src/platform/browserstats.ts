@@ -14,17 +14,34 @@ import { invalidArg } from '../errors.js';
 import type { MemStats, MemStatsProvider } from './host.js';
 import { GiB } from '../sizes.js';
 
+/** Options of browserMemStats(). */
 export interface BrowserStatsOptions {
   /** Bytes this page may use. Default: a quarter of navigator.deviceMemory, when known. */
   budget?: number;
   /** How often to sample measureUserAgentSpecificMemory, ms. Default 60 000; 0: never. */
   sampleMs?: number;
   /** Stand-ins for `globalThis` (tests). */
-  env?: { navigator?: { deviceMemory?: number }; performance?: unknown; crossOriginIsolated?: boolean };
+  env?: {
+    /** Stands for `navigator`: its deviceMemory, GiB. */
+    navigator?: { deviceMemory?: number };
+    /** Stands for `performance`: its measureUserAgentSpecificMemory is sampled. */
+    performance?: unknown;
+    /** Stands for `crossOriginIsolated`: the measurement needs it true. */
+    crossOriginIsolated?: boolean;
+  };
 }
 
 type Measure = () => Promise<{ bytes: number }>;
 
+/**
+ * A memory statistics provider for a browser page or worker: `total` is the budget (or a quarter
+ * of navigator.deviceMemory), and `free` and `available` what is left of it after the larger of
+ * the pool's bytes and the last measureUserAgentSpecificMemory() result (cross-origin-isolated
+ * pages, sampled in the background). Without a budget or deviceMemory it reports nothing
+ * (undefined), and pressure then comes only from arenas that cannot be created. Throws
+ * ERR_MEMSYS_INVALID_ARG for a budget that is not a positive integer of bytes, or a negative or
+ * non-finite sampleMs.
+ */
 export function browserMemStats(opts: BrowserStatsOptions = {}): MemStatsProvider {
   if (opts.budget !== undefined && !(Number.isSafeInteger(opts.budget) && opts.budget > 0)) {
     throw invalidArg('option budget', opts.budget, 'must be a positive integer number of bytes');

@@ -5,13 +5,20 @@
 // embedders inject their own. Every figure but `total` and `free` is optional: a provider reports
 // what it could read, and `sources` says where each came from.
 
+/** One line of a PSI memory file (`some` or `full`). */
 export interface PsiLine {
-  avg10: number;   // % of the last 10 s with a task stalled on memory
+  /** % of the last 10 s with a task stalled on memory. */
+  avg10: number;
+  /** % of the last 60 s. */
   avg60: number;
+  /** % of the last 300 s. */
   avg300: number;
-  total: number;   // µs stalled, cumulative
+  /** Microseconds stalled, cumulative. */
+  total: number;
 }
 
+/** Host memory figures, as a MemStatsProvider reports them; every size in bytes. Only `total`
+ * and `free` are always there: a provider leaves out what it could not read. */
 export interface MemStats {
   /** Bytes this process may use at most: host RAM, or the tightest cgroup limit below it. */
   total: number;
@@ -23,23 +30,60 @@ export interface MemStats {
   available?: number;
   /** Page cache and buffers (host), bytes. */
   buffCache?: number;
-  swap?: { total: number; free: number; used: number };
-  /** Overcommit: the mode (vm.overcommit_memory), CommitLimit, Committed_AS and, in strict mode (2),
-   * the headroom left before a new mapping fails with ENOMEM. */
-  commit?: { mode: number; ratio?: number; kbytes?: number; limit?: number; committed?: number; headroom?: number };
-  /** The process's memory cgroup: the tightest hard limit and soft limit (memory.high) over it and its
-   * ancestors, and its usage and inactive page cache. */
-  cgroup?: {
-    version: 1 | 2;
-    path: string;
+  /** Swap space: its growth raises pressure (the swap trend). */
+  swap?: {
+    /** SwapTotal, bytes. */
+    total: number;
+    /** SwapFree, bytes. */
+    free: number;
+    /** Swap in use, bytes. */
+    used: number;
+  };
+  /** The kernel's overcommit accounting. */
+  commit?: {
+    /** vm.overcommit_memory: 0 heuristic, 1 always, 2 strict. */
+    mode: number;
+    /** vm.overcommit_ratio, %. */
+    ratio?: number;
+    /** vm.overcommit_kbytes, KiB. */
+    kbytes?: number;
+    /** CommitLimit, bytes. */
     limit?: number;
-    limitFrom?: string;  // the cgroup whose limit is the tightest
+    /** Committed_AS, bytes. */
+    committed?: number;
+    /** Strict mode only: bytes left before a new mapping fails with ENOMEM (CommitLimit −
+     * Committed_AS). */
+    headroom?: number;
+  };
+  /** The process's memory cgroup: the tightest hard limit and soft limit (memory.high) over it and its
+   * ancestors, and its usage and inactive page cache, bytes. */
+  cgroup?: {
+    /** cgroup v1 or v2. */
+    version: 1 | 2;
+    /** The process's cgroup, as /proc/self/cgroup names it. */
+    path: string;
+    /** The tightest hard limit (memory.max, memory.limit_in_bytes) of it and its ancestors. */
+    limit?: number;
+    /** The cgroup whose limit is the tightest. */
+    limitFrom?: string;
+    /** The tightest soft limit (memory.high). */
     high?: number;
+    /** Memory charged to it. */
     usage?: number;
+    /** Page cache it may drop (inactive_file). */
     inactiveFile?: number;
   };
   /** Pressure stall information for memory (the cgroup's, or the host's). */
-  psi?: { some: PsiLine; full?: PsiLine; stallUs?: number; sinceMs?: number };
+  psi?: {
+    /** Some task stalled on memory. */
+    some: PsiLine;
+    /** Every task stalled on memory at once. */
+    full?: PsiLine;
+    /** Microseconds some task stalled since the provider's previous reading. */
+    stallUs?: number;
+    /** Milliseconds since that reading. */
+    sinceMs?: number;
+  };
   /** The process's address-space limit (RLIMIT_AS), bytes; absent when unlimited. Each arena
    * reserves far more address space than it holds (~10 GiB in V8), so under a limit the pool
    * keeps its last arena rather than drop it and fail to map another. */
@@ -67,6 +111,9 @@ export function saneStats(s: unknown): MemStats | undefined {
 
 let defaultProvider: MemStatsProvider | undefined;
 
+/** Sets the provider every MMSA without a `memStats` option reads, from its next reading on;
+ * undefined for none. The Node entry installs its /proc and cgroup reader; in a browser the
+ * default is browserMemStats(). */
 export function setDefaultMemStats(p: MemStatsProvider | undefined): void {
   defaultProvider = p;
 }

@@ -20,6 +20,7 @@
 import { invalidArg } from '../errors.js';
 import type { PressureLevel } from './pressure.js';
 
+/** How an MMSA sizes its pool on demand (the MMSA's `budget` option). Every field is optional. */
 export interface BudgetOptions {
   /** The pool is never sized below this, bytes. Default 0. */
   floor?: number;
@@ -36,15 +37,30 @@ export interface BudgetOptions {
 
 const PRESSURE_SCALE = [1, 0.9, 0.75, 0.5, 0.25];
 
+/**
+ * The pool size a budget aims at, pass by pass: it follows demand (bytes in use plus the reserve)
+ * up at once, and down by `shrink` of the excess per pass once demand has stayed below it for
+ * `hold` passes, between the floor and the ceiling (lowered under pressure). An MMSA with a
+ * `budget` option runs one at each housekeeping pass (`mm.budget` shows its figures).
+ */
 export class BudgetController {
+  /** The smallest target, bytes. */
   readonly floor: number;
+  /** The largest target at Low pressure, bytes; Number.MAX_SAFE_INTEGER for none. */
   readonly ceiling: number;
+  /** Bytes of free buffers kept on top of what is in use. */
   readonly reserve: number;
+  /** Fraction of the excess over demand given up per pass. */
   readonly shrink: number;
+  /** Passes demand must stay below the target before it shrinks. */
   readonly hold: number;
+  /** The pool size aimed at now, bytes; starts at the floor. */
   target: number;
   private below = 0; // passes since demand last reached the target
 
+  /** Throws ERR_MEMSYS_INVALID_ARG for an option that is not an object, a size that is not a
+   * non-negative integer of bytes, a ceiling below the floor, a shrink outside 0 < shrink ≤ 1, or a
+   * hold that is not a non-negative integer. */
   constructor(o: BudgetOptions = {}) {
     if (typeof o !== 'object' || o === null) throw invalidArg('option budget', o, 'must be an object');
     const bytes = (k: 'floor' | 'ceiling' | 'reserve', dflt: number) => {
@@ -66,12 +82,13 @@ export class BudgetController {
     this.target = this.floor;
   }
 
-  // The ceiling under a pressure level.
+  /** The ceiling under pressure `p`, bytes: the ceiling × 1, 0.9, 0.75, 0.5, 0.25 for Low … OOM. */
   ceilingAt(p: PressureLevel): number {
     return this.ceiling === Number.MAX_SAFE_INTEGER ? this.ceiling : Math.floor(this.ceiling * PRESSURE_SCALE[p]);
   }
 
-  // One step: the new target for `inUse` bytes in use at pressure `p`.
+  /** One pass: the new target, bytes, for `inUse` bytes in use at pressure `p` (also kept in
+   * `target`). */
   update(inUse: number, p: PressureLevel): number {
     const demand = inUse + this.reserve;
     let t = this.target;

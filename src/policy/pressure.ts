@@ -19,11 +19,15 @@
 import type { MemStats } from '../platform/host.js';
 import { MiB } from '../sizes.js';
 
+/** The pressure levels, lowest first, as `mm.pressure()` returns them: compare them as numbers. */
 export const Pressure = { Low: 0, Moderate: 1, High: 2, Extreme: 3, OOM: 4 } as const;
+/** A pressure level, 0 (Low) … 4 (OOM). */
 export type PressureLevel = (typeof Pressure)[keyof typeof Pressure];
 const NAMES = ['low', 'moderate', 'high', 'extreme', 'OOM'] as const;
+/** A pressure level's name, for messages: 'low' … 'OOM'. */
 export type PressureName = (typeof NAMES)[number];
 
+/** The name of level `p`: 'low', 'moderate', 'high', 'extreme' or 'OOM'. */
 export function pressureName(p: PressureLevel): PressureName {
   return NAMES[p];
 }
@@ -32,10 +36,11 @@ export const SWAP_CRIT_MAX = 4;
 const HIGH_LOW_THRESHOLD = 40;
 const WM_FLOOR = 128 * MiB;
 
-// AIStore's low watermark, from the minimum and the memory free at init: 7/16 of their sum, at
-// least minFree + 128 MiB; minFree + 128 MiB when free memory is already short. The 128 MiB is
-// capped at an eighth of the free memory, so that a small budget (a browser page's 64 MiB) still
-// has a Low level; from 1 GiB free on it is AIStore's rule exactly.
+/** The low watermark, bytes (free memory above it, and a sixteenth more, is Low pressure), from
+ * the minimum free memory and the memory free at init, both bytes: AIStore's 7/16 of their sum,
+ * at least minFree + 128 MiB; minFree + 128 MiB when free memory is already short. */
+// The 128 MiB is capped at an eighth of the free memory, so that a small budget (a browser page's
+// 64 MiB) still has a Low level; from 1 GiB free on it is AIStore's rule exactly.
 export function lowWatermark(minFree: number, freeAtInit: number): number {
   const floor = minFree + Math.min(WM_FLOOR, freeAtInit / 8);
   if (freeAtInit < Math.min(2 * minFree, minFree + 1536 * MiB)) return floor;
@@ -58,13 +63,25 @@ export class SwapTrend {
   }
 }
 
+/** What pressureLevel() weighs besides the host's figures. */
 export interface PressureInputs {
+  /** The minimum free memory, bytes. */
   minFree: number;
+  /** The low watermark, bytes (lowWatermark()). */
   lowWM: number;
+  /** Swap criticality 0 … 4: rises by one at each reading where swap use grew, falls otherwise. */
   crit: number;
+  /** An arena could not be created since memory was last given back. */
   oom: boolean;
 }
 
+/**
+ * The pressure level for host figures `s` (undefined: none known) and inputs `p`, as AIStore
+ * computes it: OOM when `oom` or crit > 2; Extreme when crit > 1 or available ≤ minFree; High
+ * when crit > 0, free ≤ minFree, or free lies less than 40 % of the way from minFree to the
+ * watermark; Low when free > lowWM + lowWM/16; Moderate otherwise. PSI stalls raise it (never
+ * lower it): full avg10 ≥ 10 % Extreme, full ≥ 1 % or some ≥ 10 % High, some ≥ 1 % Moderate.
+ */
 export function pressureLevel(s: MemStats | undefined, p: PressureInputs): PressureLevel {
   if (p.oom || p.crit > 2) return Pressure.OOM;
   if (p.crit > 1) return Pressure.Extreme;

@@ -77,6 +77,9 @@ export class Slab {
   /** @internal */ readonly outState: number;
 
   /** @internal */
+  constructor(pool: SlabOwner, cls: number, size: number, cap: number);
+  /** Slabs are made by the MMSA (`mm.getSlab(size)`), not by `new`. */
+  constructor(made: never, ...rest: never[]);
   constructor(pool: SlabOwner, cls: number, size: number, cap: number) {
     this.pool = pool;
     this.cls = cls;

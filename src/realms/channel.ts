@@ -83,7 +83,10 @@ export class Channel {
   private readonly sab: SharedArrayBuffer;
   private readonly w: Int32Array;
 
-  /** @internal Use mm.openChannel() / mm.openChannel(port). */
+  /** @internal */
+  constructor(mm: ChannelHost, sab: SharedArrayBuffer);
+  /** Channels are made by `mm.openChannel()` and `mm.openChannel(port)`, not by `new`. */
+  constructor(made: never, ...rest: never[]);
   constructor(mm: ChannelHost, sab: SharedArrayBuffer) {
     this.mm = mm;
     this.sab = sab;

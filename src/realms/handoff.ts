@@ -29,30 +29,36 @@ import { SLOT_MOVED, type Slab, type SlabBuffer, kArena, kSlab, kSlot, kState } 
 import { NUM_CLASSES } from '../sizes.js';
 import { DescriptorCheck } from './descriptor.js';
 
-/** The part of a handoff that names the buffers. */
+/** What sgl.handoff() returns: post it (structured clone) to another realm of the same MMSA and
+ * pass it to `mm.receive()` there. */
+export interface SGLHandoff extends SlotsHandoff {
+  /** Tells an SGL's handoff from a buffer's. */
+  kind: 'memsys.sgl';
+  /** Bytes written. */
+  woff: number;
+  /** The read offset. */
+  roff: number;
+}
+
+/** The part of a handoff (SGLHandoff, BufferHandoff) that names the buffers. Its fields are for
+ * `mm.receive()`; pass the object on unchanged. */
 export interface SlotsHandoff {
+  /** The descriptor's format version. */
   v: 1;
-  /** The MMSA's id. */
+  /** The id of the MMSA the buffers belong to. */
   mm: number;
-  /** Every buffer's class. */
+  /** Every buffer's size class. */
   cls: number;
-  /** Good for one receipt, in whichever realm claims it first. */
+  /** Lets the handoff be received once. */
   ticket: number;
   /** The arena id of each buffer. */
   arenas: number[];
-  /** The byte offset of each buffer in its arena. */
+  /** Each buffer's byte offset in its arena. */
   offs: number[];
   /** The arenas named, for a realm that has not seen them yet. */
   memories: WebAssembly.Memory[];
   /** Arenas the sender knows only by a posted buffer (no memory yet). */
   buffers?: SharedArrayBuffer[];
-}
-
-/** What sgl.handoff() returns: post it to another realm of the same MMSA. */
-export interface SGLHandoff extends SlotsHandoff {
-  kind: 'memsys.sgl';
-  woff: number;
-  roff: number;
 }
 
 /** What mm.handoff(buf) returns: post it to another realm, and `mm.receive()` it there. */

@@ -8,14 +8,23 @@ import { invalidArg } from '../errors.js';
 import { pressureName } from '../policy/pressure.js';
 import { formatBytes } from '../sizes.js';
 
+/** A pool's figures at one moment, as sample() takes them and renderChart() draws them. */
 export interface Sample {
-  t: number;          // ms since the watch started
-  pool: number;       // bytes the pool's arenas hold (this realm's view)
-  inUse: number;      // bytes of buffers in use, all realms
-  available?: number; // host memory available, bytes
-  pressure: number;   // 0 low … 4 OOM
+  /** Milliseconds since the watch started. */
+  t: number;
+  /** Bytes the pool's arenas hold (this realm's view). */
+  pool: number;
+  /** Bytes of buffers in use, all realms. */
+  inUse: number;
+  /** Host memory available, bytes (undefined without host figures). */
+  available?: number;
+  /** The pressure level, 0 (low) … 4 (OOM). */
+  pressure: number;
 }
 
+/** The figures of `mm` now, stamped `t` (ms): reads its stats and its provider once. Throws
+ * ERR_MEMSYS_INVALID_ARG unless `mm` is an MMSA and `t` a finite number, and ERR_MEMSYS_STATE
+ * for an MMSA that is not initialised or was terminated. */
 export function sample(mm: MMSA, t: number): Sample {
   if (typeof (mm as { stats?: unknown } | null)?.stats !== 'function') throw invalidArg('mm', mm, 'must be an MMSA');
   if (!Number.isFinite(t)) throw invalidArg('t', t, 'must be a finite number of milliseconds');
@@ -26,10 +35,11 @@ export function sample(mm: MMSA, t: number): Sample {
   return { t, pool: st.bytes, inUse, available: host?.available, pressure: mm.pressureOf(host) };
 }
 
-// An SVG chart of samples: pool size and bytes in use as lines over time (left axis), host
-// available memory on its own scale (right axis: it is usually far larger), pressure as a shaded
-// band along the bottom.
-// `available`: the name of the right axis's figure (a browser's is what is left of its budget).
+/** An SVG chart (a string) of `samples`: pool size and bytes in use as lines over time (left
+ * axis), available memory on its own scale (right axis: it is usually far larger), pressure as a
+ * shaded band along the bottom. `available` names the right axis's figure (a browser's is what
+ * is left of its budget). Throws ERR_MEMSYS_INVALID_ARG for a sample that is not one, or a title
+ * that is not a string; text is escaped for XML. */
 export function renderChart(samples: Sample[], title: string, available = 'host available'): string {
   if (!Array.isArray(samples)) throw invalidArg('samples', samples, 'must be an array of samples');
   samples.forEach((s, i) => {
@@ -81,8 +91,10 @@ export function renderChart(samples: Sample[], title: string, available = 'host 
   ].join('\n');
 }
 
-// The bytes of each size class that holds any: in use (all realms) and free (in its runs and this
-// realm's magazine), as horizontal bars on one scale.
+/** An SVG chart (a string) of the bytes of each size class that holds any, from `mm.stats()`: in
+ * use (all realms) and free (in its runs and this realm's magazine), as horizontal bars on one
+ * scale. Throws ERR_MEMSYS_INVALID_ARG when `st` is not what mm.stats() returns or `title` is not
+ * a string. */
 export function renderClasses(st: MMSAStats, title: string): string {
   if (!Array.isArray((st as { classes?: unknown } | null)?.classes)) throw invalidArg('stats', st, 'must be what mm.stats() returns');
   texts({ title });

@@ -46,10 +46,32 @@ const decoder = new TextDecoder();
 const NL = 10;
 const CR = 13;
 
-// Node's stream classes come from memsys/node, which registers these; the core never imports Node.
+// The explicit resource management symbol, declared as @types/node declares it, so that these
+// declarations compile in a project whose lib stops at ES2022 and has no Node types (the
+// declarations merge with TypeScript's own esnext.disposable and with Node's).
+declare global {
+  interface SymbolConstructor {
+    readonly dispose: unique symbol;
+  }
+}
+
+/**
+ * What `sgl.toReadable()` returns: a Node `Readable`. Empty in the browser-safe types, so that
+ * they name no Node module; the Node entry's types (`memsys` in Node, `memsys/node`) merge Node's
+ * `Readable` into it.
+ */
+export interface NodeReadable {}
+/**
+ * What `sgl.toWritable()` returns: a Node `Writable`. Empty in the browser-safe types; the Node
+ * entry's types merge Node's `Writable` into it.
+ */
+export interface NodeWritable {}
+
+/** @internal Node's stream classes come from memsys/node, which registers these; the core never
+ * imports Node. */
 export interface NodeStreamFactory {
-  readable(sgl: SGL, opts: ChunkOptions): unknown;
-  writable(sgl: SGL): unknown;
+  readable(sgl: SGL, opts: ChunkOptions): NodeReadable;
+  writable(sgl: SGL): NodeWritable;
 }
 let nodeStreams: NodeStreamFactory | undefined;
 /** @internal */
@@ -57,7 +79,19 @@ export function setNodeStreams(f: NodeStreamFactory): void {
   nodeStreams = f;
 }
 
+/**
+ * A scatter-gather list: a growable byte sequence held in equal-size buffers of one slab, for
+ * bodies too large or of unknown size for one buffer. Made by `mm.newSGL()`.
+ *
+ * Writes append and grow it a buffer at a time; reads consume from the read offset. Chunk readers
+ * (`writeTo`, streams, `for await`) hand out views of the buffers themselves, valid until the SGL
+ * is freed, reset or written over. After `free()` reads end and writes throw
+ * ERR_MEMSYS_SGL_FREED; after `handoff()` every use throws ERR_MEMSYS_MOVED. Growing throws what
+ * the MMSA's allocation throws (ERR_MEMSYS_OUT_OF_MEMORY, ERR_MEMSYS_BUDGET, ERR_MEMSYS_STATE
+ * after terminate()).
+ */
 export class SGL implements AsyncIterable<Uint8Array> {
+  /** The slab whose buffers hold the bytes; `slab.size` is the buffer size, bytes. */
   readonly slab: Slab;
   /** @internal */ arenas: Arena[] = [];
   /** @internal */ offs: number[] = [];
@@ -66,7 +100,12 @@ export class SGL implements AsyncIterable<Uint8Array> {
   /** @internal */ st: typeof OPEN | typeof FREED | typeof MOVED = OPEN;
   private readonly bsize: number;
 
-  /** @internal Use mm.newSGL(). */
+  // The published declarations keep only the `never` overload: a constructor that is stripped
+  // whole would leave an implicit `new SGL()` that type-checks and then fails.
+  /** @internal */
+  constructor(slab: Slab);
+  /** SGLs are made by `mm.newSGL()` (and `mm.receive()`), not by `new`. */
+  constructor(made: never);
   constructor(slab: Slab) {
     this.slab = slab;
     this.bsize = slab.size;
@@ -82,20 +121,21 @@ export class SGL implements AsyncIterable<Uint8Array> {
     return sgl;
   }
 
-  /** Unread bytes. */
+  /** Unread bytes: from the read offset to the end of what was written. */
   get len(): number { return this.woff - this.roff; }
-  /** Bytes written. */
+  /** Bytes written (from offset 0), read or not. */
   get size(): number { return this.woff; }
-  /** Bytes the buffers hold. */
+  /** Bytes the buffers hold: the size it can reach before it takes another buffer. */
   get cap(): number { return this.offs.length * this.bsize; }
-  /** The read offset. */
+  /** The read offset, bytes from the start. */
   get offset(): number { return this.roff; }
   /** True once free() was called (or the SGL was handed off). */
   get freed(): boolean { return this.st !== OPEN; }
 
   // ---- writing -----------------------------------------------------------------------------------
 
-  /** Appends `chunk`, growing one buffer at a time. Returns the bytes written. */
+  /** Appends `chunk` (copied in), growing one buffer at a time. Returns the bytes written. Throws
+   * ERR_MEMSYS_INVALID_ARG for anything but an ArrayBufferView or (Shared)ArrayBuffer. */
   write(chunk: ArrayBufferView | ArrayBufferLike): number {
     this.writable('write');
     const src = bytesOf(chunk, 'chunk');
@@ -107,6 +147,7 @@ export class SGL implements AsyncIterable<Uint8Array> {
     return n;
   }
 
+  /** Appends one byte. Throws ERR_MEMSYS_INVALID_ARG unless `b` is an integer 0 … 255. */
   writeByte(b: number): void {
     this.writable('writeByte');
     if (!Number.isInteger(b) || b < 0 || b > 255) throw invalidArg('byte', b, 'must be an integer 0 … 255');
@@ -116,7 +157,7 @@ export class SGL implements AsyncIterable<Uint8Array> {
     this.woff++;
   }
 
-  /** Appends `s` as UTF-8. Returns the bytes written. */
+  /** Appends `s` as UTF-8. Returns the bytes written (not the string's length). */
   writeString(s: string): number {
     this.writable('writeString');
     if (typeof s !== 'string') throw invalidArg('string', s, 'must be a string');
@@ -135,7 +176,9 @@ export class SGL implements AsyncIterable<Uint8Array> {
     return this.write(encoder.encode(s));
   }
 
-  /** Overwrites bytes already written, at `off`; never grows. */
+  /** Overwrites bytes already written, at byte offset `off` (the read offset does not matter);
+   * never grows. Returns the bytes written. Throws ERR_MEMSYS_INVALID_ARG when they would not all
+   * lie within the bytes written. */
   writeAt(chunk: ArrayBufferView | ArrayBufferLike, off: number): number {
     this.writable('writeAt');
     const src = bytesOf(chunk, 'chunk');
@@ -148,7 +191,8 @@ export class SGL implements AsyncIterable<Uint8Array> {
   }
 
   /** Appends everything `source` yields: a Node Readable, a WHATWG ReadableStream, or any
-   * (async) iterable of byte chunks or strings. Resolves to the bytes read. */
+   * (async) iterable of byte chunks or strings (as UTF-8). Resolves to the bytes read; rejects
+   * with the source's error (what was read before it stays written). */
   readFrom(source: ByteSource): Promise<number> {
     this.writable('readFrom');
     return fillFrom(this, source);
@@ -156,7 +200,8 @@ export class SGL implements AsyncIterable<Uint8Array> {
 
   // ---- reading -----------------------------------------------------------------------------------
 
-  /** Copies unread bytes into `into` and consumes them. Returns the count; 0 at the end. */
+  /** Copies unread bytes into `into` (as many as fit) and consumes them. Returns the count; 0 at
+   * the end and after free(). */
   read(into: Uint8Array): number {
     const dst = bytesOf(into, 'into');
     if (!this.readable()) return 0;
@@ -166,12 +211,13 @@ export class SGL implements AsyncIterable<Uint8Array> {
     return n;
   }
 
-  /** The next byte, consumed; -1 at the end. */
+  /** The next byte, consumed; -1 at the end and after free(). */
   readByte(): number {
     if (!this.readable() || this.roff >= this.woff) return -1;
     return this.byteAt(this.roff++);
   }
 
+  /** Steps the read offset back one byte. Throws ERR_MEMSYS_STATE at offset 0. */
   unreadByte(): void {
     this.usable();
     if (this.roff === 0) throw new MemsysError('ERR_MEMSYS_STATE', 'cannot unread a byte at offset 0');
@@ -180,7 +226,7 @@ export class SGL implements AsyncIterable<Uint8Array> {
 
   /** The next line, without its "\n" and a "\r" before it, decoded as UTF-8; null at the end. A
    * last line without "\n" is returned too (less a final "\r", as Go's bufio.ScanLines does). With
-   * advance false, the offset stays. */
+   * advance false, the offset stays. The line is a copy. */
   nextLine(advance = true): string | null {
     if (!this.readable() || this.roff >= this.woff) return null;
     const bs = this.bsize;
@@ -216,14 +262,16 @@ export class SGL implements AsyncIterable<Uint8Array> {
   }
 
   /** Writes the unread bytes to `dest` (a Node Writable or a WHATWG WritableStream), consuming
-   * them, honouring back-pressure, and resolves when `dest` has taken the last chunk. Chunks are
-   * views of the SGL's buffers (no copy) unless `copy`. `dest` is not ended. */
+   * them, honouring back-pressure, and resolves to the bytes written once `dest` has taken the
+   * last chunk. Chunks are views of the SGL's buffers (no copy) unless `copy`. `dest` is not ended.
+   * Rejects with the destination's error, or ERR_MEMSYS_STREAM when it closes before it took every
+   * chunk; the chunks not yet taken stay unread. */
   writeTo(dest: ByteSink, opts: ChunkOptions = {}): Promise<number> {
     this.usable();
     return drainTo(dest, () => this.nextChunk(), opts);
   }
 
-  /** Like writeTo, but writes everything from offset 0 and leaves the read offset alone. */
+  /** Like writeTo, but writes everything written from offset 0 and leaves the read offset alone. */
   writeAllTo(dest: ByteSink, opts: ChunkOptions = {}): Promise<number> {
     this.usable();
     let pos = 0;
@@ -234,37 +282,42 @@ export class SGL implements AsyncIterable<Uint8Array> {
     }, opts);
   }
 
-  /** Unread bytes as chunks (views, consumed as they are yielded). */
+  /** Unread bytes as chunks: views of the buffers (no copy), consumed as they are yielded. */
   async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
     this.usable();
     for (let c = this.nextChunk(); c; c = this.nextChunk()) yield c;
   }
 
-  /** A WHATWG ReadableStream of the unread bytes, consumed as they are pulled. */
+  /** A WHATWG ReadableStream of the unread bytes, consumed as they are pulled (none is read
+   * ahead). Chunks are views of the buffers unless `copy`. */
   toReadableStream(opts: ChunkOptions = {}): ReadableStream<Uint8Array> {
     this.usable();
     return readableStream(() => this.nextChunk(), opts);
   }
 
-  /** A WHATWG WritableStream that appends to this SGL. */
+  /** A WHATWG WritableStream that appends to this SGL; strings are written as UTF-8. */
   toWritableStream(): WritableStream<ArrayBufferView | ArrayBufferLike | string> {
     this.writable('toWritableStream');
     return writableStream(this);
   }
 
-  /** A Node Readable of the unread bytes (needs `memsys/node`). */
-  toReadable(opts: ChunkOptions = {}): import('node:stream').Readable {
+  /** A Node Readable of the unread bytes, consumed as they are read; chunks are views of the
+   * buffers unless `copy`. Needs the Node entry (`memsys` imported in Node, or `memsys/node`):
+   * elsewhere it throws ERR_MEMSYS_UNSUPPORTED (use toReadableStream). */
+  toReadable(opts: ChunkOptions = {}): NodeReadable {
     this.usable();
-    return this.node().readable(this, opts) as import('node:stream').Readable;
+    return this.node().readable(this, opts);
   }
 
-  /** A Node Writable that appends to this SGL (needs `memsys/node`). */
-  toWritable(): import('node:stream').Writable {
+  /** A Node Writable that appends to this SGL. Needs the Node entry, as toReadable does: elsewhere
+   * it throws ERR_MEMSYS_UNSUPPORTED (use toWritableStream). */
+  toWritable(): NodeWritable {
     this.writable('toWritable');
-    return this.node().writable(this) as import('node:stream').Writable;
+    return this.node().writable(this);
   }
 
-  /** An independent reader at offset 0, with its own offset and seek. */
+  /** An independent reader at offset 0 over what is written, with its own offset and seek; it
+   * consumes nothing of the SGL's. */
   open(): SGLReader {
     this.usable();
     return new SGLReader(this);
@@ -272,18 +325,20 @@ export class SGL implements AsyncIterable<Uint8Array> {
 
   // ---- state -------------------------------------------------------------------------------------
 
+  /** Moves the read offset back to 0, so that everything written reads again. */
   rewind(): void {
     this.usable();
     this.roff = 0;
   }
 
-  /** Forgets the content and keeps the buffers. */
+  /** Forgets the content (size and offset 0) and keeps the buffers for the next writes. */
   reset(): void {
     this.usable();
     this.woff = this.roff = 0;
   }
 
-  /** Gives every buffer back to its slab. Idempotent; also a no-op after handoff(). */
+  /** Gives every buffer back to its slab. Idempotent; also a no-op after handoff(). Views it
+   * handed out (chunks, bytes()) must not be used after it: the buffers are reused. */
   free(): void {
     if (this.st !== OPEN) return;
     const { arenas, offs } = this;
@@ -295,12 +350,14 @@ export class SGL implements AsyncIterable<Uint8Array> {
     if (this.slab.pool.usable && offs.length > 0) this.slab.pool.giveSlots(this.slab, arenas, offs);
   }
 
+  /** free(), for `using sgl = mm.newSGL()`. */
   [Symbol.dispose](): void {
     this.free();
   }
 
-  /** Hands the SGL to another realm: post the result, and `mm.receive()` it there. Nothing is
-   * copied; this SGL can no longer be used. */
+  /** Hands the SGL to another realm of the same pool: post the result, and `mm.receive()` it
+   * there, once. Nothing is copied; this SGL can no longer be used. Throws ERR_MEMSYS_SGL_FREED
+   * after free(), ERR_MEMSYS_STATE after the MMSA's terminate(). */
   handoff(): SGLHandoff {
     this.writable('handoff');
     this.slab.pool.ready();
@@ -391,20 +448,29 @@ export class SGL implements AsyncIterable<Uint8Array> {
   }
 }
 
-/** An independent cursor over an SGL (sgl.open()). */
+/** An independent cursor over an SGL (sgl.open()): its own offset over everything written,
+ * seekable, consuming nothing of the SGL's. After sgl.free() reads return 0 (seek throws
+ * ERR_MEMSYS_SGL_FREED); after sgl.handoff() every use throws ERR_MEMSYS_MOVED. */
 export class SGLReader {
+  /** The SGL it reads. */
   readonly sgl: SGL;
   private off = 0;
 
   /** @internal */
+  constructor(sgl: SGL);
+  /** Readers are made by `sgl.open()`, not by `new`. */
+  constructor(made: never);
   constructor(sgl: SGL) {
     this.sgl = sgl;
   }
 
+  /** The reader's offset, bytes from the start (may lie past the end after a seek). */
   get offset(): number { return this.off; }
   /** Bytes from the offset to the end of the data (0 past it). */
   get len(): number { return Math.max(0, this.sgl.woff - this.off); }
 
+  /** Copies bytes from the offset into `into` (as many as fit) and advances. Returns the count;
+   * 0 at the end. */
   read(into: Uint8Array): number {
     const dst = bytesOf(into, 'into');
     if (this.sgl.freed) return this.ended();
@@ -414,6 +480,7 @@ export class SGLReader {
     return n;
   }
 
+  /** The byte at the offset, advancing; -1 at the end. */
   readByte(): number {
     if (this.sgl.freed) { this.ended(); return -1; }
     const c = this.sgl.chunkAt(this.off, 1);
@@ -422,7 +489,9 @@ export class SGLReader {
     return c[0];
   }
 
-  /** Moves the offset; past the end is allowed (reads then return 0). Returns the new offset. */
+  /** Moves the offset to `offset` bytes from the start, the current offset or the end; past the
+   * end is allowed (reads then return 0). Returns the new offset. Throws ERR_MEMSYS_INVALID_ARG
+   * for a non-integer offset, another `whence`, or a move before the start. */
   seek(offset: number, whence: 'start' | 'current' | 'end' = 'start'): number {
     if (this.sgl.freed) {
       this.ended();

@@ -11,17 +11,27 @@ export interface ByteWriter {
   writeString(s: string): number;
 }
 
+/** A chunk an SGL takes in: bytes (a view or an ArrayBuffer, copied in) or a string (as UTF-8). */
 export type ByteChunk = ArrayBufferView | ArrayBufferLike | string;
+/** What sgl.readFrom() reads: a Node Readable (an async iterable), a WHATWG ReadableStream, or any
+ * (async) iterable of chunks. */
 export type ByteSource = AsyncIterable<ByteChunk> | Iterable<ByteChunk> | ReadableStream<ByteChunk>;
 
-/** The subset of a Node Writable that writeTo uses. */
+/** The subset of a Node Writable that writeTo uses, recognised by these methods (so that the
+ * browser-safe code needs no Node types). */
 export interface NodeWritableLike {
+  /** Writes `chunk`; false asks the writer to wait for 'drain'. */
   write(chunk: Uint8Array, cb: (err?: Error | null) => void): boolean;
+  /** Listens for 'drain', 'error' and 'close'. */
   on(event: string, fn: (...a: unknown[]) => void): unknown;
+  /** Stops listening. */
   removeListener(event: string, fn: (...a: unknown[]) => void): unknown;
 }
+/** What sgl.writeTo() and writeAllTo() write to: a Node Writable or a WHATWG WritableStream. */
 export type ByteSink = NodeWritableLike | WritableStream<Uint8Array>;
 
+/** Options of the chunk readers (writeTo, writeAllTo, toReadableStream, toReadable). Options
+ * that are not an object, or a `copy` that is not a boolean, throw ERR_MEMSYS_INVALID_ARG. */
 export interface ChunkOptions {
   /** Hand out copies instead of views of the SGL's buffers, for consumers that keep chunks after
    * the SGL is freed, reset or written over. Default false. */
@@ -188,6 +198,7 @@ export function writableStream(sgl: ByteWriter): WritableStream<ByteChunk> {
 
 // ---- helpers -------------------------------------------------------------------------------------
 
+/** @internal The `copy` option of `opts`, checked. */
 export function copyOption(opts: ChunkOptions): boolean {
   if (typeof opts !== 'object' || opts === null) throw invalidArg('options', opts, 'must be an object');
   if (opts.copy !== undefined && typeof opts.copy !== 'boolean') throw invalidArg('option copy', opts.copy, 'must be a boolean');
