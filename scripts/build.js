@@ -116,4 +116,6 @@ await esbuild.build({
   banner: { js: '#!/usr/bin/env node' },
 });
 chmodSync(join(build, 'cli.js'), 0o755);
+// Declarations of files that no longer exist must not ship: the folder is made afresh.
+rmSync(join(build, 'types'), { recursive: true, force: true });
 run(bin('tsc'), ['-p', 'tsconfig.build.json']);

@@ -92,6 +92,14 @@ export function cgroupStats(read: Reader, c: CgroupDirs): CgroupStats {
   return out;
 }
 
+// What the cgroup leaves this process, bytes: its limit less the working set (usage less inactive
+// file pages, which the kernel reclaims before it charges a new page against the limit);
+// undefined without a limit.
+export function cgroupRoom(cg: CgroupStats): number | undefined {
+  if (cg.limit === undefined) return undefined;
+  return Math.max(0, cg.limit - Math.max(0, (cg.usage ?? 0) - (cg.inactiveFile ?? 0)));
+}
+
 function parseLimitFile(t: string | undefined): number | undefined {
   return t === undefined ? undefined : parseLimit(t);
 }

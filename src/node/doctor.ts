@@ -2,6 +2,7 @@
 // finding is info (worth knowing) or danger (allocations can fail, or the process be killed or
 // stalled); the CLI exits non-zero when there is a danger.
 
+import { cgroupRoom } from './cgroup.js';
 import { type MemStats, type PageOps, formatBytes } from './index.js';
 
 export interface Finding {
@@ -35,7 +36,7 @@ export function diagnose(s: MemStats | undefined, minFree: number, pages: PageOp
   }
   const cg = s.cgroup;
   if (cg?.limit !== undefined) {
-    const room = cg.limit - Math.max(0, (cg.usage ?? 0) - (cg.inactiveFile ?? 0));
+    const room = cgroupRoom(cg)!;
     const low = room < cg.limit / 10;
     out.push({
       level: low ? 'danger' : 'info', topic: 'cgroup',

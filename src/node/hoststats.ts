@@ -11,7 +11,7 @@
 //   addressSpace  the soft RLIMIT_AS from /proc/self/limits, when it is not unlimited
 
 import type { MemStats, MemStatsProvider } from '../platform/host.js';
-import { type Reader, cgroupStats, findCgroup, reader } from './cgroup.js';
+import { type Reader, cgroupRoom, cgroupStats, findCgroup, reader } from './cgroup.js';
 import { parseMeminfo, parsePsi } from './proc.js';
 
 /** Options of createHostStats(). */
@@ -82,8 +82,7 @@ export function readHostStats(root = ''): MemStats | undefined {
     s.cgroup = cg;
     if (cg.limit !== undefined) {
       total = Math.min(total, cg.limit);
-      const workingSet = Math.max(0, (cg.usage ?? 0) - (cg.inactiveFile ?? 0));
-      const room = Math.max(0, cg.limit - workingSet);
+      const room = cgroupRoom(cg)!;
       available = Math.min(available, room);
       free = Math.min(free, room);
     }

@@ -58,6 +58,7 @@ export interface SlabOwner {
 }
 
 export class Slab {
+  /** Buffer size, bytes. */
   readonly size: number;
   /** @internal */ readonly cls: number;
   /** @internal */ readonly pool: SlabOwner;
@@ -92,6 +93,7 @@ export class Slab {
 
   // ---- hot path ----------------------------------------------------------------------------------
 
+  /** A buffer of this slab's size (its contents are what the last user left). */
   alloc(): Uint8Array {
     const v = this.mag.pop();
     if (v === undefined) return this.refill();
@@ -100,6 +102,8 @@ export class Slab {
     return v;
   }
 
+  /** Gives a buffer of this slab back. Throws a typed error, changing nothing, for one that is not
+   * in use, of another size (ERR_MEMSYS_WRONG_SLAB) or not this pool's. */
   free(buf: Uint8Array): void {
     const v = buf as SlabBuffer | null;
     if (v?.[kSlab] !== this) return this.pool.freeSlow(buf, this);

@@ -9,8 +9,11 @@ import { DescriptorCheck } from './descriptor.js';
 /** What `mm.share()` returns: post it to a worker and pass it to `MMSA.attach` there. */
 export interface ShareDescriptor {
   kind: 'memsys.mmsa';
+  /** The descriptor's format version. */
   v: 1;
+  /** The pool's id, the same in every realm. */
   id: number;
+  /** The sharer's options, which the attaching realm's MMSA takes as its own. */
   name: string;
   small: boolean;
   defaultSize: number;
@@ -18,7 +21,9 @@ export interface ShareDescriptor {
   magazineBytes: number;
   timeIval: number;
   debug: boolean;
+  /** The pool's control block (counters, tickets, realms: pool/control.ts). */
   control: SharedArrayBuffer;
+  /** The arenas the sharer knows; later ones are announced. */
   arenas: WebAssembly.Memory[];
   /** The sharer's pressure thresholds (bytes), so that every realm reports the same levels. */
   minFree?: number;
