@@ -3,10 +3,11 @@
 // constants the TypeScript shares with them (scripts/abi.js), the ESM bundles and the type
 // declarations. Run by `npm install` (prepare) and before the tests.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { reachable } from './types-reach.js';
 import { AbiError, generateAbi } from './abi.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -119,3 +120,13 @@ chmodSync(join(build, 'cli.js'), 0o755);
 // Declarations of files that no longer exist must not ship: the folder is made afresh.
 rmSync(join(build, 'types'), { recursive: true, force: true });
 run(bin('tsc'), ['-p', 'tsconfig.build.json']);
+// Only what the entries' declarations reach is published: the rest are internal modules.
+const typesDir = join(build, 'types');
+const keep = reachable(typesDir);
+const prune = (dir) => {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) { prune(p); if (readdirSync(p).length === 0) rmSync(p, { recursive: true }); } else if (!keep.has(p)) rmSync(p);
+  }
+};
+prune(typesDir);

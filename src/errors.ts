@@ -86,6 +86,7 @@ export class MemsysTypeError extends TypeError {
 }
 
 // How a value appears in a message: strings quoted, everything else as JavaScript prints it.
+/** @internal */
 export function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (typeof v === 'bigint') return `${v}n`;
@@ -100,15 +101,18 @@ export function show(v: unknown): string {
   return typeof v === 'symbol' ? v.toString() : String(v);
 }
 
+/** @internal */
 export function invalidArg(what: string, v: unknown, rule: string): MemsysTypeError {
   return new MemsysTypeError('ERR_MEMSYS_INVALID_ARG', `${what} ${show(v)} ${rule}`);
 }
 
+/** @internal */
 export function invalidSize(what: string, v: unknown, rule: string): MemsysRangeError {
   return new MemsysRangeError('ERR_MEMSYS_INVALID_SIZE', `${what} ${show(v)} ${rule}`);
 }
 
 // True if v is an integer lo … hi: the one range rule of options, descriptors and handoffs.
+/** @internal */
 export function isIntIn(v: unknown, lo: number, hi: number): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= lo && v <= hi;
 }

@@ -18,11 +18,11 @@ import { unref } from './platform/timers.js';
 import type { MinFree } from './policy/minfree.js';
 import { Pressure, type PressureLevel, SwapTrend, pressureLevel } from './policy/pressure.js';
 import { ARENA_IDLE_MS, depthFor, idleDepth, nextInterval } from './policy/tiers.js';
-import { unlessBusy } from './pool/busy.js';
 import { discardFree } from './pool/giveback.js';
 import type { Pool } from './pool/pool.js';
 import type { Slab } from './pool/slab.js';
 
+/** @internal */
 export interface HousekeeperOptions {
   timeIval: number;
   timer: boolean;                  // run on a timer (else only housekeep() and freeMem())
@@ -40,6 +40,7 @@ export interface FreeMemOptions {
   toOS?: boolean;
 }
 
+/** @internal */
 export class Housekeeper {
   /** The minimum free memory pressure is judged by, and where it came from. */
   min: MinFree = { bytes: 0, source: 'not initialised' };
@@ -50,7 +51,7 @@ export class Housekeeper {
   private readonly swap = new SwapTrend();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private highDepth = 128;             // High's depth, halved each High tick down to 32 (tiers.ts)
-  private lastPressure: PressureLevel | undefined;
+  private levelKnown = false;         // a first level was read (the one 'pressure' events change from)
   private readonly idle: { hits: number; since: number }[] = [];
 
   constructor(private readonly pool: Pool, private readonly opts: HousekeeperOptions,
@@ -60,7 +61,7 @@ export class Housekeeper {
   start(host: MemStats | undefined): void {
     const now = this.opts.now();
     for (let c = 0; c < this.pool.slabs.length; c++) this.idle.push({ hits: 0, since: now });
-    this.lastPressure = this.pressureOf(host); // the level 'pressure' events change from
+    this.pressureOf(host);
     this.schedule(this.opts.timeIval);
   }
 
@@ -69,9 +70,9 @@ export class Housekeeper {
     this.timer = undefined;
   }
 
-  /** The pressure level last seen. */
+  /** The pressure level last seen (the pool keeps it: a refill reads it). */
   get level(): PressureLevel {
-    return this.lastPressure ?? Pressure.Low;
+    return this.pool.level;
   }
 
   // Host memory statistics from the provider; undefined without one, or when it fails (a
@@ -98,10 +99,10 @@ export class Housekeeper {
   }
 
   private notePressure(p: PressureLevel): void {
-    const from = this.lastPressure;
-    this.lastPressure = p;
+    const from = this.pool.level;
     this.pool.level = p;
-    if (from !== undefined && from !== p) this.emit('pressure', { from, to: p });
+    if (this.levelKnown && from !== p) this.emit('pressure', { from, to: p });
+    this.levelKnown = true;
   }
 
   private schedule(ms: number): void {
@@ -200,10 +201,7 @@ export class Housekeeper {
     if (s.mag.length > depth) this.pool.flush(s, s.mag.length - depth);
     const keep = depth - s.mag.length;
     let n = 0;
-    for (const a of this.pool.arenas.list) {
-      if (!a.core || a.closed) continue;
-      unlessBusy(() => { n += a.trim(s.cls, keep); });
-    }
+    this.pool.arenas.eachOpen((a) => { n += a.trim(s.cls, keep); });
     if (n) this.emit('trim', { size: s.size, depth, released: n });
     return n;
   }
@@ -225,10 +223,7 @@ export class Housekeeper {
   // Gives the free pages of every open arena back to the kernel in place; returns the bytes.
   private returnFree(): number {
     let n = 0;
-    for (const a of this.pool.arenas.list) {
-      if (!a.core || a.closed) continue;
-      unlessBusy(() => { n += discardFree(a, this.pool.cfg.madvise); });
-    }
+    this.pool.arenas.eachOpen((a) => { n += discardFree(a, this.pool.cfg.madvise); });
     return n;
   }
 

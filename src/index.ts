@@ -23,7 +23,7 @@ export type { NodeReadable, NodeWritable } from './sgl/sgl.js';
 export { setNodeStreams } from './sgl/sgl.js';
 /** @internal */
 export type { NodeStreamFactory } from './sgl/sgl.js';
-export type { BufferHandoff, Handoff, SGLHandoff, SlotsHandoff } from './realms/handoff.js';
+export type { BufferHandoff, Handoff, SGLHandoff, SlotsHandoff } from './pool/tickets.js';
 export { Channel } from './realms/channel.js';
 export type { ChannelPort } from './realms/channel.js';
 // memsys/node's stream classes read their options as the browser-safe ones do.
@@ -44,7 +44,7 @@ export type { BrowserStatsOptions } from './platform/browserstats.js';
 export { KiB, MiB, GiB, MAX_SIZE, classSize, parseSize, formatBytes } from './sizes.js';
 export { init, initError, pageMM, byteMM } from './global.js';
 export { renderChart, renderClasses, sample } from './report/chart.js';
-export type { Sample } from './report/chart.js';
+export type { Sample, Sampled } from './report/chart.js';
 
 // In a browser (a page or a worker) pressure comes from the browser provider by default: a quarter
 // of navigator.deviceMemory, the pool, and measureUserAgentSpecificMemory where the page may call

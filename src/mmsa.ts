@@ -25,8 +25,10 @@
 // place where the host can discard them (memsys/node's page helper); otherwise the unit returned
 // is a whole arena, dropped when it is empty.
 //
-// This class holds the options and the public API and wires the parts together; it keeps no
-// state of its own beyond the two fields the hot path reads.
+// This class holds the public API and wires the parts together in its constructor; init() and
+// attach() settle what the options and the environment leave open (debug mode, the minimum free
+// memory and the watermark), and the only state it keeps itself is the two fields the hot path
+// reads.
 
 import { adoptCore, coreModule } from './core/module.js';
 import { type HousekeepReport, MemsysEvent, type MemsysEventType } from './events.js';
@@ -44,7 +46,8 @@ import { Pool } from './pool/pool.js';
 import { type Slab, type SlabBuffer, kSlab } from './pool/slab.js';
 import { type Channel, type ChannelPort, openChannel } from './realms/channel.js';
 import { Deaths } from './realms/deaths.js';
-import { type BufferHandoff, type Handoff, type SGLHandoff, packView, receive as receiveHandoff } from './realms/handoff.js';
+import type { BufferHandoff, Handoff, SGLHandoff } from './pool/tickets.js';
+import { packView, receive as receiveHandoff } from './realms/handoff.js';
 import { Links } from './realms/links.js';
 import { type ShareDescriptor, checkDescriptor, shareCheck } from './realms/share.js';
 import { metricsText } from './report/metrics.js';
@@ -74,7 +77,7 @@ export class MMSA extends EventTarget {
   /** True if the arenas are shared memories (the pool can be shared with workers). */
   readonly shared: boolean;
   /** @internal */ readonly pool: Pool;
-  private readonly cfg: PoolConfig & { debug: boolean };
+  private readonly cfg: PoolConfig;
   private readonly opts: MMSAOptions;
   private readonly now: () => number;
   private readonly hk: Housekeeper;
@@ -237,8 +240,8 @@ export class MMSA extends EventTarget {
     return this.hk.pressureOf(this.hk.hostStats());
   }
 
-  /** @internal The level for figures already read, so that a level shown beside them (metrics,
-   * watch, the CLI) comes from the same reading, and the provider is read once. */
+  /** The pressure level for host figures already read (`hostStats()`), so that a level shown
+   * beside them comes from the same reading and the provider is read once. */
   pressureOf(s: MemStats | undefined): PressureLevel {
     return this.hk.pressureOf(s);
   }
@@ -320,7 +323,9 @@ export class MMSA extends EventTarget {
   /** The buffer or SGL of a handoff, now this realm's to use and free. A handoff is received
    * once, in whichever realm claims it first. */
   receive(handoff: BufferHandoff): Uint8Array;
+  /** The SGL of an SGL's handoff, now this realm's to use and free. */
   receive(handoff: SGLHandoff): SGL;
+  /** The buffer or SGL of a handoff of either kind. */
   receive(handoff: Handoff): Uint8Array | SGL;
   receive(handoff: Handoff): Uint8Array | SGL {
     this.pool.ready();
@@ -399,16 +404,16 @@ export class MMSA extends EventTarget {
     try {
       mm.setup(mm.hk.hostStats());
       for (const m of d.arenas) mm.pool.adopt(m);
+      if (port !== undefined) {
+        mm.links.linkPort(port);
+        mm.deaths.announce(() => mm.links.tell(port, { realm: mm.cfg.realm }));
+      }
+      mm.links.listen();
+      mm.links.hello();
     } catch (e) {
-      mm.terminate(); // a realm that never was: not counted alive, no timer left
+      mm.terminate(); // a realm that never was: not counted alive, no timer left, no listener
       throw e;
     }
-    if (port !== undefined) {
-      mm.links.linkPort(port);
-      mm.deaths.announce(() => mm.links.tell(port, { realm: mm.cfg.realm }));
-    }
-    mm.links.listen();
-    mm.links.hello();
     return mm;
   }
 

@@ -49,9 +49,10 @@ export interface MMSAOptions {
   now?: () => number;
 }
 
+/** @internal */
 export type Env = Record<string, string | undefined>;
 
-// The options checked, with their defaults filled in.
+/** @internal The options checked, with their defaults filled in. */
 export interface Resolved {
   name: string;
   small: boolean;
@@ -69,6 +70,7 @@ const MIN_ARENA = 1 * MiB;
 const MAX_ARENA = 4 * GiB;
 const DEFAULT_TIME_IVAL = 3 * 60_000;
 
+/** @internal */
 export function resolveOptions(options: MMSAOptions): Resolved {
   if (typeof options !== 'object' || options === null) {
     throw invalidArg('options', options, 'must be an object with at least a name');
@@ -121,6 +123,7 @@ function optInt(o: Record<string, unknown>, key: string, min: number, max: numbe
 }
 
 // AIS_DEBUG as in AIStore: "memsys", "memsys=4", or a comma list of module=level.
+/** @internal */
 export function debugFromEnv(env: Env): boolean {
   const v = env.AIS_DEBUG;
   if (v === undefined || v.trim() === '') return false;

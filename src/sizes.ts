@@ -13,6 +13,7 @@ export const MiB = 1024 * KiB;
 /** 1024 MiB, bytes. */
 export const GiB = 1024 * MiB;
 
+/** @internal */
 export const MAX_SMALL = NUM_SMALL * SMALL_STEP;               // 4 KiB
 /** The largest buffer a slab hands out, bytes (128 KiB); larger data goes in an SGL. */
 export const MAX_SIZE = (NUM_CLASSES - NUM_SMALL) * PAGE_STEP;
@@ -27,6 +28,7 @@ export function classSize(c: number): number {
 }
 
 // The class of buffers of exactly `size` bytes. 4 KiB is in both families: `small` picks which.
+/** @internal */
 export function exactClass(size: number, small: boolean): number {
   checkSize('size', size);
   if (size === 0 || size > MAX_SIZE) throw outOfRange(size);
@@ -38,6 +40,7 @@ export function exactClass(size: number, small: boolean): number {
 }
 
 // The smallest class whose buffers hold `n` bytes.
+/** @internal */
 export function fitClass(n: number, small: boolean): number {
   checkSize('size', n);
   if (n > MAX_SIZE) throw outOfRange(n);
@@ -45,6 +48,7 @@ export function fitClass(n: number, small: boolean): number {
 }
 
 // fitClass without the checks, for an integer 0 … MAX_SIZE (the allocSize fast path).
+/** @internal */
 export function fitClassOf(n: number, small: boolean): number {
   if (n < MAX_SMALL || (n === MAX_SMALL && small)) return n <= SMALL_STEP ? 0 : ((n + SMALL_STEP - 1) >>> SMALL_SHIFT) - 1;
   return NUM_SMALL - 1 + ((n + PAGE_STEP - 1) >>> PAGE_STEP_SHIFT);
@@ -53,6 +57,7 @@ export function fitClassOf(n: number, small: boolean): number {
 // An SGL's buffer class for an expected size `imm` > 0, within one family (small: 128 B … 4 KiB;
 // page: 4 KiB … 128 KiB): the smallest buffer that holds it, or above the family's largest, the
 // smallest that holds a sixteenth of it (AIStore's countThreshold), capped at the largest.
+/** @internal */
 export function sglClass(imm: number, small: boolean): number {
   const [first, step, max] = small ? [0, SMALL_STEP, MAX_SMALL] : [NUM_SMALL, PAGE_STEP, MAX_SIZE];
   const want = Math.min(max, imm <= max ? imm : Math.ceil(imm / SGL_BUFFERS));

@@ -251,6 +251,31 @@ test('src/ has no import cycle', () => {
   if (comps.length > 0) assert.unreachable(describe(s.graph, comps));
 });
 
+// The graph between rooms: a file's folder (core/, pool/, realms/, …), or the file itself at the top
+// level, so that imports run one way between folders too, not only between files.
+const roomOf = (file: string): string => (file.includes('/') ? `${file.split('/')[0]}/` : file);
+function rooms(graph: Graph): Graph {
+  const out: Graph = new Map();
+  for (const [from, edges] of graph) {
+    const r = roomOf(from);
+    const list = out.get(r) ?? [];
+    out.set(r, list);
+    for (const e of edges) {
+      const to = roomOf(e.to);
+      if (to !== r && !list.some((x) => x.to === to)) list.push({ to, typeOnly: e.typeOnly });
+    }
+  }
+  return out;
+}
+
+test('the folders of src/ import one way: no cycle between rooms', () => {
+  const g = rooms(s.graph);
+  assert.ok(g.has('pool/') && g.has('realms/') && g.has('mmsa.ts'), 'the rooms were found');
+  assert.equal(cycles(rooms(graphOf({ 'a/x.ts': ['b/y.ts'], 'b/y.ts': ['a/z.ts'], 'a/z.ts': [] }))), [['a/', 'b/']], 'a folder cycle of acyclic files is found');
+  const comps = cycles(g);
+  if (comps.length > 0) assert.unreachable(describe(g, comps));
+});
+
 test('only src/node/ imports Node: no node: module or src/node/ file is named outside it', () => {
   const bad = s.nodeRefs.filter((r) => !r.file.startsWith('node/'));
   const found = s.nodeRefs.filter((r) => r.file.startsWith('node/'));

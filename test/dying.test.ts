@@ -4,6 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Worker } from 'node:worker_threads';
+import { W_LOCK } from '#abi';
 import { MMSA, pageOps, setPageOps } from '../src/node/index.js';
 
 const KILLS = 200;
@@ -60,8 +61,8 @@ test(`${KILLS} workers terminated while they churn SGLs: nothing hangs, locks ar
 // An arena whose lock word a realm not known dead holds (as one that died unseen would leave it).
 function stick(mm: MMSA, tag = 0x7ff0): () => void {
   const a = mm.pool.arenas.list[0];
-  Atomics.store(a.u32, 4, tag);
-  return () => Atomics.store(a.u32, 4, 0);
+  Atomics.store(a.u32, W_LOCK, tag);
+  return () => Atomics.store(a.u32, W_LOCK, 0);
 }
 
 test('a stuck lock: frees stay cached and no buffer is handed out twice; spans taken for give-back wait and go back; the pool serves from other arenas', () => {

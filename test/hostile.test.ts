@@ -72,6 +72,18 @@ test('a changed buffer list is refused before anything is taken; the genuine des
   mm.terminate();
 });
 
+test('an attach whose port cannot be listened on fails and leaves the pool as it was', () => {
+  const mm = new MMSA({ name: 'port-fault', env: {}, housekeeping: false });
+  mm.init();
+  const d = mm.share();
+  const port = { postMessage() {}, addEventListener() { throw new Error('no listener here'); } };
+  assert.throws(() => MMSA.attach(d, port), /no listener here/);
+  assert.ok(mm.pool.control.alone(mm.pool.cfg.realm), 'the realm that never was is not counted alive');
+  mm.alloc();
+  mm.check();
+  mm.terminate();
+});
+
 test('null and undefined frees, and frees of things that are not buffers, are typed errors', () => {
   const mm = pool();
   const slab = mm.getSlab(4096);

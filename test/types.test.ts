@@ -135,6 +135,32 @@ test('the browser-safe declarations name no node: module and no Node global', ()
   for (const f of files) assert.not.match(readFileSync(f, 'utf8'), nodeOnly, f);
 });
 
+test('build/types publishes only the public API: every file an entry reaches, every name one an entry exports', async () => {
+  const { ENTRIES, reachable } = await import('../scripts/types-reach.js') as { ENTRIES: string[]; reachable(root: string): Set<string> };
+  const root = join(ROOT, 'build/types');
+  const walk = (d: string): string[] => readdirSync(d).flatMap((n) => (statSync(join(d, n)).isDirectory() ? walk(join(d, n)) : [join(d, n)]));
+  const files = walk(root);
+  const reached = reachable(root);
+  assert.equal(files.filter((f) => !reached.has(f)), [], 'declaration files no entry reaches');
+  const pub = new Set<string>();
+  for (const e of ENTRIES) {
+    for (const m of readFileSync(join(root, e), 'utf8').matchAll(/export (?:type )?\{([^}]*)\}/g)) {
+      for (const n of m[1].split(',')) pub.add(n.trim().replace(/^type\s+/, '').split(/\s+as\s+/).pop()!);
+    }
+  }
+  assert.ok(pub.has('MMSA') && pub.has('SGL') && pub.has('watch'), 'the entries\' names were read');
+  const leaks: string[] = [];
+  for (const f of files) {
+    for (const m of readFileSync(f, 'utf8').matchAll(/^export (?:declare )?(?:abstract )?(?:class|function|const|interface|type|let|enum) (\w+)/gm)) {
+      if (!pub.has(m[1])) leaks.push(`${f.slice(root.length + 1)}: ${m[1]}`);
+    }
+  }
+  assert.equal(leaks, [], 'names published that no entry exports (mark them @internal)');
+  const mmsa = readFileSync(join(root, 'mmsa.d.ts'), 'utf8');
+  assert.not.match(mmsa, /^\s+(?:readonly )?pool:|requestArena\(|coreOut\(/m, 'internal members of MMSA are stripped');
+  assert.ok(files.length >= 20 && !files.some((f) => f.endsWith('pool/pool.d.ts')), `${files.length} files, none of the pool's internals`);
+});
+
 test('the browser check fails on a Node reference (it can fail)', () => {
   const dir = project({
     'tsconfig.json': JSON.stringify({

@@ -30,11 +30,21 @@ import { type CoreExports, checkMessage, instantiate } from './module.js';
 import { MemsysError } from '../errors.js';
 import { formatBytes } from '../sizes.js';
 
+/** @internal */
 export const PAGE = 1 << PAGE_SHIFT;
+/** @internal */
 export const WASM_PAGE = 1 << WASM_PAGE_SHIFT;
+/** @internal */
 export const BATCH_MAX = PAGE / 4; // offsets that fit in one scratch page
 const STUCK_MS = 100;
+// The owner table keeps the low 16 bits of a realm's tag.
+/** @internal */
+export const OWNER_MASK = 0xffff;
+// Debug mode's pattern for free memory: the little-endian bytes DE AD BE EF.
+/** @internal */
+export const DEADBEEF = 0xefbeadde;
 
+/** @internal */
 export class Arena {
   id: number;                        // changes only when a closed arena is reopened (retired reuse)
   readonly bytes: number;
@@ -138,14 +148,14 @@ export class Arena {
 
   // Takes up to n (≤ BATCH_MAX) buffers of class c; calls `each(offset)` for each. Returns how many.
   take(c: number, n: number, each: (off: number) => void): number {
-    const x = this.core!;
+    const core = this.core!;
     const at = this.scratchIndex();
     if (at < 0) {
       let got = 0;
-      for (let off: number; got < n && (off = x.alloc(c) >>> 0) !== 0; got++) each(off);
+      for (let off: number; got < n && (off = core.alloc(c) >>> 0) !== 0; got++) each(off);
       return got;
     }
-    const got = this.call(() => x.alloc_batch(c, at * 4, n));
+    const got = this.call(() => core.alloc_batch(c, at * 4, n));
     this.fail(got);
     const u32 = this.u32;
     for (let i = 0; i < got; i++) each(u32[at + i]);
@@ -156,11 +166,11 @@ export class Arena {
   // Returns how many went back: fewer than n (the first ones) only when the arena stayed locked by
   // another realm; the caller keeps the rest.
   give(c: number, n: number, offset: (i: number) => number): number {
-    const x = this.core!;
+    const core = this.core!;
     const at = this.scratchIndex();
     if (at < 0) {
       for (let i = 0; i < n; i++) {
-        const r = this.call(() => x.free(offset(i), c));
+        const r = this.call(() => core.free(offset(i), c));
         if (r === E_BUSY) return i;
         this.fail(r);
       }
@@ -168,7 +178,7 @@ export class Arena {
     }
     const u32 = this.u32;
     for (let i = 0; i < n; i++) u32[at + i] = offset(i);
-    const r = this.call(() => x.free_batch(c, at * 4, n));
+    const r = this.call(() => core.free_batch(c, at * 4, n));
     if (r === E_BUSY) return 0;
     this.fail(r);
     return n;
@@ -210,16 +220,16 @@ export class Arena {
 
   check(): void {
     if (!this.core || this.quarantined) return;
-    const x = this.core;
-    const r = this.call(() => x.check());
+    const core = this.core;
+    const r = this.call(() => core.check());
     if (r === E_BUSY) return; // locked by another realm: checked another time
     if (r !== 0) throw new MemsysError('ERR_MEMSYS_CORE', `arena ${this.id}: ${checkMessage(r)}`);
   }
 
   // Gives every fully free run of every class back to the span allocator.
   release(): void {
-    const x = this.core;
-    if (x) this.fail(this.call(() => x.release()));
+    const core = this.core;
+    if (core) this.fail(this.call(() => core.release()));
   }
 
   // Gives back fully free runs, and this realm's scratch page; afterwards the arena is empty iff
@@ -233,10 +243,10 @@ export class Arena {
   // Gives back this realm's scratch page (also in a closed arena, which every realm lets go of).
   // In debug mode it is poisoned first: its pages may become free slots, which must read DEADBEEF.
   releaseScratch(): void {
-    const x = this.core;
-    if (!x || this.scratch <= 0) return;
-    if (this.debug) this.u32.fill(0xefbeadde, this.scratch >>> 2, (this.scratch + PAGE) >>> 2);
-    this.fail(this.call(() => x.raw_free(this.scratch)));
+    const core = this.core;
+    if (!core || this.scratch <= 0) return;
+    if (this.debug) this.u32.fill(DEADBEEF, this.scratch >>> 2, (this.scratch + PAGE) >>> 2);
+    this.fail(this.call(() => core.raw_free(this.scratch)));
     this.scratch = 0;
   }
 
@@ -256,8 +266,8 @@ export class Arena {
   scavenge(): number[] {
     const at = this.scratchIndex();
     if (at < 0) return [];
-    const x = this.core!;
-    const n = this.call(() => x.scavenge(at * 4, BATCH_MAX / 2));
+    const core = this.core!;
+    const n = this.call(() => core.scavenge(at * 4, BATCH_MAX / 2));
     this.fail(n);
     return Array.from(this.u32.subarray(at, at + 2 * n));
   }
@@ -265,8 +275,8 @@ export class Arena {
   // Returns a span `scavenge` took: clean if its pages were discarded. If the arena stayed locked
   // by another realm, the span waits for the next `returnPending`.
   scavenged(off: number, clean: boolean): void {
-    const x = this.core!;
-    const r = this.call(() => (clean ? x.scavenged(off) : x.raw_free(off)));
+    const core = this.core!;
+    const r = this.call(() => (clean ? core.scavenged(off) : core.raw_free(off)));
     if (r === E_BUSY) { this.pending.push(off, clean ? 1 : 0); return; }
     this.fail(r);
   }
@@ -296,9 +306,9 @@ export class Arena {
   // Releases fully free runs of class c while it keeps `depth` free buffers; returns how many
   // buffers' runs went back to the span allocator.
   trim(c: number, depth: number): number {
-    const x = this.core;
-    if (!x) return 0;
-    const r = this.call(() => x.trim(c, depth));
+    const core = this.core;
+    if (!core) return 0;
+    const r = this.call(() => core.trim(c, depth));
     this.fail(r);
     return r;
   }
@@ -307,8 +317,8 @@ export class Arena {
   // it and each can drop it (a realm notices through `closed`). 'closed': by this call;
   // 'already': by another realm first; false: buffers are out.
   close(): 'closed' | 'already' | false {
-    const x = this.core;
-    const r = x ? this.call(() => x.close()) : 0;
+    const core = this.core;
+    const r = core ? this.call(() => core.close()) : 0;
     return r === 1 ? 'closed' : r === 2 ? 'already' : false;
   }
 
@@ -324,11 +334,11 @@ export class Arena {
   // owner it had, for `unclaim` if the buffer turns out not to be one to free.
   claim(off: number): number {
     const own = this.owners;
-    return own ? Atomics.exchange(own, granuleOf(off), this.realm & 0xffff) : 0;
+    return own ? Atomics.exchange(own, granuleOf(off), this.realm & OWNER_MASK) : 0;
   }
 
   unclaim(off: number, was: number): void {
-    if (this.owners) Atomics.compareExchange(this.owners, granuleOf(off), this.realm & 0xffff, was); // unless another realm claimed it since
+    if (this.owners) Atomics.compareExchange(this.owners, granuleOf(off), this.realm & OWNER_MASK, was); // unless another realm claimed it since
   }
 
   // The slot at `off` is no realm's (an orphan: whichever realm gives it back, not its dead owner's).
@@ -340,11 +350,11 @@ export class Arena {
   // returns how many, and the bytes of the LIVE ones it owned (in its user's hands, or passed on:
   // they stay out until whoever holds them frees them).
   reclaimDead(dead: number): { returned: number; held: number } {
-    const x = this.core;
-    if (!x) return { returned: 0, held: 0 };
-    const r = this.call(() => x.reclaim(dead));
+    const core = this.core;
+    if (!core) return { returned: 0, held: 0 };
+    const r = this.call(() => core.reclaim(dead));
     this.fail(r);
-    return { returned: r, held: x.held(dead) };
+    return { returned: r, held: core.held(dead) };
   }
 
   // Takes the lock over from `dead` and checks the arena: 'ok', 'quarantined', or false if `dead`
@@ -357,6 +367,7 @@ export class Arena {
 
 // The ids in an arena's header, read straight from any realm's copy of its buffer; undefined if
 // the buffer is not an arena.
+/** @internal */
 export function readHeader(buffer: ArrayBufferLike): { owner: number; id: number; closed: boolean } | undefined {
   if (buffer.byteLength < WASM_PAGE) return undefined;
   const h = new Uint32Array(buffer, 0, PAGE / 4); // the header page
@@ -365,6 +376,7 @@ export function readHeader(buffer: ArrayBufferLike): { owner: number; id: number
 }
 
 // The slot state table of an arena, from any realm's copy of its buffer (one byte per granule).
+/** @internal */
 export function stateTable(buffer: ArrayBufferLike): Uint8Array {
   return new Uint8Array(buffer, new Uint32Array(buffer, 0, W_STATE + 1)[W_STATE], granules(buffer.byteLength));
 }

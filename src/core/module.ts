@@ -11,6 +11,7 @@ import { type CoreFile, coreUrl, inlined } from '#core';
 import { MemsysError, invalidArg } from '../errors.js';
 import { sharedAvailable } from '../platform/host.js';
 
+/** @internal */
 export interface CoreExports {
   init(flags: number, owner: number, id: number): number;
   attach(): number;
@@ -37,6 +38,7 @@ export interface CoreExports {
 }
 
 
+/** @internal */
 export function checkMessage(code: number): string {
   return CHECK_MESSAGES[code] ?? `unknown core error ${code}`;
 }
@@ -66,6 +68,7 @@ function decode(b64: string): Uint8Array<ArrayBuffer> {
 }
 
 // The compiled core for shared (threaded build) or plain memories, release or debug.
+/** @internal */
 export function coreModule(shared: boolean, debug: boolean): WebAssembly.Module {
   const file = fileOf(shared, debug);
   let m = modules.get(file);
@@ -80,6 +83,7 @@ export function coreModule(shared: boolean, debug: boolean): WebAssembly.Module 
 
 // A compiled module that came with a share descriptor (see above), for shared memories; false if
 // it is not a threaded memsys core. The caller adopts it only once the whole descriptor is good.
+/** @internal */
 export function adoptCore(m: WebAssembly.Module, debug: boolean): boolean {
   if (!isCore(m, true)) return false;
   const file = fileOf(true, debug);
@@ -196,6 +200,7 @@ async function compileCore(file: CoreFile, dir: URL | undefined): Promise<WebAss
   return m;
 }
 
+/** @internal */
 export function instantiate(memory: WebAssembly.Memory, shared: boolean, debug: boolean): CoreExports {
   const inst = new WebAssembly.Instance(coreModule(shared, debug), { env: { memory } });
   return inst.exports as unknown as CoreExports;

@@ -37,6 +37,7 @@ export function parseLimit(text: string): number | undefined {
 
 // "key value" lines (memory.stat): values as numbers; huge ones (v1's unlimited
 // hierarchical_memory_limit) as undefined through parseLimit.
+/** @internal */
 export function parseKeyValues(text: string): Map<string, number | undefined> {
   const out = new Map<string, number | undefined>();
   for (const line of text.split('\n')) {
@@ -47,6 +48,7 @@ export function parseKeyValues(text: string): Map<string, number | undefined> {
 }
 
 // /proc/self/cgroup lines: "hierarchy-id:controllers:path".
+/** @internal */
 export function parseProcCgroup(text: string): { id: number; controllers: string[]; path: string }[] {
   const out: { id: number; controllers: string[]; path: string }[] = [];
   for (const line of text.split('\n')) {
@@ -56,9 +58,11 @@ export function parseProcCgroup(text: string): { id: number; controllers: string
   return out;
 }
 
+/** @internal */
 export interface Mount { root: string; point: string; fstype: string; superopts: string[] }
 
 // /proc/self/mountinfo: "id parent maj:min root mountpoint opts [optional…] - fstype source superopts".
+/** @internal */
 export function parseMountinfo(text: string): Mount[] {
   const out: Mount[] = [];
   for (const line of text.split('\n')) {

@@ -100,6 +100,7 @@ export type MemStatsProvider = (ctx?: { poolBytes: number }) => MemStats | undef
 
 // A provider's figures as the pressure logic may trust them: undefined unless `total` and `free`
 // are non-negative finite numbers; an optional figure that is not is left out.
+/** @internal */
 export function saneStats(s: unknown): MemStats | undefined {
   const ok = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
   if (typeof s !== 'object' || s === null) return undefined;
@@ -118,21 +119,25 @@ export function setDefaultMemStats(p: MemStatsProvider | undefined): void {
   defaultProvider = p;
 }
 
+/** @internal */
 export function defaultMemStats(): MemStatsProvider | undefined {
   return defaultProvider;
 }
 
+/** @internal */
 export function isNode(): boolean {
   return typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
 }
 
 // Shared memories: SharedArrayBuffer exists and, in a browser, the page is cross-origin isolated.
+/** @internal */
 export function sharedAvailable(): boolean {
   return typeof SharedArrayBuffer === 'function' &&
     (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false;
 }
 
 // The process environment where there is one (Node, Deno, Bun); browsers have none.
+/** @internal */
 export function processEnv(): Record<string, string | undefined> {
   const p = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
   return p?.env ?? {};

@@ -10,14 +10,17 @@ import { MemsysError } from '../errors.js';
 import type { MemStats } from '../platform/host.js';
 import { GiB, formatBytes, parseSize } from '../sizes.js';
 
+/** @internal */
 export const DEFAULT_MIN_FREE = 1.5 * GiB;
 
+/** @internal */
 export interface MinFreeFields {
   minFree?: number;
   minPctTotal?: number;
   minPctFree?: number;
 }
 
+/** @internal */
 export interface MinFree {
   bytes: number;
   source: string; // which rule set it, for stats and messages
@@ -43,6 +46,7 @@ function smallest(values: (number | undefined)[]): number | undefined {
 
 // A variable that does not parse is skipped as if unset (the next rule applies, as AIStore falls
 // back) and reported in `error`, the first one's ERR_MEMSYS_ENV.
+/** @internal */
 export function minFree(env: Record<string, string | undefined>, f: MinFreeFields, host: MemStats | undefined): MinFree & { error?: MemsysError } {
   let error: MemsysError | undefined;
   const found = (bytes: number, source: string) => (error ? { bytes, source, error } : { bytes, source });
@@ -77,6 +81,7 @@ function pct(of: number | undefined, p: number | undefined): number | undefined 
   return of === undefined || p === undefined ? undefined : Math.floor((of * p) / 100);
 }
 
+/** @internal */
 export function insufficient(free: number, min: MinFree): MemsysError {
   return new MemsysError('ERR_MEMSYS_INSUFFICIENT_MEMORY',
     `insufficient free memory ${formatBytes(free)}, minimum required ${formatBytes(min.bytes)} (set by ${min.source}; ` +

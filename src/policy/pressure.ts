@@ -32,6 +32,7 @@ export function pressureName(p: PressureLevel): PressureName {
   return NAMES[p];
 }
 
+/** @internal */
 export const SWAP_CRIT_MAX = 4;
 const HIGH_LOW_THRESHOLD = 40;
 const WM_FLOOR = 128 * MiB;
@@ -49,6 +50,7 @@ export function lowWatermark(minFree: number, freeAtInit: number): number {
 }
 
 // The swap trend: criticality rises while swap use grows, falls otherwise.
+/** @internal */
 export class SwapTrend {
   crit = 0;
   private last: number | undefined;

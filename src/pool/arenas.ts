@@ -22,6 +22,7 @@ import type { PoolConfig } from './config.js';
 import { Retired, discardFree } from './giveback.js';
 
 // What the realms layer does when arenas come and go (announcing them, recovering locks).
+/** @internal */
 export interface ArenaHooks {
   /** A new arena took its first buffers: tell the other realms. */
   added(a: Arena): void;
@@ -35,8 +36,10 @@ export interface ArenaHooks {
   busy(a: Arena): boolean;
 }
 
+/** @internal */
 export type Emit = (type: MemsysEventType, detail: unknown) => void;
 
+/** @internal */
 export class Arenas {
   readonly list: Arena[] = [];
   readonly byId = new Map<number, Arena>();
@@ -127,6 +130,15 @@ export class Arenas {
     this.list.push(a);
     this.byId.set(a.id, a);
     if (local) this.byBuffer.set(a.buffer, a);
+  }
+
+  // Runs f on every open arena this realm has a core for; one another realm keeps locked is passed
+  // over (what f did on it before is kept).
+  eachOpen(f: (a: Arena) => void): void {
+    for (const a of this.list) {
+      if (!a.core || a.closed) continue;
+      unlessBusy(() => f(a));
+    }
   }
 
   // True if `ab` is this realm's own buffer of one of its arenas.

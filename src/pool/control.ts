@@ -23,12 +23,14 @@
 // No two live realms share a realm slot, so a realm's slot holding anything but its tag means the
 // realm is gone.
 
+import { OWNER_MASK } from '../core/arena.js';
 import { MemsysError } from '../errors.js';
 import { NUM_CLASSES } from '../sizes.js';
 
+/** @internal */
 export const TICKETS = 16384;     // more than a channel's ring can hold (~5 900 records)
-export const ORPHANS = 1024;
-export const REALM_SLOTS = 4096;  // realms alive at once, at most (the owner table keeps 16 bits of a tag)
+const ORPHANS = 1024;
+const REALM_SLOTS = 4096;  // realms alive at once, at most (the owner table keeps 16 bits of a tag)
 
 const HEAD_WORDS = 8;
 const H_ARENA_ID = 0;
@@ -46,8 +48,10 @@ const TICKETS_AT = IN_USE_AT + NUM_CLASSES * 4;
 const DIGESTS_AT = TICKETS_AT + TICKETS * 4;
 const REALMS_AT = DIGESTS_AT + TICKETS * 4;
 const ORPHANS_AT = REALMS_AT + REALM_SLOTS * 8;
+/** @internal */
 export const CONTROL_BYTES = ORPHANS_AT + (1 + ORPHANS * 3) * 4;
 
+/** @internal */
 export class Control {
   readonly sab: SharedArrayBuffer | ArrayBuffer;
   private readonly head: Int32Array;
@@ -174,7 +178,7 @@ export class Control {
   // The low 16 bits of a gone realm's tag (what the owner table keeps) name no live realm.
   ownerFree(tag: number): boolean {
     const now = Atomics.load(this.realms, (tag % REALM_SLOTS) * 2);
-    return now <= 0 || (now & 0xffff) !== (tag & 0xffff);
+    return now <= 0 || (now & OWNER_MASK) !== (tag & OWNER_MASK);
   }
 
   // No realm but `tag` is alive in the pool (every other tag handed out is marked dead).
@@ -183,6 +187,7 @@ export class Control {
   }
 }
 
+/** @internal */
 export function randomId(): number {
   const c = (globalThis as { crypto?: { getRandomValues?: (a: Uint32Array) => Uint32Array } }).crypto;
   if (c?.getRandomValues) return c.getRandomValues(new Uint32Array(1))[0] || 1;

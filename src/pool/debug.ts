@@ -2,11 +2,10 @@
 // the pattern when the buffer is next handed out; the error names the arena, offset and byte.
 // Zero is accepted too: pages never used, or given back to the OS, read as zero.
 
-import type { Arena } from '../core/arena.js';
+import { type Arena, DEADBEEF } from '../core/arena.js';
 import { MemsysError } from '../errors.js';
 import { MAX_SIZE } from '../sizes.js';
 
-const DEADBEEF = 0xefbeadde; // little-endian bytes DE AD BE EF
 
 // The pattern, once per pool (a largest buffer's worth, copied with one set()).
 export function deadbeef(): Uint32Array {

@@ -29,6 +29,7 @@ export type MadviseMode = 'dontneed' | 'free';
 // too (its closer gives all its free pages back before letting go of it): spans are discarded only
 // while they are raw spans of this realm, so nothing else can hand them out meanwhile, and other
 // realms' raw spans are never touched.
+/** @internal */
 export function discardFree(a: Arena, mode: MadviseMode): number {
   const discard = pageOps().discard;
   if (!discard || !a.core) return 0;
@@ -51,6 +52,7 @@ export function discardFree(a: Arena, mode: MadviseMode): number {
 // Dropped arenas this realm let go of, while they may still be resident. The realm that closed an
 // arena it could not give back in place counts it (the pool's retired count, lowered by `gone`
 // once the engine has collected the memory); every realm keeps a weak reference to reuse it.
+/** @internal */
 export class Retired {
   private readonly list: { ref: WeakRef<Arena>; counted: boolean }[] = [];
   private readonly registry: FinalizationRegistry<() => void> | undefined;

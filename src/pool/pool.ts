@@ -30,6 +30,7 @@ import { describe, handedOff, notLive, notOwned, postedClass, wrongSlab } from '
 import { adoptOrphans, orphan } from './orphans.js';
 import { DebugSlab, SLOT_FREE, SLOT_MOVED, Slab, type SlabBuffer, type SlabOwner, kArena, kSlab, kSlot, kState } from './slab.js';
 
+/** @internal */
 export class Pool implements SlabOwner {
   readonly cfg: PoolConfig;
   readonly slabs: Slab[] = [];
@@ -272,10 +273,7 @@ export class Pool implements SlabOwner {
   reclaim(): void {
     this.adoptOrphans();
     for (const sl of this.slabs) if (sl.mag.length > 0) this.flush(sl, sl.mag.length);
-    for (const a of this.arenas.list) {
-      if (!a.core || a.closed) continue;
-      unlessBusy(() => a.release());
-    }
+    this.arenas.eachOpen((a) => a.release());
   }
 
   // The one view this realm hands out for the buffer at `off`, tagged for the hot path.
@@ -324,6 +322,16 @@ export class Pool implements SlabOwner {
     return n;
   }
 
+  // The arena of id `id` this realm knows, if any.
+  arena(id: number): Arena | undefined {
+    return this.arenas.byId.get(id);
+  }
+
+  // The arena of a posted buffer of this pool, known from that buffer if it is new here.
+  know(buffer: SharedArrayBuffer): Arena | undefined {
+    return this.arenas.know(buffer);
+  }
+
   adoptOrphans(): void {
     adoptOrphans(this.control.orphans, (id) => this.arenas.byId.get(id));
   }
@@ -356,8 +364,7 @@ export class Pool implements SlabOwner {
     if (!(buf instanceof Uint8Array)) throw invalidArg('buffer', buf, 'must be a Uint8Array from this MMSA');
     const slab = (buf as SlabBuffer)[kSlab];
     if (slab !== undefined && slab.pool === this) return slab;
-    const state = typeof SharedArrayBuffer === 'function' && buf.buffer instanceof SharedArrayBuffer && readHeader(buf.buffer)?.owner === this.id
-      ? stateTable(buf.buffer) : undefined;
+    const state = postedHeader(buf)?.owner === this.id ? stateTable(buf.buffer) : undefined;
     const c = state ? postedClass(buf, state) : undefined;
     if (typeof c === 'number') return this.slabs[c];
     throw new MemsysError('ERR_MEMSYS_NOT_OWNED', `${describe(buf)} is not a buffer of MMSA ${show(this.name)}`);
@@ -376,7 +383,7 @@ export class Pool implements SlabOwner {
     if (this.arenas.isOwnBuffer(ab)) {
       throw notOwned(buf, 'it is a view made from a buffer (a subarray or copy of the view); free the buffer itself');
     }
-    const hdr = typeof SharedArrayBuffer === 'function' && ab instanceof SharedArrayBuffer ? readHeader(ab) : undefined;
+    const hdr = postedHeader(buf);
     if (!hdr) throw notOwned(buf, 'it is not memsys memory');
     if (hdr.owner !== this.id) throw notOwned(buf, 'it belongs to another MMSA');
     const a = this.arenas.know(ab as SharedArrayBuffer)!;
@@ -434,4 +441,11 @@ export class Pool implements SlabOwner {
   check(): void {
     for (const a of this.arenas.list) a.check();
   }
+}
+
+// The header of the arena a view lies in, if its buffer is shared memory with one: a buffer posted
+// from another realm of some pool.
+function postedHeader(buf: Uint8Array): ReturnType<typeof readHeader> {
+  const ab = buf.buffer;
+  return typeof SharedArrayBuffer === 'function' && ab instanceof SharedArrayBuffer ? readHeader(ab) : undefined;
 }

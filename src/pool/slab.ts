@@ -4,7 +4,7 @@
 // pushes; the core is reached only to refill an empty magazine or flush a full one, a batch at a
 // time through the MMSA. Each buffer's view is made once, when it enters the magazine, and
 // carries symbol-keyed properties: the slab that made it (which settles "is it ours, and this
-// size" in one compare), its arena's state table, its slot (offset / 128), and its arena (off the
+// size" in one compare), its arena's state table, its slot (granule index), and its arena (off the
 // hot path). Reading those is a monomorphic property load; `byteOffset`, `byteLength` and `buffer`
 // cost 10–20 ns each on Node 20 (bench/RESULTS.md), more than the whole hot path. Going through
 // the arena for the state table and the pool cost ~2 ns more per pair (docs/architecture.md).
@@ -21,16 +21,23 @@ import type { Arena } from '../core/arena.js';
 import { ST_LIVE, ST_OUT } from '#abi';
 import type { Control } from './control.js';
 
+/** @internal */
 export const kSlab: unique symbol = Symbol('memsys.slab');
+/** @internal */
 export const kState: unique symbol = Symbol('memsys.state');
+/** @internal */
 export const kSlot: unique symbol = Symbol('memsys.slot');
+/** @internal */
 export const kArena: unique symbol = Symbol('memsys.arena');
 
 // kSlot of a view whose buffer went back to the core, and of one handed off to another realm.
+/** @internal */
 export const SLOT_FREE = -1;
+/** @internal */
 export const SLOT_MOVED = -2;
 
 // A view this realm made for a buffer.
+/** @internal */
 export interface SlabBuffer extends Uint8Array {
   [kSlab]?: Slab;
   [kState]?: Uint8Array;
@@ -39,6 +46,7 @@ export interface SlabBuffer extends Uint8Array {
 }
 
 // What a slab, and an SGL through its slab, may ask of its pool.
+/** @internal */
 export interface SlabOwner {
   readonly name: string;
   readonly id: number;          // the pool's id (handoffs name it)
@@ -134,6 +142,7 @@ export class Slab {
 // Debug mode: the same slab, with every buffer checked for DEADBEEF as it leaves the magazine and
 // poisoned as it returns, and every arena's invariants checked on each call. A subclass, so that
 // release mode pays not even a flag test.
+/** @internal */
 export class DebugSlab extends Slab {
   override alloc(): Uint8Array {
     const v = this.mag.pop();

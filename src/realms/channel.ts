@@ -20,7 +20,7 @@ import { MemsysError, invalidArg, show } from '../errors.js';
 import { granuleOf, offsetOf } from '../core/granule.js';
 import { SGL } from '../sgl/sgl.js';
 import { DescriptorCheck } from './descriptor.js';
-import type { BufferHandoff, Handoff, SGLHandoff } from './handoff.js';
+import type { BufferHandoff, Handoff, SGLHandoff } from '../pool/tickets.js';
 
 const HEAD = 0;
 const TAIL = 1;

@@ -4,6 +4,7 @@
 
 import { MemsysTypeError, isIntIn, show } from '../errors.js';
 
+/** @internal */
 export class DescriptorCheck {
   // `what`: "a share descriptor"; `makeWith`: how a good one is made, for the first error.
   constructor(private readonly what: string, private readonly makeWith: string) {}

@@ -8,25 +8,33 @@ import { DescriptorCheck } from './descriptor.js';
 
 /** What `mm.share()` returns: post it to a worker and pass it to `MMSA.attach` there. */
 export interface ShareDescriptor {
+  /** Tells a share descriptor from other messages. */
   kind: 'memsys.mmsa';
   /** The descriptor's format version. */
   v: 1;
   /** The pool's id, the same in every realm. */
   id: number;
-  /** The sharer's options, which the attaching realm's MMSA takes as its own. */
+  /** The sharer's `name` option (the attaching MMSA takes the sharer's options as its own). */
   name: string;
+  /** The sharer's `small` option. */
   small: boolean;
+  /** The sharer's `defaultSize`, bytes. */
   defaultSize: number;
+  /** The sharer's `arenaSize`, bytes. */
   arenaSize: number;
+  /** The sharer's `magazineBytes`. */
   magazineBytes: number;
+  /** The sharer's housekeeping interval, ms. */
   timeIval: number;
+  /** The sharer's debug mode (every realm's core modules must match it). */
   debug: boolean;
   /** The pool's control block (counters, tickets, realms: pool/control.ts). */
   control: SharedArrayBuffer;
   /** The arenas the sharer knows; later ones are announced. */
   arenas: WebAssembly.Memory[];
-  /** The sharer's pressure thresholds (bytes), so that every realm reports the same levels. */
+  /** The sharer's minimum free memory, bytes, so that every realm reports the same levels. */
   minFree?: number;
+  /** The sharer's low watermark, bytes. */
   lowWM?: number;
   /** The sharer's budget: every realm holds the pool to it. */
   budget?: BudgetOptions;
@@ -34,9 +42,11 @@ export interface ShareDescriptor {
   core?: WebAssembly.Module;
 }
 
+/** @internal */
 export const shareCheck = new DescriptorCheck('a share descriptor', 'mm.share()');
 
 // The parts attach() takes as they are; the options in it are checked as options by the MMSA made.
+/** @internal */
 export function checkDescriptor(d: ShareDescriptor): void {
   const o = shareCheck.shape(d, ['memsys.mmsa']);
   const bad = (why: string) => shareCheck.bad(why);

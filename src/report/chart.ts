@@ -3,10 +3,19 @@
 // size class. Plain strings, no DOM and no charting library: the same code draws `memsys watch
 // --chart` in Node and the live view in a browser (demo/web).
 
-import type { ClassStats, MMSA, MMSAStats } from '../mmsa.js';
 import { invalidArg } from '../errors.js';
 import { pressureName } from '../policy/pressure.js';
+import type { MemStats } from '../platform/host.js';
+import type { PressureLevel } from '../policy/pressure.js';
 import { formatBytes } from '../sizes.js';
+import type { ClassStats, MMSAStats } from './stats.js';
+
+/** What sample() reads: an MMSA. */
+export interface Sampled {
+  stats(): MMSAStats;
+  hostStats(): MemStats | undefined;
+  pressureOf(s: MemStats | undefined): PressureLevel;
+}
 
 /** A pool's figures at one moment, as sample() takes them and renderChart() draws them. */
 export interface Sample {
@@ -25,7 +34,7 @@ export interface Sample {
 /** The figures of `mm` now, stamped `t` (ms): reads its stats and its provider once. Throws
  * ERR_MEMSYS_INVALID_ARG unless `mm` is an MMSA and `t` a finite number, and ERR_MEMSYS_STATE
  * for an MMSA that is not initialised or was terminated. */
-export function sample(mm: MMSA, t: number): Sample {
+export function sample(mm: Sampled, t: number): Sample {
   if (typeof (mm as { stats?: unknown } | null)?.stats !== 'function') throw invalidArg('mm', mm, 'must be an MMSA');
   if (!Number.isFinite(t)) throw invalidArg('t', t, 'must be a finite number of milliseconds');
   const st = mm.stats();

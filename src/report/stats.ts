@@ -24,11 +24,15 @@ export interface ClassStats {
 
 /** What `mm.stats()` returns. */
 export interface MMSAStats {
+  /** The MMSA's name. */
   name: string;
+  /** 'shared' where the arenas are shared memories (workers can attach), else 'single-threaded'. */
   mode: 'shared' | 'single-threaded';
+  /** Debug mode. */
   debug: boolean;
   /** Arenas this realm holds. */
   arenas: number;
+  /** Bytes per arena. */
   arenaSize: number;
   /** Bytes of all arenas. */
   bytes: number;
@@ -40,9 +44,11 @@ export interface MMSAStats {
   retired: number;
   /** The minimum free host memory pressure is judged by, bytes. */
   minFree: number;
+  /** The 64 size classes, smallest first. */
   classes: ClassStats[];
 }
 
+/** @internal */
 export function poolStats(pool: Pool, minFree: number, idleFor: (c: number, now: number) => number, now: number): MMSAStats {
   const classes: ClassStats[] = [];
   const arenas = pool.arenas.list;

@@ -20,7 +20,7 @@
 import type { Arena } from '../core/arena.js';
 import { MemsysError, invalidArg, show } from '../errors.js';
 import type { Slab } from '../pool/slab.js';
-import { type SGLHandoff, packSlots } from '../realms/handoff.js';
+import { type SGLHandoff, packSlots } from '../pool/tickets.js';
 import { type ByteSink, type ByteSource, type ChunkOptions, drainTo, fillFrom, readableStream, writableStream } from './streams.js';
 
 const OPEN = 0;
@@ -361,7 +361,7 @@ export class SGL implements AsyncIterable<Uint8Array> {
   handoff(): SGLHandoff {
     this.writable('handoff');
     this.slab.pool.ready();
-    const d = packSlots(this.slab.pool, this.slab, this.arenas, this.offs, { woff: this.woff, roff: this.roff });
+    const d = packSlots(this.slab.pool, this.slab.cls, this.arenas, this.offs, { woff: this.woff, roff: this.roff });
     const out: SGLHandoff = { kind: 'memsys.sgl', ...d, woff: this.woff, roff: this.roff };
     this.arenas = [];
     this.offs = [];

@@ -6,6 +6,7 @@
 import { MemsysError, invalidArg } from '../errors.js';
 
 // What the stream glue writes into (an SGL).
+/** @internal */
 export interface ByteWriter {
   write(chunk: ArrayBufferView | ArrayBufferLike): number;
   writeString(s: string): number;
@@ -42,6 +43,7 @@ type Next = () => Uint8Array | undefined;
 
 // ---- sources -------------------------------------------------------------------------------------
 
+/** @internal */
 export function fillFrom(sgl: ByteWriter, source: ByteSource): Promise<number> {
   const put = (c: ByteChunk) => (typeof c === 'string' ? sgl.writeString(c) : sgl.write(c));
   const s = source as unknown as Record<PropertyKey, unknown>;
@@ -84,6 +86,7 @@ async function fromAsync(src: AsyncIterable<ByteChunk>, put: (c: ByteChunk) => n
 // Writes the chunks `next` yields to `dest`. A chunk is taken from the SGL only when `dest` can
 // accept it, so a failed or stalled write leaves the rest unread. Resolves once `dest` has
 // processed the last chunk: after that, the views it was given are no longer needed by it.
+/** @internal */
 export function drainTo(dest: ByteSink, next: Next, opts: ChunkOptions): Promise<number> {
   const copy = copyOption(opts);
   const take: Next = copy ? () => next()?.slice() : next;
@@ -175,6 +178,7 @@ function drainNode(dest: NodeWritableLike, next: Next): Promise<number> {
 
 // ---- WHATWG streams over an SGL ------------------------------------------------------------------
 
+/** @internal */
 export function readableStream(next: Next, opts: ChunkOptions): ReadableStream<Uint8Array> {
   const copy = copyOption(opts);
   // highWaterMark 0: a chunk is consumed only when somebody reads it.
@@ -187,6 +191,7 @@ export function readableStream(next: Next, opts: ChunkOptions): ReadableStream<U
   }, { highWaterMark: 0 });
 }
 
+/** @internal */
 export function writableStream(sgl: ByteWriter): WritableStream<ByteChunk> {
   return new WritableStream<ByteChunk>({
     write(c) {
