@@ -64,6 +64,8 @@ test('a changed buffer list is refused before anything is taken; the genuine des
   throwsCode(() => mm.receive({ ...sd, arenas: [sd.arenas[0], sd.arenas[0], sd.arenas[2]], offs: [sd.offs[0], sd.offs[0], sd.offs[2]] }), 'ERR_MEMSYS_DESCRIPTOR', 'named twice');
   throwsCode(() => mm.receive({ ...sd, offs: [sd.offs[1], sd.offs[0], sd.offs[2]] }), 'ERR_MEMSYS_DESCRIPTOR', 'not the ones');
   throwsCode(() => mm.receive({ ...sd, woff: sd.woff - 1 }), 'ERR_MEMSYS_DESCRIPTOR', 'not the ones');
+  // An offset beyond 2^32 shares its low bits with a real one: the digest covers all of it.
+  throwsCode(() => mm.receive({ ...sd, offs: [sd.offs[0] + 2 ** 32, sd.offs[1], sd.offs[2]] }), 'ERR_MEMSYS_DESCRIPTOR', 'not the ones');
   const s2 = mm.receive(sd);
   assert.is(s2.len, 3 * 4096);
   s2.free();
