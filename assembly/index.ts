@@ -9,7 +9,7 @@ import {
   ABI_VERSION, broken, setBroken, GRANULE_SHIFT, KIND_HEAD, MAGIC, PAGE_SHIFT, ST_FREE, ST_LIVE, ST_OUT, TAG_RAW, abi, arenaId,
   cleanPages, dataPage, flags, setArenaId, setFlags, format, freePages, freeSlots, headLen, headTag, magic, mapAt,
   outSlots, owner, ownerAt, pages, stateAtomic, rawPages, runsOf, setRawPages, setState, slotState, spanLen, stateAt,
-  takenOf, WASM_PAGE_SHIFT,
+  takenOf, WASM_PAGE_SHIFT, firstDataPage,
 } from "./layout";
 import { lock, lockWord, realmTag, setRealm, takeOver, unlock } from "./lock";
 import { markSpan, putSlot, takeSlot, trimClass } from "./run";
@@ -63,11 +63,16 @@ function validSlot(off: u32, c: u32): i32 {
   return r;
 }
 
-// Is the header page all zero? `init` formats only a fresh memory.
-function blankHeader(): bool {
-  for (let p: usize = 0; p < (1 << PAGE_SHIFT); p += 8) if (load<u64>(p)) return false;
+// Is [0, end) all zero? `init` formats only a fresh memory: its header and the tables it will
+// lay out after it (the data pages it leaves alone).
+function blank(end: u32): bool {
+  for (let p: usize = 0; p < end; p += 8) if (load<u64>(p)) return false;
   return true;
 }
+
+// Before init (no magic in the header) every call but init, attach and set_realm refuses and
+// writes nothing: E_FORMAT, or 0 from alloc and raw_alloc, or -1 from the stats.
+@inline function formatted(): bool { return magic() == MAGIC; }
 
 // ---- arena -----------------------------------------------------------------------------------------
 
@@ -77,8 +82,9 @@ function blankHeader(): bool {
 // in a memory that is not fresh would spin forever), and `attach` in another instance reads a
 // header that `init` is writing.
 export function init(flagBits: u32, ownerId: u32, id: u32): i32 {
-  if (!blankHeader()) return E_FORMAT;
+  if (flagBits & ~FLAG_DEBUG) return E_ARG; // the other flags are the core's to set
   const total = <u32>(memBytes() >>> PAGE_SHIFT);
+  if (!blank(min(firstDataPage(total), total) << PAGE_SHIFT)) return E_FORMAT;
   if (!format(total, flagBits, ownerId, id)) return E_TOO_SMALL;
   spanInit();
   if (flagBits & FLAG_DEBUG) setBroken(checkAll());
@@ -101,6 +107,7 @@ export function set_realm(tag: u32): i32 {
 // any more, frees are still taken, and its host drops it once nothing is out). E_NOT_HELD if
 // `dead` does not hold the lock, E_ARG if it is 0 or this instance's own realm.
 export function recover(dead: u32): i32 {
+  if (!formatted()) return E_FORMAT;
   if (!dead || dead == realmTag()) return E_ARG;
   if (!takeOver(dead)) return E_NOT_HELD;
   const r = checkAll();
@@ -117,6 +124,7 @@ export function recover(dead: u32): i32 {
 // the core (a buffer posted to its realm and freed into its cache) records itself as the owner
 // first (an atomic u16 store at the owner table, header word 224), then flips the state byte.
 export function reclaim(dead: u32): i32 {
+  if (!formatted()) return E_FORMAT;
   if (!dead || dead == realmTag()) return E_ARG;
   if (!lock()) return E_BUSY;
   const tag = dead & 0xffff;
@@ -135,6 +143,7 @@ export function reclaim(dead: u32): i32 {
 // Bytes of the LIVE slots whose owner is `dead`: in its user's hands when it died, or passed on
 // to another realm. Takes no lock.
 export function held(dead: u32): f64 {
+  if (!formatted()) return -1;
   const tag = dead & 0xffff;
   let bytes: f64 = 0;
   const end = pages() << (PAGE_SHIFT - GRANULE_SHIFT);
@@ -153,6 +162,7 @@ export function attach(): i32 {
 
 // 0, or the code of the first broken invariant (one found by debug mode earlier, else now).
 export function check(): i32 {
+  if (!formatted()) return E_FORMAT;
   if (!lock()) return E_BUSY;
   const r = broken() ? broken() : checkAll();
   unlock();
@@ -163,6 +173,7 @@ export function check(): i32 {
 
 // One buffer of class c; returns its offset, or 0 when the arena is full or c is not a class.
 export function alloc(c: u32): u32 {
+  if (!formatted()) return 0;
   if (c >= NUM_CLASSES || !lock()) return 0;
   if (flags() & NO_HANDOUT) return <u32>done(0);
   return <u32>done(<i32>takeSlot(c));
@@ -171,6 +182,7 @@ export function alloc(c: u32): u32 {
 // Takes up to n buffers of class c into the u32 array at `out`. Returns how many (fewer when the
 // arena fills up).
 export function alloc_batch(c: u32, out: u32, n: u32): i32 {
+  if (!formatted()) return E_FORMAT;
   if (c >= NUM_CLASSES) return E_CLASS;
   if (!arrayOk(out, n)) return E_ARG;
   if (!lock()) return E_BUSY;
@@ -186,6 +198,7 @@ export function alloc_batch(c: u32, out: u32, n: u32): i32 {
 
 // Gives back one buffer of class c.
 export function free(off: u32, c: u32): i32 {
+  if (!formatted()) return E_FORMAT;
   if (!lock()) return E_BUSY;
   const v = validSlot(off, c);
   if (v < 0) { unlock(); return v; }
@@ -200,6 +213,7 @@ export function free(off: u32, c: u32): i32 {
 // Gives back the n buffers of class c whose offsets are in the u32 array at `ptr`. All or nothing:
 // if any entry is invalid, including the same buffer twice, nothing changes.
 export function free_batch(c: u32, ptr: u32, n: u32): i32 {
+  if (!formatted()) return E_FORMAT;
   if (c >= NUM_CLASSES) return E_CLASS;
   if (!arrayOk(ptr, n)) return E_ARG;
   if (!lock()) return E_BUSY;
@@ -234,12 +248,14 @@ export function free_batch(c: u32, ptr: u32, n: u32): i32 {
 // Is `off` a buffer of class c that the core has handed out? Returns 2 (OUT) or 3 (LIVE), or the
 // error code that `free` would return.
 export function validate(off: u32, c: u32): i32 {
+  if (!formatted()) return E_FORMAT;
   return validSlot(off, c);
 }
 
 // Releases fully free runs of class c to the span allocator while the class keeps at least
 // `depth` free slots. Returns the number of slots released.
 export function trim(c: u32, depth: u32): i32 {
+  if (!formatted()) return E_FORMAT;
   if (c >= NUM_CLASSES) return E_CLASS;
   if (!lock()) return E_BUSY;
   return done(<i32>trimClass(c, depth));
@@ -248,6 +264,7 @@ export function trim(c: u32, depth: u32): i32 {
 // Releases every fully free run of every class. Returns the number of pages given back to the
 // span allocator; the arena is empty when `arena_stat(STAT_FREE_PAGES)` equals its data pages.
 export function release(): i32 {
+  if (!formatted()) return E_FORMAT;
   if (!lock()) return E_BUSY;
   const before = freePages();
   for (let c: u32 = 0; c < NUM_CLASSES; c++) trimClass(c, 0);
@@ -259,6 +276,7 @@ export function release(): i32 {
 // scratch pages) do not keep it open. Returns 1 if this call closed it, 2 if it was closed
 // already (so that exactly one caller counts the closing), 0 if buffers are out (nothing changes).
 export function close(): i32 {
+  if (!formatted()) return E_FORMAT;
   if (!lock()) return E_BUSY;
   if (flags() & FLAG_CLOSED) return done(2);
   for (let c: u32 = 0; c < NUM_CLASSES; c++) {
@@ -271,6 +289,7 @@ export function close(): i32 {
 // Opens a closed arena again under a new arena id, so that a host that let go of it under the old
 // id (another instance) takes it for a new arena. Returns 0, or E_FORMAT if it was not closed.
 export function reopen(id: u32): i32 {
+  if (!formatted()) return E_FORMAT;
   if (!lock()) return E_BUSY;
   const f = flags();
   if (!(f & FLAG_CLOSED) || f & FLAG_QUARANTINED) { unlock(); return E_FORMAT; }
@@ -284,6 +303,7 @@ export function reopen(id: u32): i32 {
 // n contiguous pages for the host's own use (memsys keeps its batch arrays in one). Returns the
 // byte offset, or 0 when no span is long enough.
 export function raw_alloc(n: u32): u32 {
+  if (!formatted()) return 0;
   if (!n || n > 0xffff || !lock()) return 0;
   if (flags() & NO_HANDOUT) return <u32>done(0);
   const p = spanAlloc(n);
@@ -295,6 +315,7 @@ export function raw_alloc(n: u32): u32 {
 }
 
 export function raw_free(off: u32): i32 {
+  if (!formatted()) return E_FORMAT;
   return rawFree(off, false);
 }
 
@@ -334,6 +355,7 @@ const SCAVENGE_PAGES: u32 = 8192;
 @inline function pieces(len: u32): u32 { return (len + RAW_MAX - 1) / RAW_MAX; }
 
 export function scavenge(out: u32, max: u32): i32 {
+  if (!formatted()) return E_FORMAT;
   if (max > MAX_BATCH || !arrayOk(out, max << 1)) return E_ARG;
   if (!lock()) return E_BUSY;
   let n: u32 = 0;
@@ -358,6 +380,7 @@ export function scavenge(out: u32, max: u32): i32 {
 
 // Returns a span that `scavenge` handed out, clean. The same checks and codes as raw_free.
 export function scavenged(off: u32): i32 {
+  if (!formatted()) return E_FORMAT;
   return rawFree(off, true);
 }
 
@@ -374,6 +397,7 @@ export const CSTAT_TAKEN = 6;
 // One counter of class c. Taken counts the slots the core has ever handed out (a host's own reuse
 // of them is not the core's to see); f64 carries it to JavaScript exactly up to 2^53.
 export function class_stat(c: u32, field: u32): f64 {
+  if (!formatted()) return -1;
   if (c >= NUM_CLASSES) return -1;
   switch (field) {
     case CSTAT_SIZE: return classSize(c);
@@ -399,6 +423,7 @@ export const STAT_CLEAN_PAGES = 8;
 export const STAT_LOCK = 9;          // the realm tag holding the lock now, 0 if free
 
 export function arena_stat(field: u32): f64 {
+  if (!formatted()) return -1;
   switch (field) {
     case STAT_ABI: return abi();
     case STAT_PAGES: return pages();

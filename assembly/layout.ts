@@ -204,6 +204,13 @@ export const ST_LIVE: u32 = 3;
 
 // Lays out an arena of `totalPages` 4 KiB pages whose bytes are all zero. Returns the first data
 // page, or 0 if the arena is too small to hold its tables and one 128 KiB run.
+// The first data page of an arena of `totalPages`: its header page and tables come before it.
+export function firstDataPage(totalPages: u32): u32 {
+  const granules = totalPages << (PAGE_SHIFT - GRANULE_SHIFT);
+  const tables = (1 << PAGE_SHIFT) + (totalPages << 4) + granules + (granules >>> 3) + (granules << 1);
+  return (tables + (1 << PAGE_SHIFT) - 1) >>> PAGE_SHIFT;
+}
+
 export function format(totalPages: u32, flagBits: u32, ownerId: u32, id: u32): u32 {
   const granules = totalPages << (PAGE_SHIFT - GRANULE_SHIFT);
   let at: u32 = 1 << PAGE_SHIFT;
@@ -214,7 +221,7 @@ export function format(totalPages: u32, flagBits: u32, ownerId: u32, id: u32): u
   const state = at; at += granules;
   const bits = at; at += granules >>> 3;
   const owners = at; at += granules << 1;
-  const data = (at + (1 << PAGE_SHIFT) - 1) >>> PAGE_SHIFT;
+  const data = firstDataPage(totalPages);
   if (data + 32 > totalPages) return 0;
   store<u32>(H_MAGIC, MAGIC);
   store<u32>(H_ABI, ABI_VERSION);

@@ -21,6 +21,7 @@
  * - `ERR_MEMSYS_STREAM`: a stream destination that closed early;
  * - `ERR_MEMSYS_UNSUPPORTED`: a feature this entry or platform lacks;
  * - `ERR_MEMSYS_CORE_FETCH`: a core module that could not be fetched, or is not a memsys core;
+ * - `ERR_MEMSYS_ABI`: an arena made by a core of another ABI version (two memsys versions in one pool);
  * - `ERR_MEMSYS_BUSY`: an arena stayed locked by another realm (one that may have died): retry;
  * - `ERR_MEMSYS_CORE`: the core reported a broken invariant (a bug).
  */
@@ -43,6 +44,7 @@ export type MemsysErrorCode =
   | 'ERR_MEMSYS_STREAM'
   | 'ERR_MEMSYS_UNSUPPORTED'
   | 'ERR_MEMSYS_CORE_FETCH'
+  | 'ERR_MEMSYS_ABI'
   | 'ERR_MEMSYS_BUSY'
   | 'ERR_MEMSYS_CORE';
 

@@ -36,10 +36,12 @@ export interface HousekeepReport {
  *   buffers it had cached went back; `held` bytes of buffers it had in use stay out until whoever
  *   holds them frees them;
  * - `'arena-recovered'`, `'arena-quarantined'`: `{ id, realm }`, an arena a dead realm held
- *   locked was checked and used on, or found broken and set aside.
+ *   locked was checked and used on, or found broken and set aside;
+ * - `'arena-refused'`: `{ id, code, message }`, an arena another realm announced was made by a
+ *   core of another ABI version (ERR_MEMSYS_ABI): this realm does not touch it.
  */
 export type MemsysEventType = 'tick' | 'trim' | 'arena-added' | 'arena-dropped' | 'pressure' |
-  'realm-dead' | 'arena-recovered' | 'arena-quarantined';
+  'realm-dead' | 'arena-recovered' | 'arena-quarantined' | 'arena-refused';
 
 /** The events an MMSA dispatches: `mm.addEventListener(type, (e) => e.detail)`. */
 export class MemsysEvent<T = unknown> extends Event {

@@ -118,6 +118,7 @@ export class MMSA extends EventTarget {
       busy: (a) => this.deaths.recoverFrom(a),
     };
     this.links.onRealm = (port, tag) => this.deaths.watch(port, tag);
+    this.links.onRefused = (id, why) => emit('arena-refused', { id, code: why.code, message: why.message });
     this.hk.beforePass = () => this.deaths.retry();
   }
 

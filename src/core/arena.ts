@@ -22,7 +22,7 @@
 
 import {
   CSTAT_OUT, E_ARG, E_BUSY, E_CLASS, E_NOT_OUT, E_NOT_SLOT, E_OFFSET, E_WRONG_CLASS, FLAG_CLOSED, FLAG_DEBUG, FLAG_QUARANTINED,
-  MAGIC, NUM_CLASSES, PAGE_SHIFT, STAT_CLEAN_PAGES, STAT_FREE_PAGES, W_ARENA, W_FLAGS, W_LOCK, W_MAGIC, W_OWNER,
+  ABI_VERSION, MAGIC, NUM_CLASSES, PAGE_SHIFT, STAT_CLEAN_PAGES, STAT_FREE_PAGES, W_ABI, W_ARENA, W_FLAGS, W_LOCK, W_MAGIC, W_OWNER,
   W_OWNERS, W_STATE, WASM_PAGE_SHIFT,
 } from '#abi';
 import { granuleOf, granules } from './granule.js';
@@ -109,6 +109,7 @@ export class Arena {
   static adopt(memory: WebAssembly.Memory, debug: boolean, realm: number): Arena {
     const hdr = readHeader(memory.buffer);
     if (!hdr) throw new MemsysError('ERR_MEMSYS_DESCRIPTOR', 'memory is not a memsys arena (no header)');
+    checkAbi(memory.buffer, hdr.id);
     const a = new Arena(hdr.id, memory.buffer, true, debug, realm);
     a.mapState();
     a.bind(memory);
@@ -118,12 +119,14 @@ export class Arena {
   // An arena known only from a posted buffer's SharedArrayBuffer: its bytes and state can be used,
   // its core cannot be called until its memory arrives (bind).
   static fromBuffer(buffer: SharedArrayBuffer, id: number, debug: boolean, realm: number): Arena {
+    checkAbi(buffer, id);
     const a = new Arena(id, buffer, true, debug, realm);
     a.mapState();
     return a;
   }
 
   bind(memory: WebAssembly.Memory): void {
+    checkAbi(memory.buffer, this.id);
     if (this.buffer !== memory.buffer) {
       // A placeholder gets its memory: from now on new views are made over the memory's own
       // buffer, which the MMSA registers as local (the posted one stays "posted" for views that
@@ -368,11 +371,21 @@ export class Arena {
 // The ids in an arena's header, read straight from any realm's copy of its buffer; undefined if
 // the buffer is not an arena.
 /** @internal */
-export function readHeader(buffer: ArrayBufferLike): { owner: number; id: number; closed: boolean } | undefined {
+export function readHeader(buffer: ArrayBufferLike): { owner: number; id: number; closed: boolean; abi: number } | undefined {
   if (buffer.byteLength < WASM_PAGE) return undefined;
   const h = new Uint32Array(buffer, 0, PAGE / 4); // the header page
   if (h[W_MAGIC] !== MAGIC) return undefined;
-  return { owner: h[W_OWNER], id: h[W_ARENA], closed: (h[W_FLAGS] & FLAG_CLOSED) !== 0 };
+  return { owner: h[W_OWNER], id: h[W_ARENA], closed: (h[W_FLAGS] & FLAG_CLOSED) !== 0, abi: h[W_ABI] };
+}
+
+// An arena made by a core of another ABI version has another layout: this realm's core and views
+// must not touch it. Checked before anything reads its tables.
+function checkAbi(buffer: ArrayBufferLike, id: number): void {
+  const abi = new Uint32Array(buffer, 0, W_ABI + 1)[W_ABI];
+  if (abi !== ABI_VERSION) {
+    throw new MemsysError('ERR_MEMSYS_ABI', `arena ${id} was made by a memsys core of ABI version ${abi}; ` +
+      `this realm's core speaks ABI version ${ABI_VERSION} (every realm of a pool must load the same memsys)`);
+  }
 }
 
 // The slot state table of an arena, from any realm's copy of its buffer (one byte per granule).

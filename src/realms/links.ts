@@ -25,6 +25,8 @@ export class Links {
   private readonly ports = new Map<Portlike, PortListener>();
   /** A realm reached through a port said its tag. */
   onRealm: ((port: Portlike, tag: number) => void) | undefined;
+  /** An announced arena could not be adopted (made by a core of another ABI version). */
+  onRefused: ((id: number, why: MemsysError) => void) | undefined;
 
   constructor(private readonly pool: Pool) {}
 
@@ -116,7 +118,15 @@ export class Links {
     if (d?.arena instanceof WebAssembly.Memory) {
       const id = readHeader(d.arena.buffer)?.id;
       const had = id !== undefined && pool.arenas.byId.get(id)?.core !== undefined;
-      pool.adopt(d.arena);
+      // A message handler must not throw (in Node that ends the process): an arena this realm
+      // cannot use is refused, and said so.
+      try {
+        pool.adopt(d.arena);
+      } catch (e) {
+        if (!(e instanceof MemsysError)) throw e;
+        this.onRefused?.(id ?? 0, e);
+        return;
+      }
       if (from && !had) this.broadcast(d, from); // new here: pass it on
     } else if (typeof d?.drop === 'number') {
       const a = pool.arenas.byId.get(d.drop);
