@@ -121,6 +121,52 @@ for (const shared of [true, false]) {
     assert.is(x.check(), 0);
   });
 
+  test(`${t} every double and bogus raw_free is refused with its code and changes nothing`, () => {
+    const { x, u32 } = arena(4 * MiB, shared);
+    const bytes = new Uint8Array(u32.buffer);
+    const refused = (off: number, code: number, what: string) => {
+      const before = bytes.slice();
+      assert.is(x.raw_free(off), code, what);
+      assert.ok(bytes.every((b, i) => b === before[i]), `${what}: the arena is byte-identical`);
+    };
+    const data = x.arena_stat(STAT_DATA_PAGE) * PAGE;
+    const end = x.arena_stat(STAT_PAGES) * PAGE;
+    const [a, b, c, d, e] = [3, 4, 5, 6, 7].map((n) => x.raw_alloc(n) >>> 0);
+    const run = x.alloc(47) >>> 0; // a 16-page run of class 47
+    // Never a raw span's start: E_OFFSET for what is not a page of the data area, E_NOT_SLOT else.
+    refused(a + 1, -2, 'inside a page');
+    refused(a + 128, -2, 'a granule, not a page');
+    refused(0, -2, 'the header');
+    refused(data - PAGE, -2, 'a table page');
+    refused(end, -2, 'past the end');
+    refused(2 ** 32 - PAGE, -2, 'far past the end');
+    refused(a + PAGE, -3, 'a raw span\'s second page');
+    refused(run, -3, 'a run');
+    refused(run + PAGE, -3, 'a run\'s inner page');
+    const tail = e + 7 * PAGE; // the free span after the last raw span
+    refused(tail, -3, 'a free span\'s head');
+    refused(tail + 5 * PAGE, -3, 'inside a free span');
+    // Merges on either side: b freed alone, then a (b merges to its right), then c (merges into
+    // a's span on its left) and e (merges with the free tail on its right), then d (both sides).
+    assert.is(x.raw_free(b), 0);
+    refused(b, -3, 'b twice');
+    assert.is(x.raw_free(a), 0, 'a takes in b on its right');
+    refused(a, -3, 'a twice, after a right merge');
+    refused(b, -3, 'b inside the merged span');
+    assert.is(x.raw_free(c), 0, 'c merges into a on its left');
+    refused(c, -3, 'c twice, after a left merge');
+    assert.is(x.raw_free(e), 0, 'e merges with the free tail');
+    refused(e, -3, 'e twice');
+    assert.is(x.raw_free(d), 0, 'd merges on both sides');
+    for (const [off, what] of [[a, 'a'], [b, 'b'], [c, 'c'], [d, 'd'], [e, 'e']] as const) refused(off, -3, `${what} after every merge`);
+    assert.is(x.check(), 0);
+    assert.is(x.free(run, 47), 0);
+    assert.is(x.release(), 16);
+    assert.is(x.arena_stat(STAT_FREE_PAGES), x.arena_stat(STAT_PAGES) - x.arena_stat(STAT_DATA_PAGE), 'all free again');
+    assert.is(x.arena_stat(STAT_RAW_PAGES), 0);
+    assert.is(x.check(), 0);
+  });
+
   test(`${t} reopen: only a closed arena, under a new id`, () => {
     const { x } = arena(4 * MiB, shared);
     assert.is(x.reopen(9), -6, 'E_FORMAT: it is open');
