@@ -34,6 +34,31 @@ function project(files: Record<string, string>): string {
   return dir;
 }
 
+// Compiles a project made by project() and removes it: its output must match `want` (exit 0 and
+// nothing printed, or a failure with the given error code).
+function compiles(dir: string, want: { fails?: RegExp } = {}): void {
+  try {
+    const r = tsc(dir);
+    if (want.fails) {
+      assert.is.not(r.status, 0);
+      assert.match(r.out, want.fails);
+    } else {
+      assert.is(r.out, '');
+      assert.is(r.status, 0);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// Every file below `d`, but for folders named in `skip`.
+function walk(d: string, skip: string[] = []): string[] {
+  return readdirSync(d).flatMap((n) => {
+    const p = join(d, n);
+    return statSync(p).isDirectory() ? (skip.includes(n) ? [] : walk(p, skip)) : [p];
+  });
+}
+
 // tsc's exit status and everything it printed.
 function tsc(dir: string): { status: number; out: string } {
   try {
@@ -114,23 +139,13 @@ test('a browser TypeScript project (no Node types, skipLibCheck off) compiles ag
     }),
     'app.ts': browserApp,
   });
-  try {
-    assert.is(typesAbove(dir), undefined, 'no node_modules/@types above the project');
-    const r = tsc(dir);
-    assert.is(r.out, '');
-    assert.is(r.status, 0);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  assert.is(typesAbove(dir), undefined, 'no node_modules/@types above the project');
+  compiles(dir);
 });
 
 test('the browser-safe declarations name no node: module and no Node global', () => {
   const nodeOnly = /from\s+['"]node:|import\(['"]node:|\bNodeJS\.|reference\s+types=["']node/;
-  const walk = (d: string): string[] => readdirSync(d).flatMap((n) => {
-    const p = join(d, n);
-    return statSync(p).isDirectory() ? (n === 'node' ? [] : walk(p)) : [p];
-  });
-  const files = walk(join(ROOT, 'build/types'));
+  const files = walk(join(ROOT, 'build/types'), ['node']);
   assert.ok(files.some((f) => f.endsWith('sgl/sgl.d.ts')));
   for (const f of files) assert.not.match(readFileSync(f, 'utf8'), nodeOnly, f);
 });
@@ -138,7 +153,6 @@ test('the browser-safe declarations name no node: module and no Node global', ()
 test('build/types publishes only the public API: every file an entry reaches, every name one an entry exports', async () => {
   const { ENTRIES, reachable } = await import('../scripts/types-reach.js') as { ENTRIES: string[]; reachable(root: string): Set<string> };
   const root = join(ROOT, 'build/types');
-  const walk = (d: string): string[] => readdirSync(d).flatMap((n) => (statSync(join(d, n)).isDirectory() ? walk(join(d, n)) : [join(d, n)]));
   const files = walk(root);
   const reached = reachable(root);
   assert.equal(files.filter((f) => !reached.has(f)), [], 'declaration files no entry reaches');
@@ -169,13 +183,7 @@ test('the browser check fails on a Node reference (it can fail)', () => {
     }),
     'app.ts': "import type { Readable } from 'node:stream';\nexport let r: Readable | undefined;\n",
   });
-  try {
-    const r = tsc(dir);
-    assert.is.not(r.status, 0);
-    assert.match(r.out, /TS2307/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  compiles(dir, { fails: /TS2307/ });
 });
 
 const nodeApp = `
@@ -218,13 +226,7 @@ test('a Node TypeScript project (nodenext, @types/node) gets Node streams from `
     }),
     'server.ts': nodeApp,
   });
-  try {
-    const r = tsc(dir);
-    assert.is(r.out, '');
-    assert.is(r.status, 0);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  compiles(dir);
 });
 
 test('the Node check fails where toReadable() is not a Readable (it can fail)', () => {
@@ -240,13 +242,7 @@ test('the Node check fails where toReadable() is not a Readable (it can fail)', 
     'server.ts': "import type { SGL } from 'memsys';\ntype Is<T extends true> = T;\n" +
       "export type NotAString = Is<ReturnType<SGL['toReadable']> extends string ? true : false>;\n",
   });
-  try {
-    const r = tsc(dir);
-    assert.is.not(r.status, 0);
-    assert.match(r.out, /TS2344/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  compiles(dir, { fails: /TS2344/ });
 });
 
 test.run();
