@@ -235,7 +235,8 @@ static inline int32_t memsys_header_check(const uint8_t *mem, uint64_t bytes, ch
  * wasm2c (wabt 1.0.32, Debian 12) names an export X of module M  Z_MZ_X,  taking the instance
  * first, with every i32 as u32: Z_memsys_stZ_alloc(Z_memsys_st_instance_t *, u32) -> u32. A
  * capital Z in a name is escaped as Z5A, so the global CSTAT_SIZE becomes Z_memsys_stZ_CSTAT_SIZ5AE;
- * pick a module name without capital letters or other escaped characters. Globals come as
+ * pick a module name of letters, digits and _ without a capital Z, which wasm2c keeps as it is
+ * (it escapes anything else). Globals come as
  * u32 *Z_memsys_stZ_E_CLASS(instance). The host defines the import,
  *
  *     wasm_rt_memory_t *Z_envZ_memory(struct Z_env_instance_t *env);

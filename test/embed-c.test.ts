@@ -110,7 +110,8 @@ needs('the C embedding suite (wasm2c + cc)', tc.missing === undefined, tc.missin
       console.warn(`\n(wasm2c ${wasm2cVersion(t)} translates the threaded build; docs/embedding.md describes 1.0.32, which refuses it)\n`);
       return;
     }
-    const message = r.stderr.trim().split('\n')[0].replace(/^\d+: /, '');
+    // wabt colours its messages where FORCE_COLOR is set (as under the test runner).
+    const message = r.stderr.replace(/\x1b\[[0-9;]*m/g, '').trim().split('\n')[0].replace(/^\d+: /, '');
     assert.ok(embedding.includes(message), `docs/embedding.md lacks "${message}"`);
   });
 });
