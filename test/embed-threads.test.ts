@@ -130,7 +130,7 @@ needs('the threaded core in wabt', missing === '', `wabt's ${missing} not found 
   });
 
   // wabt 1.0.32's wasm2c has no threads support: it refuses the threaded build outright (what
-  // docs/embedding-threads.md quotes), and converts the single-threaded one.
+  // docs/embedding.md quotes), and converts the single-threaded one.
   if (wabt.wasm2c === '1.0.32') {
     test('wasm2c 1.0.32 refuses the shared memory and converts the single-threaded build', () => {
       const dir = mkdtempSync(join(tmpdir(), 'memsys-wasm2c-'));
