@@ -439,7 +439,7 @@ export class MMSA extends EventTarget {
    * also binds the arenas to the node (mbind with MPOL_MF_MOVE), so that automatic NUMA balancing
    * does not move their pages back; `bandwidth`: MB/s at most. Needs memsys/node (its sidecar
    * moves the pages, its native page helper finds and binds them): elsewhere rejects
-   * ERR_MEMSYS_UNSUPPORTED; a node, bandwidth or move that fails rejects ERR_MEMSYS_NUMA. */
+   * ERR_MEMSYS_UNSUPPORTED; a node that does not exist or a move that fails rejects ERR_MEMSYS_NUMA. */
   async place(node: number, opts: PlaceOptions = {}): Promise<MoveReport> {
     const p = placement();
     if (!p) throw new MemsysError('ERR_MEMSYS_UNSUPPORTED', 'place() needs memsys/node: moving memory between NUMA nodes takes its sidecar and native page helper');

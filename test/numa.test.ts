@@ -259,7 +259,7 @@ test('whereAre: queries of 65536 pages at most, the nodes in page order', async 
   assert.is(nodes.length, 70000);
   assert.equal(nodes.slice(0, 6), [0, 0, -14, 0, 0, -14]);
   const q = fakeSidecar(() => sidecarError('move_pages: Operation not permitted (EPERM)', 1));
-  await rejectsCode(whereAre(1, 0x7f0000000000, 1, { sidecar: q }), 'ERR_MEMSYS_NUMA', 'querying 1 pages of pid 1', 'may not be touched');
+  await rejectsCode(whereAre(1, 0x7f0000000000, 1, { sidecar: q }), 'ERR_MEMSYS_NUMA', 'querying 1 page of pid 1', 'may not be touched');
 });
 
 // ---- mm.place() -------------------------------------------------------------------------------
@@ -306,6 +306,28 @@ test('mm.place(): every arena moved, a new arena after place() moved too, until 
     await new Promise((r) => setTimeout(r, 20));
     assert.is(sc.reqs.length, before + n + 1, 'the new arena once, to node 0 only');
     covered(mm, sc.reqs, 0);
+    for (const b of bufs) mm.free(b);
+  } finally {
+    mm.terminate();
+    setPlacement(prev);
+  }
+});
+
+test('mm.place(): an arena added later that cannot be placed is a warning, not an unhandled rejection', async () => {
+  const prev = placement();
+  let failing = false;
+  const sc = fakeSidecar(() => (failing ? sidecarError('move_pages: Cannot allocate memory (ENOMEM)', 12) : undefined));
+  const warnings: Error[] = [];
+  setPlacement(nodePlacement({ sidecar: sc, warn: (e) => warnings.push(e) }));
+  const mm = pool('warned');
+  try {
+    const bufs = [mm.alloc()];
+    await mm.place(0);
+    failing = true;
+    const n = mm.pool.arenas.list.length;
+    while (mm.pool.arenas.list.length === n) bufs.push(mm.alloc());
+    await until(() => warnings.length === 1);
+    assert.ok(warnings[0] instanceof NumaError && /moving 256 pages of pid \d+ at 0x[0-9a-f]+ to node 0 failed before any page moved/.test(warnings[0].message), String(warnings[0]));
     for (const b of bufs) mm.free(b);
   } finally {
     mm.terminate();

@@ -290,7 +290,7 @@ export async function whereAre(pid: number, start: number, pages: number, opts: 
     try {
       r = await sc.request<{ nodes: number[] }>({ op: 'query', pid, start: start + done * PAGE, pages: n });
     } catch (e) {
-      throw sidecarFailure(e, `querying ${pages} pages of pid ${pid} at ${hex(start)}`, pid, undefined);
+      throw sidecarFailure(e, `querying ${count(pages)} of pid ${pid} at ${hex(start)}`, pid, undefined);
     }
     for (const x of r.nodes) out.push(x);
   }
@@ -373,7 +373,7 @@ export async function movePages(pid: number, start: number, pages: number, node:
       r = await sc.request({ op: 'move', pid, start: start + report.pages * PAGE, pages: n, node }, MOVE_TIMEOUT_MS);
     } catch (e) {
       report.ms = performance.now() - t0;
-      throw sidecarFailure(e, `moving ${pages} pages of pid ${pid} at ${hex(start)} to node ${node}`, pid, node, report);
+      throw sidecarFailure(e, `moving ${count(pages)} of pid ${pid} at ${hex(start)} to node ${node}`, pid, node, report);
     }
     lastEnd = performance.now();
     report.pages += n;
@@ -416,7 +416,7 @@ function checkMapped(pid: number, start: number, pages: number): void {
     at = m.end;
     if (at >= end) return;
   }
-  throw new NumaError(`the range ${hex(start)}-${hex(end)} (${pages} pages) is not mapped in pid ${pid}: nothing is mapped at ${hex(at)}`, { errno: 'EFAULT' });
+  throw new NumaError(`the range ${hex(start)}-${hex(end)} (${count(pages)}) is not mapped in pid ${pid}: nothing is mapped at ${hex(at)}`, { errno: 'EFAULT' });
 }
 
 function statOk(path: string): boolean {
@@ -450,6 +450,7 @@ function sidecarFailure(e: unknown, what: string, pid: number, node: number | un
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
+const count = (pages: number): string => `${pages} page${pages === 1 ? '' : 's'}`;
 
 function show(v: unknown): string {
   return typeof v === 'string' ? JSON.stringify(v) : String(v);
