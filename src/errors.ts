@@ -20,6 +20,7 @@
  * - `ERR_MEMSYS_MOVED`: an SGL or buffer used after it was handed off, or a handoff received twice;
  * - `ERR_MEMSYS_STREAM`: a stream destination that closed early;
  * - `ERR_MEMSYS_UNSUPPORTED`: a feature this entry or platform lacks;
+ * - `ERR_MEMSYS_NUMA`: a NUMA node, process or address range that cannot be placed or moved (named, with why);
  * - `ERR_MEMSYS_CORE_FETCH`: a core module that could not be fetched, or is not a memsys core;
  * - `ERR_MEMSYS_ABI`: an arena made by a core of another ABI version (two memsys versions in one pool);
  * - `ERR_MEMSYS_BUSY`: an arena stayed locked by another realm (one that may have died): retry;
@@ -43,6 +44,7 @@ export type MemsysErrorCode =
   | 'ERR_MEMSYS_MOVED'
   | 'ERR_MEMSYS_STREAM'
   | 'ERR_MEMSYS_UNSUPPORTED'
+  | 'ERR_MEMSYS_NUMA'
   | 'ERR_MEMSYS_CORE_FETCH'
   | 'ERR_MEMSYS_ABI'
   | 'ERR_MEMSYS_BUSY'

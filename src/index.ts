@@ -38,6 +38,7 @@ export type { PressureInputs, PressureLevel, PressureName } from './policy/press
 export { setDefaultMemStats } from './platform/host.js';
 export { pageOps, setPageOps } from './platform/pages.js';
 export type { PageOps } from './platform/pages.js';
+export { type MoveReport, type PlaceOptions, type PlacedMemory, type PlaceRequest, type Placement, placement, setPlacement } from './platform/placement.js';
 export type { MadviseMode } from './pool/giveback.js';
 export { browserMemStats } from './platform/browserstats.js';
 export type { BrowserStatsOptions } from './platform/browserstats.js';

@@ -36,6 +36,7 @@ import { MemsysError, MemsysRangeError, invalidArg, invalidSize, isIntIn, show }
 import { type FreeMemOptions, Housekeeper } from './housekeeper.js';
 import { type Env, type MMSAOptions, debugFromEnv, resolveOptions } from './options.js';
 import { type MemStats, processEnv } from './platform/host.js';
+import { type MoveReport, type PlaceOptions, placement } from './platform/placement.js';
 import { type Portlike, checkPort } from './platform/ports.js';
 import { insufficient, minFree } from './policy/minfree.js';
 import { type PressureLevel, lowWatermark } from './policy/pressure.js';
@@ -431,6 +432,24 @@ export class MMSA extends EventTarget {
    * arena that is empty, without waiting for it to stay empty, and gives free pages back. */
   freeMem(opts: FreeMemOptions = {}): HousekeepReport {
     return this.hk.freeMem(opts);
+  }
+
+  /** Moves every arena of this realm to NUMA node `node` now, and each arena added later until
+   * place() is called again or the MMSA is terminated; resolves what the first move did. `bind`:
+   * also binds the arenas to the node (mbind with MPOL_MF_MOVE), so that automatic NUMA balancing
+   * does not move their pages back; `bandwidth`: MB/s at most. Needs memsys/node (its sidecar
+   * moves the pages, its native page helper finds and binds them): elsewhere rejects
+   * ERR_MEMSYS_UNSUPPORTED; a node that does not exist or a move that fails rejects ERR_MEMSYS_NUMA. */
+  async place(node: number, opts: PlaceOptions = {}): Promise<MoveReport> {
+    const p = placement();
+    if (!p) throw new MemsysError('ERR_MEMSYS_UNSUPPORTED', 'place() needs memsys/node: moving memory between NUMA nodes takes its sidecar and native page helper');
+    this.pool.ready();
+    const arenas = this.pool.arenas;
+    const mem = (a: { id: number; memory?: WebAssembly.Memory; u8: Uint8Array } | undefined) => (a?.memory ? { id: a.id, view: a.u8 } : undefined);
+    return p.place({
+      node, options: opts, owner: this, live: () => this.pool.usable,
+      memories: () => arenas.list.flatMap((a) => mem(a) ?? []), memory: (id) => mem(arenas.byId.get(id)),
+    });
   }
 
   // ---- tests and debug ---------------------------------------------------------------------------

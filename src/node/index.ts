@@ -2,11 +2,12 @@
 // `memsys/node`. Everything of the browser-safe entry, plus the Node adapters. Loading it makes
 // /proc and the process's cgroup the default source of host memory figures for every MMSA's init,
 // gives SGLs Node streams, and gives free pages back to the kernel in place (the native page helper)
-// or has V8 collect dropped arenas.
+// or has V8 collect dropped arenas; and makes mm.place() move arenas between NUMA nodes.
 
 import type { Readable, Writable } from 'node:stream';
-import { setDefaultMemStats, setNodeStreams, setPageOps } from '../index.js';
+import { setDefaultMemStats, setNodeStreams, setPageOps, setPlacement } from '../index.js';
 import { createHostStats } from './hoststats.js';
+import { nodePlacement } from './mover.js';
 import { nodePageOps } from './pages.js';
 import { sglReadable, sglWritable } from './streams.js';
 
@@ -22,10 +23,13 @@ declare module '../sgl/sgl.js' {
 setDefaultMemStats(createHostStats());
 setNodeStreams({ readable: sglReadable, writable: sglWritable });
 setPageOps(nodePageOps());
+setPlacement(nodePlacement());
 
 export * from '../index.js';
 export { createHostStats, readHostStats } from './hoststats.js';
 export type { HostStatsOptions } from './hoststats.js';
 export { parseLimit, parseMeminfo, parsePsi } from './proc.js';
+export { NumaError, errnoName, memoryMaps, movePages, numaMaps, parseCpuList, topology, whereAre } from './numa.js';
+export type { MemoryMapping, MoveOptions, NumaMapping, NumaNode, SidecarClient, Topology } from './numa.js';
 export { statusLine, watch } from './watch.js';
 export type { WatchOptions } from './watch.js';
