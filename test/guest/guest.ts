@@ -44,6 +44,8 @@ export interface GuestOptions {
   script: string;
   /** Extra files by guest path: text or bytes (mode 0644), or { from: host path } (its mode kept). */
   files?: Record<string, string | Uint8Array | GuestFile>;
+  /** The package shipped as /memsys: its package.json and build/. Default this checkout. */
+  pkg?: string;
   /** Exported to the script. */
   env?: Record<string, string>;
   /** Host wall time from the start of qemu to its end; then qemu is killed. Default 300 s. */
@@ -302,8 +304,9 @@ function runArchive(o: GuestOptions, token: string, base: { path: string; libs: 
     // the sidecar if built), without the guest's own cache, the maps and the declarations.
     const pkg = join(tree, 'memsys');
     mkdirSync(pkg, { recursive: true });
-    copyFileSync(join(ROOT, 'package.json'), join(pkg, 'package.json'));
-    cpSync(join(ROOT, 'build'), join(pkg, 'build'), {
+    const from = o.pkg ?? ROOT;
+    copyFileSync(join(from, 'package.json'), join(pkg, 'package.json'));
+    cpSync(join(from, 'build'), join(pkg, 'build'), {
       recursive: true,
       filter: (src) => !/\/build\/(guest|types)(\/|$)|\.map$|\.wat$|\.png$/.test(src),
     });
