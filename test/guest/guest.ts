@@ -188,8 +188,16 @@ export function guestKernel(): { path: string; version: string } {
   }
   mkdirSync(GUEST_DIR, { recursive: true });
   const cached = () => readdirSync(GUEST_DIR).filter((d) => /^kernel-/.test(d) && !d.includes('.tmp-') && existsSync(join(GUEST_DIR, d, 'vmlinuz')));
-  const deps = run('apt-cache', ['depends', KERNEL_META]);
-  const m = ok(deps) ? /Depends: (linux-image-\S+)/.exec(deps.stdout) : null;
+  const depends = () => {
+    const r = run('apt-cache', ['depends', KERNEL_META]);
+    return { r, m: ok(r) ? /Depends: (linux-image-\S+)/.exec(r.stdout) : null };
+  };
+  let { r: deps, m } = depends();
+  // A machine whose package lists were never fetched, with nothing cached: fetch them (root only).
+  if (!m && cached().length === 0 && process.getuid?.() === 0) {
+    run('apt-get', ['update']);
+    ({ r: deps, m } = depends());
+  }
   if (!m) {
     // Offline or no package lists: the newest kernel fetched before will do.
     const have = cached().sort().at(-1);
