@@ -8,10 +8,11 @@
 // part quotes them).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { needs } from './helpers.js';
-import { GUEST_DIR, type GuestRun, bootGuest, guestKernel, guestMissing, isDynamic, lddLibraries } from './guest/guest.js';
+import { GUEST_DIR, type GuestOptions, type GuestRun, ROOT, bootGuest, guestKernel, guestMissing, isDynamic, lddLibraries } from './guest/guest.js';
 
 // Moved by moveloop and by the sidecar's mover alike: 65 536 pages, ~1.5–3 s each under emulation.
 const MIB = 256;
@@ -40,8 +41,14 @@ if (!missing) {
     missing = `the guest kernel: ${(e as Error).message}`;
   }
 }
-const api = (await import('memsys/node').catch(() => null)) as Record<string, unknown> | null;
-const hasApi = typeof api?.movePages === 'function';
+// Asked in a child: importing the Node entry here would set its process-wide defaults in the
+// process that runs every other suite.
+const probe = spawnSync(process.execPath, ['--input-type=module', '-e',
+  "const m = await import('memsys/node'); process.exit(typeof m.movePages === 'function' ? 0 : 3)"], { cwd: ROOT, encoding: 'utf8' });
+const hasApi = probe.status === 0;
+const apiMissing = probe.status === 3
+  ? 'memsys/node has no movePages: the NUMA API is not merged yet, so test/guest/numa-scenario.mjs did not run (only the topology check and moveloop did)'
+  : `import('memsys/node') failed (${probe.error?.message ?? probe.stderr.trim().split('\n').slice(0, 5).join(' ')}), so test/guest/numa-scenario.mjs did not run`;
 const scenarioFile = new URL('./guest/numa-scenario.mjs', import.meta.url).pathname;
 
 // Lines "@@x key=value …" of the guest's output.
@@ -67,14 +74,21 @@ needs('the two-node qemu guest', missing === '', `${missing} (.ci/run installs t
   };
 
   test(`the guest boots (kernel ${kernel}, 2 nodes under TCG) and runs the script to its end`, async () => {
-    run = await bootGuest({
+    const opts: GuestOptions = {
       script,
       files: hasApi ? { '/memsys/test/guest/numa-scenario.mjs': { from: scenarioFile } } : {},
       // Two 1.5 GiB nodes: the scenario and moveloop each hold MIB on node 0 at once, beside the
       // initramfs (~110 MB) that lives there too.
       nodeMiB: 1536,
       timeoutMs: 480_000,
-    });
+    };
+    run = await bootGuest(opts);
+    // Once in ~20 boots under emulation the guest died in the middle of a script that passes
+    // every other time; a second boot tells such a crash from a failure of what is tested.
+    if (run.code === null && !run.timedOut) {
+      console.warn(`\n!!! the guest died before the script ended (${run.failure}); the end of its console:\n${run.console.slice(-3000)}\n!!! booting it once more\n`);
+      run = await bootGuest(opts);
+    }
     const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
     console.log(`  guest: prepare ${s(run.ms.prepare)}, boot ${s(run.ms.boot)} (guest uptime at init ${s(run.ms.guestBoot)}), script ${s(run.ms.script)}, qemu in all ${s(run.ms.qemu)}`);
     results.kernel = run.kernel;
@@ -104,39 +118,39 @@ needs('the two-node qemu guest', missing === '', `${missing} (.ci/run installs t
     results.moveloop = m;
   });
 
-  needs('the memsys NUMA scenario in the guest', hasApi,
-    "memsys/node has no movePages: the NUMA API is not merged yet, so test/guest/numa-scenario.mjs did not run (only the topology check and moveloop did)", () => {
-      const steps = () => linesOf(guest(), '@@scenario ').map((l) => JSON.parse(l.slice('@@scenario '.length)) as { step: string; ok: boolean; error?: string; [k: string]: unknown });
-      const stepOf = (prefix: string) => {
-        const s = steps().find((x) => x.step.startsWith(prefix));
-        assert.ok(s, `the scenario printed no step "${prefix}…":\n${guest()}`);
-        assert.ok(s.ok, `${s.step}: ${s.error}\n${JSON.stringify(s, null, 1).slice(0, 4000)}`);
-        return s;
-      };
-      test('scenario: topology() sees the two nodes and balancing off', () => { stepOf('topology'); });
-      test('scenario: mm.place(1) moves the arenas to node 1 (whereAre, numa_maps), data intact', () => { stepOf('place(1)'); });
-      test('scenario: mm.place(0) moves them back', () => { stepOf('place(0)'); });
-      test('scenario: mm.place(1, { bind: true }) binds, and a new arena lands on node 1', () => { stepOf('place(1, { bind: true })'); });
-      test("scenario: movePages moves a range of another process's memory, the rest stays, data intact", () => { stepOf('movePages on another process'); });
-      test('scenario: a move capped at 20 MB/s achieves the cap within ±10 %', () => {
-        const s = stepOf('a bandwidth-limited move');
-        console.log(`  bandwidth cap ${s.cap} MB/s: achieved ${s.rateMBs} MB/s (${s.rateMiBs} MiB/s), ${((s.deviation as number) * 100).toFixed(1)} %`);
-        results.bandwidth = s;
-      });
-      test(`scenario: the sidecar's mover against moveloop, ${MIB} MiB each (target >= 0.8)`, () => {
-        const s = stepOf('the mover against the bare move_pages loop');
-        const ratio = s.ratio as number;
-        console.log(`  mover ${s.sidecarPagesPerS} pages/s, moveloop ${s.moveloopPagesPerS} pages/s: ratio ${ratio} (target >= 0.8: ${ratio >= 0.8 ? 'met' : 'NOT MET'})`);
-        results.mover = s;
-        // The target is reported, as bench/RESULTS.md reports its targets; what fails here is a
-        // mover far off the limit (a call per page, a JSON line per page).
-        assert.ok(ratio >= 0.25, `the mover reaches ${ratio} of the bare loop`);
-      });
-      test('scenario: every step ran and the script exited 0', () => {
-        assert.ok(steps().find((s) => s.step === 'done'), `the scenario did not finish:\n${guest()}`);
-        assert.is(run!.code, 0, guest());
-      });
+  needs('the memsys NUMA scenario in the guest', hasApi, apiMissing, () => {
+    const steps = () => linesOf(guest(), '@@scenario ').map((l) => JSON.parse(l.slice('@@scenario '.length)) as { step: string; ok: boolean; error?: string; [k: string]: unknown });
+    const stepOf = (prefix: string) => {
+      const s = steps().find((x) => x.step.startsWith(prefix));
+      assert.ok(s, `the scenario printed no step "${prefix}…":\n${guest()}`);
+      assert.ok(s.ok, `${s.step}: ${s.error}\n${JSON.stringify(s, null, 1).slice(0, 4000)}`);
+      return s;
+    };
+    test('scenario: topology() sees the two nodes and balancing off', () => { stepOf('topology'); });
+    test('scenario: mm.place(1) moves the arenas to node 1 (whereAre, numa_maps), data intact', () => { stepOf('place(1)'); });
+    test('scenario: mm.place(0) moves them back', () => { stepOf('place(0)'); });
+    test('scenario: mm.place(1, { bind: true }) binds, and a new arena lands on node 1', () => { stepOf('place(1, { bind: true })'); });
+    test("scenario: movePages moves a range of another process's memory, the rest stays, data intact", () => { stepOf('movePages on another process'); });
+    test('scenario: a move capped at 20 MB/s achieves the cap within ±10 %', () => {
+      const s = stepOf('a bandwidth-limited move');
+      console.log(`  bandwidth cap ${s.cap} MB/s: achieved ${s.rateMBs} MB/s (${s.rateMiBs} MiB/s), ${((s.deviation as number) * 100).toFixed(1)} %`);
+      results.bandwidth = s;
     });
+    test(`scenario: the sidecar's mover against moveloop, ${MIB} MiB each (target >= 0.8)`, () => {
+      const s = stepOf('the mover against the bare move_pages loop');
+      const ratio = s.ratio as number;
+      const rounds = (s.rounds as { moveloop: number; sidecar: number; ratio: number }[]).map((r) => `${r.sidecar}/${r.moveloop} = ${r.ratio}`).join(', ');
+      console.log(`  mover against moveloop, pages/s, 3 rounds: ${rounds}; median ratio ${ratio} (target >= 0.8: ${ratio >= 0.8 ? 'met' : 'NOT MET'})`);
+      results.mover = s;
+      // The target is reported, as bench/RESULTS.md reports its targets; what fails here is a
+      // mover far off the limit (a call per page, a JSON line per page).
+      assert.ok(ratio >= 0.25, `the mover reaches ${ratio} of the bare loop`);
+    });
+    test('scenario: every step ran and the script exited 0', () => {
+      assert.ok(steps().find((s) => s.step === 'done'), `the scenario did not finish:\n${guest()}`);
+      assert.is(run!.code, 0, guest());
+    });
+  });
 
   test('the script exits 0 and the figures are saved', () => {
     if (!hasApi) assert.is(run?.code, 0, guest());
