@@ -6,9 +6,10 @@
  *
  * Allocates MIB MiB on node FROM (set_mempolicy MPOL_BIND while touching, so that the timed move
  * always moves every page), writes each page's index into it, moves every page to node TO with
- * move_pages in batches of BATCH pages (timed: the figure reported), re-queries the pages whose
- * status was -EBUSY (a transparent huge page reports EBUSY for one of its 4 KiB pages although the
- * whole huge page moved), queries every page (timed separately), and checks every page's bytes.
+ * move_pages in batches of BATCH pages (timed: the figure reported), then queries every page
+ * (timed separately): a transparent huge page reports -EBUSY for one of its 4 KiB pages although
+ * the whole huge page moved, and only the query says where each page is. Last, every page's bytes
+ * are checked.
  * Prints one line of key=value pairs starting "moveloop:"; exits 0 only when every page is on TO
  * and intact.
  */
