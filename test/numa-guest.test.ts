@@ -9,10 +9,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { needs } from './helpers.js';
-import { GUEST_DIR, type GuestOptions, type GuestRun, ROOT, bootGuest, guestKernel, guestMissing, isDynamic, lddLibraries } from './guest/guest.js';
+import { type GuestOptions, type GuestRun, ROOT, bootGuest, cacheDir, guestKernel, guestMissing, isDynamic, lddLibraries } from './guest/guest.js';
 
 // Moved by moveloop and by the sidecar's mover alike: 65 536 pages, ~1.5–3 s each under emulation.
 const MIB = 256;
@@ -154,8 +154,7 @@ needs('the two-node qemu guest', missing === '', `${missing} (.ci/run installs t
 
   test('the script exits 0 and the figures are saved', () => {
     if (!hasApi) assert.is(run?.code, 0, guest());
-    mkdirSync(GUEST_DIR, { recursive: true });
-    writeFileSync(join(GUEST_DIR, 'results.json'), `${JSON.stringify({ ...results, scenario: hasApi, at: new Date().toISOString() }, null, 1)}\n`);
+    writeFileSync(join(cacheDir(), 'results.json'), `${JSON.stringify({ ...results, scenario: hasApi, at: new Date().toISOString() }, null, 1)}\n`);
   });
 
   test("the harness: a script's exit code and output (UTF-8) come back; one that overruns is killed at the timeout", async () => {

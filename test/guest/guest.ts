@@ -1,5 +1,5 @@
 // A throwaway two-node NUMA machine for the tests: qemu's software emulation (this VM's KVM cannot
-// boot ordinary guests, /work/shared/reference/platform-facts.md §6.1), Debian's cloud kernel and
+// boot ordinary guests: the platform facts, §6.1), Debian's cloud kernel and
 // an initramfs of busybox, this host's `node` and the memsys package. The host has one node, so
 // this is the only place where pages really move between nodes.
 //
@@ -88,6 +88,14 @@ export interface GuestRun {
 const run = (cmd: string, args: string[], opts: { cwd?: string } = {}) =>
   spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
 const ok = (r: ReturnType<typeof run>) => !r.error && r.status === 0;
+// build/guest/, with an .npmignore: `files` in package.json ships build/, and this cache (~120 MB)
+// must never go with it.
+export function cacheDir(): string {
+  mkdirSync(GUEST_DIR, { recursive: true });
+  const ignore = join(GUEST_DIR, '.npmignore');
+  if (!existsSync(ignore)) writeFileSync(ignore, "# The NUMA guest's cache (kernel, initramfs): never part of the package.\n*\n");
+  return GUEST_DIR;
+}
 const sha = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 16);
 const stamp = (p: string) => { const s = statSync(p); return `${p}:${s.size}:${s.mtimeMs}`; };
 
@@ -186,7 +194,7 @@ export function guestKernel(): { path: string; version: string } {
     if (!existsSync(own)) throw new Error(`MEMSYS_GUEST_KERNEL=${own} does not exist`);
     return { path: own, version: stamp(own) };
   }
-  mkdirSync(GUEST_DIR, { recursive: true });
+  cacheDir();
   const cached = () => readdirSync(GUEST_DIR).filter((d) => /^kernel-/.test(d) && !d.includes('.tmp-') && existsSync(join(GUEST_DIR, d, 'vmlinuz')));
   const depends = () => {
     const r = run('apt-cache', ['depends', KERNEL_META]);
@@ -234,7 +242,7 @@ const NODE = realpathSync(process.execPath);
 function baseArchive(): { path: string; libs: Set<string> } {
   const libs = lddLibraries(NODE);
   const key = sha(JSON.stringify([BASE_LAYOUT, process.version, stamp(NODE), stamp(BUSYBOX), ...libs.map((l) => stamp(realpathSync(l)))]));
-  const path = join(GUEST_DIR, `base-${key}.cpio`);
+  const path = join(cacheDir(), `base-${key}.cpio`);
   if (!existsSync(path)) {
     const tree = mkdtempSync(join(tmpdir(), 'memsys-base-'));
     try {
@@ -264,7 +272,7 @@ export function moveloopBinary(): string {
   const gcc = run('gcc', ['--version']).stdout.split('\n')[0];
   const bin = join(GUEST_DIR, `moveloop-${sha(readFileSync(src, 'utf8') + gcc)}`);
   if (!existsSync(bin)) {
-    mkdirSync(GUEST_DIR, { recursive: true });
+    cacheDir();
     for (const f of readdirSync(GUEST_DIR)) if (/^moveloop-/.test(f)) rmSync(join(GUEST_DIR, f), { force: true });
     execFileSync('gcc', ['-static', '-O2', '-Wall', '-Wextra', '-Werror', src, '-o', `${bin}.tmp`], { stdio: ['ignore', 'inherit', 'inherit'] });
     renameSync(`${bin}.tmp`, bin);
