@@ -437,7 +437,7 @@ export class MMSA extends EventTarget {
   /** Moves every arena of this realm to NUMA node `node` now, and each arena added later until
    * place() is called again or the MMSA is terminated; resolves what the first move did. `bind`:
    * also binds the arenas to the node (mbind with MPOL_MF_MOVE), so that automatic NUMA balancing
-   * does not move their pages back; `bandwidth`: MB/s at most. Needs memsys/node (its sidecar
+   * does not move their pages back; `bandwidth`: MiB/s at most. Needs memsys/node (its sidecar
    * moves the pages, its native page helper finds and binds them): elsewhere rejects
    * ERR_MEMSYS_UNSUPPORTED; a node that does not exist or a move that fails rejects ERR_MEMSYS_NUMA. */
   async place(node: number, opts: PlaceOptions = {}): Promise<MoveReport> {

@@ -148,7 +148,7 @@ test('every command line is read strictly: an unknown option, a missing value, a
     [['move', '--pid', '1', '--to', '0', '--frob'], 'unknown option --frob', 'move'], [['--json', 'stats'], '--json: the command comes first', 'COMMAND'],
     [['pages'], '--pid is needed', 'pages'], [['move', '--to', '1'], '--pid is needed', 'move'], [['move', '--pid', '1'], '--to is needed', 'move'],
     [['numa', '--pid', 'x'], '--pid x: expected a process id', 'numa'], [['move', '--pid', '1', '--to', 'one'], '--to one: expected a node number', 'move'],
-    [['move', '--pid', '1', '--to', '0', '--bandwidth', '0'], '--bandwidth 0: expected MB/s', 'move'],
+    [['move', '--pid', '1', '--to', '0', '--bandwidth', '0'], '--bandwidth 0: expected MiB/s', 'move'],
     [['move', '--pid', '1', '--to', '0', '--range', '3000-1000'], '--range 3000-1000: expected START-END', 'move'],
     [['move', '--pid', '1', '--to', '0', '--range', '0x1000-0x2001'], '--range 0x1000-0x2001: both ends must be multiples of 4096', 'move'],
     [['help', 'nope'], 'help: unknown command "nope"', 'COMMAND'],

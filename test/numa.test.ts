@@ -167,10 +167,10 @@ test('movePages: failed pages summed by errno, as the sidecar counts them', asyn
 });
 
 test('the bandwidth schedule: requests start when the bytes before them fit the limit, at least an interval apart', () => {
-  // 100 MB/s: 512 pages (2 MiB) every 20 ms, memtierd's step
+  // 100 MiB/s: 512 pages (2 MiB) every 20 ms, memtierd's step
   assert.equal(moveSchedule(2048, { bandwidth: 100 }), { chunk: 512, starts: [0, 20, 40, 60] });
   assert.equal(moveSchedule(2048, { bandwidth: 100, interval: 20 }), { chunk: 512, starts: [0, 20, 40, 60] }, 'one interval\'s worth a request');
-  assert.equal(moveSchedule(1000, { bandwidth: 10, interval: 40 }).chunk, 102, '10 MB/s for 40 ms');
+  assert.equal(moveSchedule(1000, { bandwidth: 10, interval: 40 }).chunk, 102, '10 MiB/s for 40 ms');
   assert.equal(moveSchedule(2048, { chunk: 512, interval: 30 }), { chunk: 512, starts: [0, 30, 60, 90] });
   assert.equal(moveSchedule(2048, { bandwidth: 100, chunk: 512, interval: 50 }), { chunk: 512, starts: [0, 50, 100, 150] }, 'the interval is the longer wait');
   assert.equal(moveSchedule(2048, { bandwidth: 50, chunk: 256 }).starts, [0, 20, 40, 60, 80, 100, 120, 140]);
@@ -183,7 +183,7 @@ test('the bandwidth schedule: requests start when the bytes before them fit the 
 test('the bandwidth limit on a real clock: an instant sidecar is held to it', async () => {
   const { addr } = touched(8 * MiB);
   const sc = fakeSidecar();
-  const bandwidth = 20; // MB/s: 6 MiB in 128-page (512 KiB) requests, the last one starting after 275 ms
+  const bandwidth = 20; // MiB/s: 6 MiB in 128-page (512 KiB) requests, the last one starting after 275 ms
   const pages = 1536;
   const t0 = performance.now();
   const r = await movePages(process.pid, addr, pages, 0, { sidecar: sc, bandwidth, chunk: 128, topology: topology(ONE) });
@@ -192,7 +192,7 @@ test('the bandwidth limit on a real clock: an instant sidecar is held to it', as
   const before = (pages - 128) * PAGE / MiB; // MB sent before the last request started
   const least = before / bandwidth * 1000;
   assert.ok(ms >= 0.9 * least, `${ms.toFixed(1)} ms, at least ${least} ms`);
-  assert.ok(before / (ms / 1000) <= bandwidth * 1.1, `${(before / (ms / 1000)).toFixed(1)} MB/s`);
+  assert.ok(before / (ms / 1000) <= bandwidth * 1.1, `${(before / (ms / 1000)).toFixed(1)} MiB/s`);
   assert.ok(ms < least * 4 + 1000, `${ms.toFixed(1)} ms: the waits are not much longer than the limit needs`);
   assert.ok(Math.abs(r.ms - ms) < 50, `the report's ${r.ms} ms`);
 });

@@ -146,14 +146,14 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   move: {
-    args: '--pid P --to N [--range A-B] [--bandwidth MB/s] [--bind] [--json]',
+    args: '--pid P --to N [--range A-B] [--bandwidth MiB/s] [--bind] [--json]',
     what: 'moves a process\'s pages to NUMA node N through the memsys sidecar',
     help: [
       '--pid P         the process',
       '--to N          the node',
       '--range A-B     only the pages of [A, B), hexadecimal addresses as /proc/P/maps shows them;',
       '                default: every anonymous mapping with pages resident (heap, stacks, wasm memories)',
-      '--bandwidth R   at most R MB/s (default: as fast as the kernel moves them)',
+      '--bandwidth R   at most R MiB/s (default: as fast as the kernel moves them)',
       '--bind          refused: binding pages to a node (mbind) acts only on the calling process, and',
       '                memsys move is never the process it moves. The process binds its own memory',
       '                with mm.place(N, { bind: true }) from memsys/node, or starts under numactl --membind=N.',
@@ -166,7 +166,7 @@ const COMMANDS: Record<string, Command> = {
       const pid = pidOf(need(v, 'pid'));
       const to = intOf('--to', need(v, 'to'), 'a node number');
       const bandwidth = v.bandwidth === undefined ? undefined : Number(v.bandwidth);
-      if (bandwidth !== undefined && !(bandwidth > 0 && bandwidth < Infinity)) throw new Usage(`--bandwidth ${v.bandwidth}: expected MB/s, more than 0`);
+      if (bandwidth !== undefined && !(bandwidth > 0 && bandwidth < Infinity)) throw new Usage(`--bandwidth ${v.bandwidth}: expected MiB/s, more than 0`);
       if (v.bind) {
         throw new Usage(`--bind: mbind(2) sets the memory policy of the calling process only, so memsys move cannot bind the pages of pid ${pid}; ` +
           `the process can bind its own (mm.place(${to}, { bind: true }) from memsys/node), or start under numactl --membind=${to}`);
@@ -363,7 +363,7 @@ function progressLine(pages: number): (r: MoveReport | undefined, t0: number) =>
     shown = true;
     const s = (now - t0) / 1000;
     const line = `moving: ${r.pages} / ${pages} pages (${Math.floor(100 * r.pages / pages)}%), ${r.moved} moved, ${r.already} there already, ` +
-      `${s > 0 ? (r.pages * PAGE / 2 ** 20 / s).toFixed(1) : '-'} MB/s`;
+      `${s > 0 ? (r.pages * PAGE / 2 ** 20 / s).toFixed(1) : '-'} MiB/s`;
     process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
   };
 }

@@ -319,7 +319,7 @@ export interface MoveOptions {
 export function pacing(o: Pick<MoveOptions, 'bandwidth' | 'interval' | 'chunk'>): { chunk: number; msPerPage: number; interval: number } {
   const { bandwidth, interval, chunk } = o;
   if (bandwidth !== undefined && !(typeof bandwidth === 'number' && bandwidth > 0 && bandwidth < Infinity)) {
-    throw new MemsysTypeError('ERR_MEMSYS_INVALID_ARG', `bandwidth ${show(bandwidth)} must be a number of MB/s above 0`);
+    throw new MemsysTypeError('ERR_MEMSYS_INVALID_ARG', `bandwidth ${show(bandwidth)} must be a number of MiB/s above 0`);
   }
   if (interval !== undefined && !(typeof interval === 'number' && interval >= 0 && interval <= 2 ** 31 - 1)) {
     throw new MemsysTypeError('ERR_MEMSYS_INVALID_ARG', `interval ${show(interval)} must be milliseconds, 0 … ${2 ** 31 - 1}`);
