@@ -258,8 +258,8 @@ function builtBinary(): string {
   if (process.platform !== 'linux') throw new MemsysError('ERR_MEMSYS_UNSUPPORTED', `the NUMA sidecar is Linux-only (this is ${process.platform})`);
   try {
     return createRequire(import.meta.url).resolve('#sidecar');
-  } catch (e) {
-    throw notBuilt((e as Error).message.split('\n')[0]);
+  } catch {
+    throw notBuilt('it is not in the package');
   }
 }
 
