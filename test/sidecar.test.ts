@@ -342,6 +342,12 @@ needs('the sidecar suite', existsSync(BIN), `${BIN} is not built (apt-get instal
         else assert.is(a.id, c.id, what);
         if (a.ok === true) {
           assert.not.ok(c.refused, what);
+          const req = JSON.parse(c.line.toString()) as { op: string; pages: number };
+          if (req.op === 'query') assert.is((a.nodes as number[]).length, req.pages, what);
+          if (req.op === 'move') {
+            const failed = Object.values(a.failed as Record<string, number>).reduce((n, x) => n + x, 0);
+            assert.is((a.moved as number) + (a.already as number) + failed, req.pages, `${what}: every page counted once`);
+          }
         } else {
           assert.is(a.ok, false, what);
           assert.ok(Number.isInteger(a.errno) && (a.errno as number) >= 0, what);
