@@ -462,7 +462,8 @@ static int get_choice(Obj *o, const char *key, const char *const *names, int *v,
   return fail(f, 0, "%s must be one of %s (got %.*s%s)", key, list, SHOWN(x));
 }
 
-/* A page range: start aligned, 1..MAX_PAGES pages (or `bytes` bytes), all below 2^53. */
+/* A range from an aligned start: 1..MAX_PAGES pages (lenkey "pages") or a length in bytes, a
+ * multiple of 4096 ("len"); it must end at or below 2^53. */
 static int get_range(Obj *o, const char *lenkey, long long *start, long long *len, Fail *f) {
   bool in_pages = strcmp(lenkey, "pages") == 0;
   if (get_int(o, "start", 0, ADDR_LIMIT - 1, start, f)) return -1;
