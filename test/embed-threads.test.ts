@@ -20,7 +20,7 @@ const DRIVER = readFileSync(new URL('./embed/threads-driver.wat', import.meta.ur
 const SEED = 0x2545f491;
 const OPS = 100000;
 
-const tool = (name: string, ...args: string[]) => spawnSync(name, args, { encoding: 'utf8', timeout: 120_000 });
+const tool = (name: string, ...args: string[]) => spawnSync(name, args, { encoding: 'utf8', timeout: 120_000, env: { ...process.env, FORCE_COLOR: '0' } }); // uvu's bin sets FORCE_COLOR=1, which colours wabt's messages
 const version = (name: string) => { const r = tool(name, '--version'); return r.error || r.status !== 0 ? null : r.stdout.trim(); };
 const wabt = { interp: version('spectest-interp'), wast2json: version('wast2json'), wasm2c: version('wasm2c') };
 
