@@ -21,7 +21,7 @@ const PAGE = 4096;
 const EPERM = 1, ENOENT = 2, EACCES = 13, EFAULT = 14, ENODEV = 19;
 const PID_MAX = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
 const GONE_PID = PID_MAX + 1; // above pid_max: no process has it, ever
-const NODES = readdirSync('/sys/devices/system/node').filter((n) => /^node\d+$/.test(n));
+const NODES = existsSync('/sys/devices/system/node') ? readdirSync('/sys/devices/system/node').filter((n) => /^node\d+$/.test(n)) : [];
 const PSI = '/proc/pressure/memory';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -125,7 +125,7 @@ needs('the sidecar suite', existsSync(BIN), `${BIN} is not built (apt-get instal
     // A move to node 0 finds them there; the untouched ones are counted by their errno.
     const r = await sidecar().request({ op: 'move', pid: process.pid, start, pages: 16, node: 0 });
     assert.equal(r, { moved: 0, already: 8, failed: { ENOENT: 8 } });
-    if (NODES.length === 1) {
+    if (NODES.length <= 1) {
       // One node: the kernel refuses the whole call, since node 1 has no memory.
       let err: unknown;
       try { await sidecar().request({ op: 'move', pid: process.pid, start, pages: 16, node: 1 }); } catch (e) { err = e; }
