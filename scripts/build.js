@@ -82,6 +82,24 @@ if (process.platform !== 'linux') {
   }
 }
 
+// The sidecar (native/sidecar.c): a separate program for what JavaScript cannot do for NUMA
+// placement and pressure watching (move_pages, process_madvise, PSI triggers). Plain syscalls,
+// no Node headers and no libnuma; without a compiler the install goes on and memsys says how to
+// get it when the sidecar is first asked for.
+const sidecarBin = join(build, 'memsys-sidecar');
+rmSync(sidecarBin, { force: true });
+if (process.platform !== 'linux') {
+  console.warn('memsys: the NUMA sidecar is Linux-only; it is not built');
+} else {
+  try {
+    execFileSync(process.env.CC || 'cc', ['-O2', '-Wall', '-Werror', join(root, 'native', 'sidecar.c'), '-o', sidecarBin],
+      { cwd: root, stdio: 'inherit' });
+  } catch (e) {
+    console.warn(`memsys: the NUMA sidecar did not build (${e.message.split('\n')[0]}); NUMA placement and PSI triggers are unavailable. ` +
+      'Install a C compiler (apt-get install gcc) and run npm run build to get it.');
+  }
+}
+
 const common = { bundle: true, format: 'esm', target: 'es2022', sourcemap: true, logLevel: 'warning' };
 await esbuild.build({ ...common, entryPoints: { index: 'src/index.ts' }, outdir: build, platform: 'neutral' });
 // The browser bundle: the same entry with the core fetched from next to it (await loadCore()).

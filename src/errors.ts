@@ -24,6 +24,7 @@
  * - `ERR_MEMSYS_CORE_FETCH`: a core module that could not be fetched, or is not a memsys core;
  * - `ERR_MEMSYS_ABI`: an arena made by a core of another ABI version (two memsys versions in one pool);
  * - `ERR_MEMSYS_BUSY`: an arena stayed locked by another realm (one that may have died): retry;
+ * - `ERR_MEMSYS_SIDECAR`: the NUMA sidecar answered an error, died, or did not answer in time;
  * - `ERR_MEMSYS_CORE`: the core reported a broken invariant (a bug).
  */
 export type MemsysErrorCode =
@@ -48,6 +49,7 @@ export type MemsysErrorCode =
   | 'ERR_MEMSYS_CORE_FETCH'
   | 'ERR_MEMSYS_ABI'
   | 'ERR_MEMSYS_BUSY'
+  | 'ERR_MEMSYS_SIDECAR'
   | 'ERR_MEMSYS_CORE';
 
 /** An error memsys throws (or returns, as `mm.init()` does); `message` names the bad value and
