@@ -168,7 +168,7 @@ test('help: memsys help lists every command and the exit codes; COMMAND --help, 
   assert.is(run('--help').stdout, h.stdout);
   const m = run('move', '--help');
   assert.is(m.status, 0);
-  assert.match(m.stdout, /^memsys move --pid P --to N \[--range A-B\] \[--bandwidth MB\/s\] \[--bind\]/);
+  assert.match(m.stdout, /^memsys move --pid P --to N \[--range A-B\] \[--bandwidth MiB\/s\] \[--bind\]/);
   assert.match(m.stdout, /--bind +refused: binding pages to a node \(mbind\) acts only on the calling process/);
   assert.is(run('move', '-h').stdout, m.stdout);
   assert.is(run('help', 'move').stdout, m.stdout);

@@ -8,7 +8,9 @@ import type { Readable, Writable } from 'node:stream';
 import { setDefaultMemStats, setNodeStreams, setPageOps, setPlacement } from '../index.js';
 import { createHostStats } from './hoststats.js';
 import { nodePlacement } from './mover.js';
+import { setSidecar } from './numa.js';
 import { nodePageOps } from './pages.js';
+import { sidecar } from './sidecar.js';
 import { sglReadable, sglWritable } from './streams.js';
 
 // The browser-safe types leave what toReadable() / toWritable() return empty, so that they name no
@@ -24,6 +26,7 @@ setDefaultMemStats(createHostStats());
 setNodeStreams({ readable: sglReadable, writable: sglWritable });
 setPageOps(nodePageOps());
 setPlacement(nodePlacement());
+setSidecar(sidecar);
 
 export * from '../index.js';
 export { createHostStats, readHostStats } from './hoststats.js';
