@@ -136,12 +136,12 @@ test('the native helper: address() is the mapping start in /proc/self/maps; mbin
   assert.is(view[PAGE], 1, 'the data stays');
 });
 
-test('movePages: 512 pages a request over the whole range, the reports summed, progress after each request', async () => {
+test('movePages: `chunk` pages a request over the whole range, the reports summed, progress after each request', async () => {
   const { mem, addr } = touched(8 * MiB);
   const sc = fakeSidecar();
   const progress: MoveReport[] = [];
   const pages = 2000;
-  const r = await movePages(process.pid, addr, pages, 1, { sidecar: sc, topology: topology(TWO), onProgress: (p) => progress.push(p) });
+  const r = await movePages(process.pid, addr, pages, 1, { sidecar: sc, chunk: 512, topology: topology(TWO), onProgress: (p) => progress.push(p) });
   assert.equal(sc.reqs.map((q) => [q.op, q.pid, q.start - addr, q.pages, q.node]),
     [['move', process.pid, 0, 512, 1], ['move', process.pid, 512 * PAGE, 512, 1], ['move', process.pid, 1024 * PAGE, 512, 1], ['move', process.pid, 1536 * PAGE, 464, 1]]);
   assert.equal({ ...r, ms: 0 }, { pages, moved: pages - 4, already: 4, failed: {}, ms: 0, balancing: true, bound: false });
@@ -162,7 +162,7 @@ test('movePages: failed pages summed by errno, as the sidecar counts them', asyn
       return { ok: true, moved: n - 3, already: 0, failed: k === 1 ? { ENOENT: 2, EBUSY: 1 } : { ENOENT: 3 } } as T;
     },
   };
-  const r = await movePages(process.pid, addr, 1024, 0, { sidecar: sc, topology: topology(ONE) });
+  const r = await movePages(process.pid, addr, 1024, 0, { sidecar: sc, chunk: 512, topology: topology(ONE) });
   assert.equal([r.moved, r.failed, r.balancing], [1018, { ENOENT: 5, EBUSY: 1 }, false]);
 });
 
@@ -174,7 +174,7 @@ test('the bandwidth schedule: requests start when the bytes before them fit the 
   assert.equal(moveSchedule(2048, { chunk: 512, interval: 30 }), { chunk: 512, starts: [0, 30, 60, 90] });
   assert.equal(moveSchedule(2048, { bandwidth: 100, chunk: 512, interval: 50 }), { chunk: 512, starts: [0, 50, 100, 150] }, 'the interval is the longer wait');
   assert.equal(moveSchedule(2048, { bandwidth: 50, chunk: 256 }).starts, [0, 20, 40, 60, 80, 100, 120, 140]);
-  assert.equal(moveSchedule(1500, {}), { chunk: 512, starts: [0, 0, 0] }, 'unlimited');
+  assert.equal(moveSchedule(40000, {}), { chunk: 16384, starts: [0, 0, 0] }, 'unpaced: 64 MiB a request');
   for (const o of [{ bandwidth: 0 }, { bandwidth: -1 }, { bandwidth: Infinity }, { interval: -1 }, { chunk: 0 }, { chunk: 2 ** 20 + 1 }, { chunk: 1.5 }]) {
     assert.throws(() => moveSchedule(10, o), (e: MemsysError) => e.code === 'ERR_MEMSYS_INVALID_ARG', JSON.stringify(o));
   }
@@ -220,7 +220,7 @@ test('movePages: a request that fails half-way says how far the move got, with t
   const sc = fakeSidecar((_, n) => (n === 3 ? sidecarError('move_pages: No such process (ESRCH)', 3) : undefined));
   let err: unknown;
   try {
-    await movePages(process.pid, addr, 2000, 0, { sidecar: sc, topology: topology(ONE) });
+    await movePages(process.pid, addr, 2000, 0, { sidecar: sc, chunk: 512, topology: topology(ONE) });
   } catch (e) {
     err = e;
   }

@@ -305,8 +305,11 @@ needs('the sidecar suite', existsSync(BIN), `${BIN} is not built (apt-get instal
           const v = pick(['[1]', '{"a":1}', '[]', '{}']);
           cases.push({ line: Buffer.from(`${json.slice(0, -1)},"x":${v}}`), id: 0, refused: true });
         } else if (kind === 8) {
+          // Bytes after the id: a mutated id could name another request's, and its answer then
+          // could not be told from that one's.
           const b = Buffer.from(json);
-          for (let i = 0; i < 1 + int(3); i++) b[int(b.length)] = pick([0x22, 0x5c, 0x7b, 0x7d, 0x2c, 0x3a, 0x30, 0x2d, 0x00, 0x80, 0xff, 0x20]);
+          const after = json.indexOf(',"op"');
+          for (let i = 0; i < 1 + int(3); i++) b[after + int(b.length - after)] = pick([0x22, 0x5c, 0x7b, 0x7d, 0x2c, 0x3a, 0x30, 0x2d, 0x00, 0x80, 0xff, 0x20]);
           cases.push({ line: b, id, either: true });
         } else if (kind === 9) {
           const pad = pick([8193, 8192 + int(50_000), 200_000]);
