@@ -7,34 +7,21 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { nodePageOps } from '../src/node/pages.js';
-import { needs } from './helpers.js';
+import { needs, ownCgroup, sweepGroups } from './helpers.js';
 
 const MiB = 1 << 20;
 const LIMIT = 1024 * MiB;
 
 // This process's own memory cgroup, v1 (memory controller) or v2; a child directory in it.
-function ownCgroup(): { dir: string; v2: boolean } | undefined {
-  let lines: string[];
-  try { lines = readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n'); } catch { return undefined; }
-  const v1 = lines.map((l) => l.split(':')).find((f) => f[1].split(',').includes('memory'));
-  if (v1 && existsSync(`/sys/fs/cgroup/memory${v1[2]}/memory.limit_in_bytes`)) return { dir: `/sys/fs/cgroup/memory${v1[2]}`.replace(/\/$/, ''), v2: false };
-  const u = lines.find((l) => l.startsWith('0::'));
-  if (u && existsSync('/sys/fs/cgroup/cgroup.controllers')) return { dir: `/sys/fs/cgroup${u.slice(3)}`.replace(/\/$/, ''), v2: true };
-  return undefined;
-}
 
 // Makes the child cgroup with the limit, or says why it cannot.
 function makeChild(): { dir: string; v2: boolean } | string {
   const own = ownCgroup();
   if (!own) return 'no memory cgroup found for this process';
   const dir = `${own.dir}/memsys-test-${process.pid}`;
-  // A run that was killed cannot have removed its group: remove those whose process is gone.
-  for (const name of readdirSync(own.dir)) {
-    const pid = /^memsys-test-(\d+)$/.exec(name)?.[1];
-    if (pid && !existsSync(`/proc/${pid}`)) try { rmdirSync(`${own.dir}/${name}`); } catch { /* still has tasks: leave it */ }
-  }
+  sweepGroups(own.dir, 'memsys-test-'); // a run that was killed cannot have removed its group
   try {
     mkdirSync(dir);
     writeFileSync(`${dir}/${own.v2 ? 'memory.max' : 'memory.limit_in_bytes'}`, String(LIMIT));

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -79,5 +79,28 @@ export function needs(suite: string, have: boolean, missing: string, define: () 
   } else {
     console.warn(`\n!!! ${suite} SKIPPED: ${missing}; CI runs it\n`);
     test.skip(`${suite} (${missing})`, () => {});
+  }
+}
+
+// This process's memory cgroup (v1's memory controller, else the unified v2 group), under which
+// the memory-limit tests make their own child groups; undefined where there is none.
+export function ownCgroup(): { dir: string; v2: boolean } | undefined {
+  let lines: string[];
+  try { lines = readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n'); } catch { return undefined; }
+  const v1 = lines.map((l) => l.split(':')).find((f) => f[1].split(',').includes('memory'));
+  if (v1 && existsSync(`/sys/fs/cgroup/memory${v1[2]}/memory.limit_in_bytes`)) return { dir: `/sys/fs/cgroup/memory${v1[2]}`.replace(/\/$/, ''), v2: false };
+  const u = lines.find((l) => l.startsWith('0::'));
+  if (u && existsSync('/sys/fs/cgroup/cgroup.controllers')) return { dir: `/sys/fs/cgroup${u.slice(3)}`.replace(/\/$/, ''), v2: true };
+  return undefined;
+}
+
+// Removes child groups `prefix<pid>` of runs that were killed before they could (their process is
+// gone); a group that still has tasks stays.
+export function sweepGroups(parent: string, prefix: string): void {
+  let names: string[];
+  try { names = readdirSync(parent); } catch { return; } // not listable: nothing of ours there
+  for (const name of names) {
+    const pid = name.startsWith(prefix) ? /^(\d+)$/.exec(name.slice(prefix.length))?.[1] : undefined;
+    if (pid && !existsSync(`/proc/${pid}`)) try { rmdirSync(`${parent}/${name}`); } catch { /* still has tasks */ }
   }
 }

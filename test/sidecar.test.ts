@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Sidecar, SidecarError, sidecar } from '../src/node/sidecar.js';
-import { needs, rejectsCode } from './helpers.js';
+import { needs, ownCgroup, rejectsCode, sweepGroups } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'build', 'memsys-sidecar');
@@ -472,15 +472,6 @@ needs('the sidecar suite', existsSync(BIN), `${BIN} is not built (apt-get instal
 const LIMIT = 32 << 20;
 const NAME = `memsys-sidecar-test-${process.pid}`;
 
-function ownCgroup(): { dir: string; v2: boolean } | undefined {
-  let lines: string[];
-  try { lines = readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n'); } catch { return undefined; }
-  const v1 = lines.map((l) => l.split(':')).find((f) => f[1].split(',').includes('memory'));
-  if (v1 && existsSync(`/sys/fs/cgroup/memory${v1[2]}/memory.limit_in_bytes`)) return { dir: `/sys/fs/cgroup/memory${v1[2]}`.replace(/\/$/, ''), v2: false };
-  const u = lines.find((l) => l.startsWith('0::'));
-  if (u && existsSync('/sys/fs/cgroup/cgroup.controllers')) return { dir: `/sys/fs/cgroup${u.slice(3)}`.replace(/\/$/, ''), v2: true };
-  return undefined;
-}
 
 function unifiedDir(): string | undefined {
   const mount = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[2] === 'cgroup2')?.[1];
@@ -488,15 +479,6 @@ function unifiedDir(): string | undefined {
   return mount && path !== undefined ? `${mount}${path}`.replace(/\/$/, '') : undefined;
 }
 
-// Removes groups of runs that were killed before they could (their process is gone).
-function sweep(parent: string): void {
-  try {
-    for (const name of readdirSync(parent)) {
-      const pid = /^memsys-sidecar-test-(\d+)$/.exec(name)?.[1];
-      if (pid && !existsSync(`/proc/${pid}`)) try { rmdirSync(`${parent}/${name}`); } catch { /* still has tasks */ }
-    }
-  } catch { /* not listable: nothing of ours there */ }
-}
 
 function pressureSetup(): { mem: string; v2: boolean; psi?: string; file: string } | string {
   if (!existsSync(PSI)) return `${PSI} does not exist (a kernel without CONFIG_PSI, or booted with psi=0)`;
@@ -507,7 +489,7 @@ function pressureSetup(): { mem: string; v2: boolean; psi?: string; file: string
   mkdirSync(tmp, { recursive: true });
   // Page cache is what the small group reclaims over and over; on tmpfs it could not.
   if (statfsSync(tmp).type === 0x01021994) return `${tmp} is on tmpfs: no page cache to reclaim`;
-  sweep(own.dir);
+  sweepGroups(own.dir, 'memsys-sidecar-test-');
   const mem = `${own.dir}/${NAME}`;
   try {
     mkdirSync(mem);
@@ -519,7 +501,7 @@ function pressureSetup(): { mem: string; v2: boolean; psi?: string; file: string
   let psi: string | undefined = own.v2 ? `${mem}/memory.pressure` : undefined;
   const unified = own.v2 ? undefined : unifiedDir();
   if (unified) {
-    sweep(unified);
+    sweepGroups(unified, 'memsys-sidecar-test-');
     try {
       mkdirSync(`${unified}/${NAME}`);
       psi = `${unified}/${NAME}/memory.pressure`;
