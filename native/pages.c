@@ -61,6 +61,21 @@ static bool u8_view(napi_env env, napi_value v, void **data, size_t *len) {
   return *data != NULL && *len > 0;
 }
 
+/* The span [offset, offset + length) of argv[1], argv[2] inside the view argv[0], whole 4 KiB
+ * pages of a page-aligned memory; false for any bad argument. */
+static bool page_span(napi_env env, napi_value *argv, char **at, size_t *bytes) {
+  size_t len;
+  void *data;
+  double off, n;
+  if (!u8_view(env, argv[0], &data, &len) || napi_get_value_double(env, argv[1], &off) != napi_ok ||
+      napi_get_value_double(env, argv[2], &n) != napi_ok) return false;
+  if (!(off >= 0 && n > 0 && off + n <= (double)len) || (uint64_t)off % PAGE || (uint64_t)n % PAGE ||
+      (uintptr_t)data % PAGE) return false;
+  *at = (char *)data + (size_t)off;
+  *bytes = (size_t)n;
+  return true;
+}
+
 static napi_value address(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -80,23 +95,18 @@ static napi_value bind_node(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5) return result(env, EINVAL);
-  size_t len;
-  void *data;
-  if (!u8_view(env, argv[0], &data, &len)) return result(env, EINVAL);
-  double off, n, node;
+  char *at;
+  size_t n;
+  double node;
   napi_value flag;
   bool move;
-  if (napi_get_value_double(env, argv[1], &off) != napi_ok || napi_get_value_double(env, argv[2], &n) != napi_ok ||
-      napi_get_value_double(env, argv[3], &node) != napi_ok || napi_coerce_to_bool(env, argv[4], &flag) != napi_ok ||
-      napi_get_value_bool(env, flag, &move) != napi_ok) return result(env, EINVAL);
-  if (!(off >= 0 && n > 0 && off + n <= (double)len) || (uint64_t)off % PAGE || (uint64_t)n % PAGE ||
-      (uintptr_t)data % PAGE) return result(env, EINVAL);
+  if (!page_span(env, argv, &at, &n) || napi_get_value_double(env, argv[3], &node) != napi_ok ||
+      napi_coerce_to_bool(env, argv[4], &flag) != napi_ok || napi_get_value_bool(env, flag, &move) != napi_ok) return result(env, EINVAL);
   if (!(node >= 0 && node <= MAX_NODE) || node != (double)(int)node) return result(env, EINVAL);
   unsigned long mask[MASK_WORDS];
   memset(mask, 0, sizeof mask);
   int nd = (int)node;
   mask[nd / (8 * sizeof(unsigned long))] = 1UL << (nd % (8 * sizeof(unsigned long)));
-  char *at = (char *)data + (size_t)off;
   // maxnode is one more than the bits in the mask: the kernel reads maxnode - 1 bits.
   long r = syscall(SYS_mbind, at, (unsigned long)n, MEMSYS_MPOL_BIND, mask, (unsigned long)(MAX_NODE + 2),
                    move ? MEMSYS_MPOL_MF_MOVE : 0);
@@ -107,17 +117,11 @@ static napi_value discard(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4) return result(env, EINVAL);
-  size_t len;
-  void *data;
-  if (!u8_view(env, argv[0], &data, &len)) return result(env, EINVAL);
-  double off, n;
+  char *at;
+  size_t n;
   int32_t lazy;
-  if (napi_get_value_double(env, argv[1], &off) != napi_ok || napi_get_value_double(env, argv[2], &n) != napi_ok ||
-      napi_get_value_int32(env, argv[3], &lazy) != napi_ok) return result(env, EINVAL);
-  if (!(off >= 0 && n > 0 && off + n <= (double)len) || (uint64_t)off % PAGE || (uint64_t)n % PAGE ||
-      (uintptr_t)data % PAGE) return result(env, EINVAL);
-  char *at = (char *)data + (size_t)off;
-  if (madvise(at, (size_t)n, lazy ? MADV_FREE : MADV_DONTNEED) != 0) return result(env, errno);
+  if (!page_span(env, argv, &at, &n) || napi_get_value_int32(env, argv[3], &lazy) != napi_ok) return result(env, EINVAL);
+  if (madvise(at, n, lazy ? MADV_FREE : MADV_DONTNEED) != 0) return result(env, errno);
   return result(env, 0);
 }
 
