@@ -2,10 +2,10 @@
 // after every call that changes state; `check()` runs it on demand. Returns 0 or the negative
 // code of the first broken invariant (docs/abi.md lists them).
 
-import { NUM_CLASSES, classSize, runPages, slotsPerRun } from "./classes";
+import { NUM_CLASSES, NUM_SMALL, classSize, runPages, slotsPerRun } from "./classes";
 import {
   BUCKETS, GRANULES_PER_PAGE, KIND_FREE, KIND_HEAD, KIND_INNER, ST_FREE, TAG_RAW, availHead,
-  bitsWord, bucketHead, bucketTail, bucketMask, dataPage, freePages, freeSlots, headLen, headTag, innerHead,
+  bitsWord, bucketHead, bucketTail, bucketMask, dataPage, freePages, freeSlots, headLen, headTag, hintOf, innerHead,
   cleanPages, isClean, kindOf, mapAt, nextOf, outSlots, pages, prevOf, rawPages, runFree, runsOf, spanLen, stateAt,
 } from "./layout";
 
@@ -13,7 +13,7 @@ export const E_CHECK_SPAN: i32 = -101;     // a span's head and tail disagree, o
 export const E_CHECK_INNER: i32 = -102;    // a page inside a used span does not point to its head
 export const E_CHECK_SLOT: i32 = -103;     // a slot's state or free bit is wrong
 export const E_CHECK_RUN_FREE: i32 = -104; // a run's free count differs from its free slots
-export const E_CHECK_CLASS: i32 = -105;    // a class's counters differ from its runs
+export const E_CHECK_CLASS: i32 = -105;    // a class's counters or hint differ from its runs
 export const E_CHECK_PAGES: i32 = -106;    // free, clean or raw page totals differ from the page map
 export const E_CHECK_BUCKET: i32 = -107;   // a free-span list is inconsistent with the page map
 export const E_CHECK_AVAIL: i32 = -108;    // a class's list of runs with a free slot is wrong
@@ -36,6 +36,11 @@ function checkRun(p: u32, c: u32): i32 {
     } else if (s != 0 || bit != 0) return E_CHECK_SLOT;
   }
   if (free != runFree(p)) return E_CHECK_RUN_FREE;
+  // The class's hint, if it lies in this run, has no free slot below it there (layout.ts).
+  const h = hintOf(c);
+  if (h - p < runPages(c)) {
+    for (let w = p; w < h; w++) if (bitsWord(w)) return E_CHECK_CLASS;
+  }
   return 0;
 }
 
@@ -121,6 +126,7 @@ function checkClasses(): i32 {
       }
       p += headLen(e);
     }
+    if (c >= NUM_SMALL && hintOf(c)) return E_CHECK_CLASS; // a page class keeps none
     const total = runs * slotsPerRun(c);
     if (runs != runsOf(c) || free != freeSlots(c) || total - free != outSlots(c)) return E_CHECK_CLASS;
     let listed: u32 = 0;

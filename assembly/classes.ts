@@ -46,7 +46,7 @@ export const NUM_CLASSES: u32 = 64;
 export const NUM_SMALL: u32 = 32;
 const SMALL_STEP: u32 = 128;
 const PAGE_STEP: u32 = 4096;
-const SMALL_RUN_PAGES: u32 = 16;
+export const SMALL_RUN_PAGES: u32 = 16;
 
 @inline export function classSize(c: u32): u32 {
   return c < NUM_SMALL ? SMALL_STEP * (c + 1) : PAGE_STEP * (c - NUM_SMALL + 1);

@@ -6,13 +6,13 @@
 import { NUM_CLASSES, classSize, runPages, slotsPerRun } from "./classes";
 import { checkAll } from "./check";
 import {
-  ABI_VERSION, broken, setBroken, GRANULE_SHIFT, KIND_HEAD, MAGIC, PAGE_SHIFT, ST_FREE, ST_LIVE, ST_OUT, TAG_RAW, abi, arenaId,
+  ABI_VERSION, availHead, broken, setBroken, GRANULE_SHIFT, KIND_HEAD, MAGIC, PAGE_SHIFT, ST_FREE, ST_LIVE, ST_OUT, TAG_RAW, abi, arenaId,
   cleanPages, dataPage, flags, setArenaId, setFlags, format, freePages, freeSlots, headLen, headTag, magic, mapAt,
   outSlots, owner, ownerAt, pages, stateAtomic, rawPages, runsOf, setRawPages, setState, slotState, spanLen, stateAt,
   takenOf, WASM_PAGE_SHIFT, firstDataPage,
 } from "./layout";
 import { lock, lockWord, realmTag, setRealm, takeOver, unlock } from "./lock";
-import { markSpan, putSlot, takeSlot, trimClass } from "./run";
+import { markSpan, putSlot, takeFrom, takeSlot, trimClass } from "./run";
 import { dirtySpan, spanAlloc, spanFree, spanInit, spanTake } from "./span";
 
 export const E_CLASS: i32 = -1;      // class id not in 0..63
@@ -42,7 +42,16 @@ function arrayOk(ptr: u32, n: u32): bool {
     <u64>ptr + (<u64>n << 2) <= memBytes();
 }
 
-// Checks that `off` is a buffer of class c handed out by the core (OUT or LIVE).
+// Is `off` a buffer of class c handed out by the core (OUT or LIVE)? validSlot's checks in one
+// test on the state byte, which is then (c << 2) | 2 or 3: the byte xor c << 2 is 2 or 3 (never
+// for a class of 64 or more, the byte having 8 bits).
+@inline function slotOk(off: u32, c: u32): bool {
+  return (off & ((1 << GRANULE_SHIFT) - 1)) == 0 && off >>> PAGE_SHIFT >= dataPage() && <u64>off < memBytes() &&
+    (stateAt(off >>> GRANULE_SHIFT) ^ (c << 2)) >>> 1 == 1;
+}
+
+// Checks that `off` is a buffer of class c handed out by the core (OUT or LIVE): returns its
+// state (2 or 3), or the code of the first check it fails.
 function validSlot(off: u32, c: u32): i32 {
   if (c >= NUM_CLASSES) return E_CLASS;
   if ((off & ((1 << GRANULE_SHIFT) - 1)) != 0 || off >>> PAGE_SHIFT < dataPage() ||
@@ -175,6 +184,18 @@ export function check(): i32 {
 export function alloc(c: u32): u32 {
   if (!formatted()) return 0;
   if (c >= NUM_CLASSES || !lock()) return 0;
+  // The common call (a run on the list, no flag set) calls no function, so that compiled to C by
+  // wasm2c it needs no stack frame and saves next to no registers. allocSlow has two call sites,
+  // both tail calls, because Binaryen inlines a function called from one place.
+  const p = availHead(c);
+  if (!p) return allocSlow(c);
+  if (flags() & (NO_HANDOUT | FLAG_DEBUG)) return allocSlow(c);
+  const off = takeFrom(c, p);
+  unlock();
+  return off;
+}
+
+function allocSlow(c: u32): u32 {
   if (flags() & NO_HANDOUT) return <u32>done(0);
   return <u32>done(<i32>takeSlot(c));
 }
@@ -200,6 +221,16 @@ export function alloc_batch(c: u32, out: u32, n: u32): i32 {
 export function free(off: u32, c: u32): i32 {
   if (!formatted()) return E_FORMAT;
   if (!lock()) return E_BUSY;
+  // As in alloc: the common call (a good slot, no debug mode) calls no function.
+  if (!slotOk(off, c)) return freeSlow(off, c);
+  if (flags() & FLAG_DEBUG) return freeSlow(off, c);
+  putSlot(c, off);
+  unlock();
+  return 0;
+}
+
+// free under the lock, with the result code of a bad slot and debug mode's check.
+function freeSlow(off: u32, c: u32): i32 {
   const v = validSlot(off, c);
   if (v < 0) { unlock(); return v; }
   putSlot(c, off);

@@ -135,6 +135,19 @@ export const FREE_CLEAN: u32 = 1 << 29;
 @inline export function headTag(e: u32): u32 { return (e >>> 16) & 0xff; }
 @inline export function innerHead(e: u32): u32 { return e & 0x3fffffff; }
 
+// The tables' byte offsets, for the hot paths (run.ts takeFrom, putSlot) to read into locals
+// before their first store: a header load after a store is done again (the store could have
+// written the header), and through wasm2c it also reloads the memory's base pointer. Only a few:
+// each local holds a register for the whole call, and once they run out a C compiler saves more.
+@inline export function mapTable(): u32 { return load<u32>(H_MAP); }
+@inline export function nextTable(): u32 { return load<u32>(H_NEXT); }
+@inline export function prevTable(): u32 { return load<u32>(H_PREV); }
+@inline export function stateTable(): u32 { return load<u32>(H_STATE); }
+@inline export function bitsTable(): u32 { return load<u32>(H_BITS); }
+// An entry of a u32-per-page table (map, next, prev, run free) or of the free bits, by table offset.
+@inline export function wordIn(table: u32, i: u32): u32 { return load<u32>(table + (i << 2)); }
+@inline export function setWordIn(table: u32, i: u32, v: u32): void { store<u32>(table + (i << 2), v); }
+
 @inline export function nextOf(p: u32): u32 { return load<u32>(load<u32>(H_NEXT) + (p << 2)); }
 @inline export function setNext(p: u32, q: u32): void { store<u32>(load<u32>(H_NEXT) + (p << 2), q); }
 @inline export function prevOf(p: u32): u32 { return load<u32>(load<u32>(H_PREV) + (p << 2)); }
@@ -183,8 +196,22 @@ export const ST_LIVE: u32 = 3;
 
 // ---- class records ---------------------------------------------------------------------------------
 //
-//    0 avail head   4 avail tail   8 runs   12 free slots   16 out slots   20 (unused)
+//    0 avail head   4 avail tail   8 runs   12 free slots   16 out slots   20 hint
 //   24 taken (u64): slots handed out by the core, ever
+//
+// hint (small classes; a page class's is 0, its run being one slot): a page h such that, if h is
+// a page of a run of the class, no FREE slot of that run starts on a page below h. alloc scans the
+// free bits of the run at the head of the list from h when h lies in that run (else from its
+// first page), so a run whose low slots stay out is not scanned from its first word on every
+// alloc, which costs a mispredicted branch or more when the classes come in no order:
+//
+//   run p … p+15, one bits word per page:    p    p+1   p+2   p+3   p+4  …
+//                                           [ 0 ][ 0  ][ 0  ][0110][1111] …
+//                                                              ^ hint
+//
+// The word alloc found its slot in becomes the hint; a free below the hint, in the hint's run,
+// lowers it; a new run sets it to its first page (an old hint may lie among the new run's pages).
+// A hint on no run of the class (its run went back to the span allocator) is never used.
 
 @inline function rec(c: u32): usize { return CLASS_BASE + <usize>c * CLASS_RECORD; }
 @inline export function availHead(c: u32): u32 { return load<u32>(rec(c)); }
@@ -197,6 +224,13 @@ export const ST_LIVE: u32 = 3;
 @inline export function setFreeSlots(c: u32, n: u32): void { store<u32>(rec(c), n, 12); }
 @inline export function outSlots(c: u32): u32 { return load<u32>(rec(c), 16); }
 @inline export function setOutSlots(c: u32, n: u32): void { store<u32>(rec(c), n, 16); }
+// A take moves one slot from free (+12) to out (+16), a give-back the other way: one u64 add on
+// the pair does both (little-endian: free is the low half). Taking, free >= 1, so the low half's
+// wrap-around carries the +1 into out; giving back, free + 1 cannot wrap and out >= 1.
+@inline export function countTake(c: u32): void { store<u64>(rec(c), load<u64>(rec(c), 12) + 0xffffffff, 12); }
+@inline export function countPut(c: u32): void { store<u64>(rec(c), load<u64>(rec(c), 12) + 0xffffffff00000001, 12); }
+@inline export function hintOf(c: u32): u32 { return load<u32>(rec(c), 20); }
+@inline export function setHint(c: u32, h: u32): void { store<u32>(rec(c), h, 20); }
 @inline export function takenOf(c: u32): u64 { return load<u64>(rec(c), 24); }
 @inline export function setTaken(c: u32, n: u64): void { store<u64>(rec(c), n, 24); }
 

@@ -15,21 +15,24 @@
 // low slots of a run, so the other runs of the class are the ones that empty out and can go back
 // to the span allocator. A run with a free slot is on its class's list; a full run is on none.
 
-import { classSize, runPages, slotsPerRun } from "./classes";
+import { NUM_SMALL, SMALL_RUN_PAGES, classSize, runPages, slotsPerRun } from "./classes";
 import {
-  GRANULES_PER_PAGE, GRANULE_SHIFT, KIND_HEAD, KIND_INNER, PAGE_SHIFT, ST_FREE, ST_OUT, availHead, availTail,
-  bitsWord, freeSlots, headEntry, headTag, innerEntry, innerHead, kindOf, mapAt, nextOf, outSlots,
-  prevOf, runFree, runsOf, setAvailHead, setAvailTail, setBitsWord, setFreeSlots, setMap, setNext,
-  setOutSlots, setOwner, setPrev, setRunFree, setRuns, setState, setTaken, slotState, takenOf,
+  GRANULES_PER_PAGE, GRANULE_SHIFT, KIND_INNER, PAGE_SHIFT, ST_FREE, ST_OUT, availHead, availTail, bitsTable,
+  bitsWord, countPut, countTake, freeSlots, headEntry, hintOf, innerEntry, innerHead, kindOf, mapTable, nextOf,
+  nextTable, prevOf, prevTable, runFree, runsOf, setAvailHead, setAvailTail, setBitsWord, setFreeSlots, setHint,
+  setMap, setNext, setOwner, setPrev, setRunFree, setRuns, setState, setTaken, setWordIn, slotState, stateTable,
+  takenOf, wordIn,
 } from "./layout";
 import { spanAlloc, spanFree } from "./span";
 import { realmTag } from "./lock";
 
-function listAppend(c: u32, p: u32): void {
+// (listAppend and listPop read the tables' offsets before their first store: layout.ts mapTable.)
+@inline function listAppend(c: u32, p: u32): void {
+  const next = nextTable(), prev = prevTable();
   const tail = availTail(c);
-  setNext(p, 0);
-  setPrev(p, tail);
-  if (tail) setNext(tail, p);
+  setWordIn(next, p, 0);
+  setWordIn(prev, p, tail);
+  if (tail) setWordIn(next, tail, p);
   else setAvailHead(c, p);
   setAvailTail(c, p);
 }
@@ -43,19 +46,19 @@ function listRemove(c: u32, p: u32): void {
   else setAvailTail(c, prev);
 }
 
+// listRemove of the list's head, whose prev is 0.
+@inline function listPop(c: u32, p: u32): void {
+  const prev = prevTable();
+  const next = nextOf(p);
+  setAvailHead(c, next);
+  if (next) setWordIn(prev, next, 0);
+  else setAvailTail(c, 0);
+}
+
 // Marks pages p … p+len-1 as one used span tagged `tag` (a class, or TAG_RAW).
 export function markSpan(p: u32, len: u32, tag: u32): void {
   setMap(p, headEntry(tag, len));
   for (let i: u32 = 1; i < len; i++) setMap(p + i, innerEntry(p));
-}
-
-// The first page of the used span holding page `p`, or 0 if `p` is not in one.
-export function spanHead(p: u32): u32 {
-  const e = mapAt(p);
-  const k = kindOf(e);
-  if (k == KIND_HEAD) return p;
-  if (k == KIND_INNER) return innerHead(e);
-  return 0;
 }
 
 // Carves a new run for class c; returns its first page, or 0 when the arena has no room.
@@ -76,6 +79,7 @@ function carve(c: u32): u32 {
   setRunFree(p, n);
   setRuns(c, runsOf(c) + 1);
   setFreeSlots(c, freeSlots(c) + n);
+  if (c < NUM_SMALL) setHint(c, p); // (layout.ts: an old hint may lie among the new run's pages)
   listAppend(c, p);
   return p;
 }
@@ -85,34 +89,53 @@ export function takeSlot(c: u32): u32 {
   let p = availHead(c);
   if (!p) p = carve(c);
   if (!p) return 0;
-  let w = p * GRANULES_PER_PAGE >>> 5;
-  let word = bitsWord(w);
-  while (!word) word = bitsWord(++w); // the run has a free slot, so some word is non-zero
-  const g = (w << 5) + <u32>ctz(word);
-  setBitsWord(w, word & (word - 1));
+  return takeFrom(c, p);
+}
+
+// Takes the lowest free slot of run p, the head of class c's list. Inlined into alloc's path that
+// calls no function (index.ts alloc) and into takeSlot.
+@inline export function takeFrom(c: u32, p: u32): u32 {
+  const bits = bitsTable();
+  // A page's 32 granules are one bits word, so run p's words are words p … p+len-1. The scan
+  // starts at the class's hint if it lies in the run (layout.ts; a page class's hint, 0, never
+  // does, so the length of a small run bounds both), and the run has a free slot there or above.
+  const h = hintOf(c);
+  const start = h - p < SMALL_RUN_PAGES ? h : p;
+  const from = bits + (start << 2);
+  let at = from;
+  let word = load<u32>(at);
+  while (!word) word = load<u32>(at += 4);
+  store<u32>(at, word & (word - 1));
+  if (at != from) setHint(c, (at - bits) >>> 2);
+  const g = ((at - bits) << 3) + <u32>ctz(word);
   setOwner(g, realmTag());
   setState(g, slotState(c, ST_OUT));
   const left = runFree(p) - 1;
   setRunFree(p, left);
-  if (!left) listRemove(c, p);
-  setFreeSlots(c, freeSlots(c) - 1);
-  setOutSlots(c, outSlots(c) + 1);
+  if (!left) listPop(c, p);
+  countTake(c);
   setTaken(c, takenOf(c) + 1);
   return g << GRANULE_SHIFT;
 }
 
 // Returns one OUT/LIVE slot of class c at byte offset `off` (already validated) to its run.
-export function putSlot(c: u32, off: u32): void {
+// Inlined into free, free_batch and reclaim: a call costs more than most of its work.
+@inline export function putSlot(c: u32, off: u32): void {
   const g = off >>> GRANULE_SHIFT;
-  const p = spanHead(off >>> PAGE_SHIFT);
-  setState(g, slotState(c, ST_FREE));
+  const bits = bitsTable(), state = stateTable();
+  // The run's first page: the slot's page is a run's head or an inner page pointing to it.
+  let p = off >>> PAGE_SHIFT;
+  const e = wordIn(mapTable(), p);
+  if (kindOf(e) == KIND_INNER) p = innerHead(e);
+  store<u8>(state + g, <u8>slotState(c, ST_FREE));
   const w = g >>> 5;
-  setBitsWord(w, bitsWord(w) | (1 << (g & 31)));
+  setWordIn(bits, w, wordIn(bits, w) | (1 << (g & 31)));
+  const h = hintOf(c);
+  if (w < h && h - p < SMALL_RUN_PAGES) setHint(c, w); // a free below the hint, in its run
   const n = runFree(p);
   setRunFree(p, n + 1);
   if (!n) listAppend(c, p);
-  setFreeSlots(c, freeSlots(c) + 1);
-  setOutSlots(c, outSlots(c) - 1);
+  countPut(c);
 }
 
 // Gives back to the span allocator the runs of class c whose slots are all free, for as long as

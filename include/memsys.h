@@ -62,7 +62,7 @@ enum memsys_check {
   MEMSYS_E_CHECK_INNER = -102,    /* a page inside a used span does not point to its head */
   MEMSYS_E_CHECK_SLOT = -103,     /* a slot's state or free bit is wrong */
   MEMSYS_E_CHECK_RUN_FREE = -104, /* a run's free count differs from its free slots */
-  MEMSYS_E_CHECK_CLASS = -105,    /* a class's counters differ from its runs */
+  MEMSYS_E_CHECK_CLASS = -105,    /* a class's counters or hint differ from its runs */
   MEMSYS_E_CHECK_PAGES = -106,    /* free, clean or raw page totals differ from the page map */
   MEMSYS_E_CHECK_BUCKET = -107,   /* a free-span list is inconsistent with the page map */
   MEMSYS_E_CHECK_AVAIL = -108     /* a class's list of runs with a free slot is wrong */

@@ -153,6 +153,41 @@ for (const shared of [true, false]) {
     assert.is(x.check(), 0);
   });
 
+  test(`${t} the first-free hint (class record +20) follows the low slots that stay out; check verifies it`, () => {
+    const { x, u32 } = arena(4 * MiB, shared);
+    const hint = (c: number) => u32[(256 + c * 32 + 20) >>> 2];
+    const r = x.raw_alloc(2);
+    const a = Array.from({ length: 8 }, () => x.alloc(15)); // 2 KiB: two slots a page
+    const p = a[0] >>> 12;
+    assert.is(hint(15), p + 3, 'the page the last slot was found on');
+    assert.is(x.free(a[2], 15), 0);
+    assert.is(hint(15), p + 1, 'a free below the hint lowers it');
+    assert.is(x.alloc(15), a[2], 'still the lowest free slot');
+    assert.is(x.free(a[7], 15), 0);
+    assert.is(hint(15), p + 1, 'a free above leaves it');
+    assert.is(x.alloc(15), a[7]);
+    const big = x.alloc(39);
+    assert.is(hint(39), 0, 'a page class keeps none');
+    assert.is(x.check(), 0);
+    u32[(256 + 15 * 32 + 20) >>> 2] = p + 6; // above the free slots on pages p+4 and p+5
+    assert.is(x.check(), -105);
+    u32[(256 + 15 * 32 + 20) >>> 2] = p + 3;
+    u32[(256 + 39 * 32 + 20) >>> 2] = big >>> 12;
+    assert.is(x.check(), -105);
+    u32[(256 + 39 * 32 + 20) >>> 2] = 0;
+    assert.is(x.check(), 0);
+    for (const off of a) assert.is(x.free(off, 15), 0);
+    assert.is(x.free(big, 39), 0);
+    assert.is(hint(15), p);
+    assert.ok(x.release() > 0, 'the runs go back; the hint now lies on no run of the class');
+    assert.is(x.raw_free(r), 0);
+    const c = x.alloc(15); // the next run starts 2 pages lower, with the old hint among its pages
+    assert.is(c, r);
+    assert.is(hint(15), r >>> 12, 'a new run sets it to its first page');
+    assert.is(x.alloc(15), c + 2048);
+    assert.is(x.check(), 0);
+  });
+
   test(`${t} debug flag: a mutating call checks every invariant and the first failure is kept`, () => {
     const { x, mem } = arena(4 * MiB, shared, 1);
     const a = x.alloc(3);
