@@ -33,7 +33,7 @@
 // `offset >> 7` indexes the slot state of any buffer without a lookup.
 
 export const MAGIC: u32 = 0x41534d4d; // "MMSA" little-endian
-export const ABI_VERSION: u32 = 3;
+export const ABI_VERSION: u32 = 4;
 
 export const PAGE_SHIFT: u32 = 12;
 export const GRANULE_SHIFT: u32 = 7;

@@ -1,5 +1,5 @@
 /*
- * memsys.h: the memsys core's ABI (version 3) for a C host.
+ * memsys.h: the memsys core's ABI (version 4) for a C host.
  *
  * The core is a WebAssembly module (build/memsys.st.wasm single-threaded, build/memsys.wasm
  * threaded) that manages one arena: one linear memory holding every allocator table and the data
@@ -37,7 +37,7 @@ extern "C" {
 
 /* What an arena's header holds at bytes 0 and 4. attach() accepts only this pair. */
 enum memsys_version {
-  MEMSYS_ABI_VERSION = 3,
+  MEMSYS_ABI_VERSION = 4,
   MEMSYS_MAGIC = 0x41534D4D /* "MMSA" read as a little-endian u32 */
 };
 

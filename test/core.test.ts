@@ -1,6 +1,7 @@
 // The core module through its plain numeric ABI, as a non-JavaScript host would use it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { ABI_VERSION } from '#abi';
 import { type CoreExports, instantiate } from '../src/core/module.js';
 
 const MiB = 1 << 20;
@@ -18,7 +19,7 @@ for (const shared of [true, false]) {
 
   test(`${t} init writes the header and refuses a second init or a tiny memory`, () => {
     const { x, mem } = arena(4 * MiB, shared);
-    assert.is(x.arena_stat(0), 3);            // ABI
+    assert.is(x.arena_stat(0), ABI_VERSION);  // STAT_ABI
     assert.is(x.arena_stat(1), 1024);         // 4 KiB pages
     assert.is(x.arena_stat(5), 42);           // owner
     assert.is(x.arena_stat(6), 7);            // arena id
