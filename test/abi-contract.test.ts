@@ -181,6 +181,48 @@ for (const file of ['memsys.wasm', 'memsys.st.wasm']) {
   });
 }
 
+// ---- the lock: which calls spin, which answer at once ------------------------------------------
+
+test('memsys.wasm: with the lock held by another realm, the calls docs/abi.md says take it return E_BUSY; the early returns and the reads answer', () => {
+  const E_BUSY = -9, E_CLASS = -1, E_OFFSET = -2;
+  const { x, u8 } = fresh('memsys.wasm', 8);
+  assert.is(x.init(0, 1, 1), 0);
+  assert.is(x.set_realm(5), 0);
+  const held = x.alloc(3) >>> 0;
+  const scratch = x.raw_alloc(1) >>> 0;
+  const lock = new Int32Array(u8.buffer, 16, 1);
+  Atomics.store(lock, 0, 33); // a realm not known dead holds it
+  const before = u8.slice();
+  const spins: [string, () => number, number][] = [
+    ['alloc', () => x.alloc(0), 0], ['alloc_batch', () => x.alloc_batch(0, scratch, 4), E_BUSY],
+    ['free', () => x.free(held, 3), E_BUSY], ['free_batch', () => x.free_batch(3, scratch, 1), E_BUSY],
+    ['trim', () => x.trim(3, 0), E_BUSY], ['release', () => x.release(), E_BUSY], ['close', () => x.close(), E_BUSY],
+    ['reopen', () => x.reopen(9), E_BUSY], ['raw_alloc', () => x.raw_alloc(1), 0], ['raw_free', () => x.raw_free(scratch), E_BUSY],
+    ['scavenge', () => x.scavenge(scratch, 4), E_BUSY], ['scavenged', () => x.scavenged(scratch), E_BUSY],
+    ['reclaim', () => x.reclaim(7), E_BUSY], ['check', () => x.check(), E_BUSY],
+  ];
+  const lockText = doc.slice(doc.indexOf('## Locking'), doc.indexOf('## Invariant checks'));
+  for (const [name, call, want] of spins) {
+    assert.match(lockText, `\`${name}\``, `${name} is named in the doc's list`);
+    assert.is(call(), want, `${name} with the lock held`);
+  }
+  const early: [string, () => number, number][] = [
+    ['alloc (bad class)', () => x.alloc(64), 0], ['alloc_batch (bad class)', () => x.alloc_batch(64, scratch, 1), E_CLASS],
+    ['free_batch (bad array)', () => x.free_batch(3, 1, 1), -8], ['trim (bad class)', () => x.trim(64, 0), E_CLASS],
+    ['raw_alloc (n 0)', () => x.raw_alloc(0), 0], ['raw_free (unaligned)', () => x.raw_free(scratch + 1), E_OFFSET],
+    ['scavenged (unaligned)', () => x.scavenged(scratch + 1), E_OFFSET], ['reclaim (tag 0)', () => x.reclaim(0), -8],
+    ['recover (own tag)', () => x.recover(5), -8], ['recover (not the holder)', () => x.recover(7), -10],
+    ['validate', () => x.validate(held, 3), 2], ['held', () => x.held(7), 0], ['attach', () => x.attach(), 0],
+    ['class_stat', () => x.class_stat(3, 5), 1], ['arena_stat (lock)', () => x.arena_stat(9), 33],
+  ];
+  // Each answers with its own result, not E_BUSY: it did not wait for the lock.
+  for (const [name, call, want] of early) assert.is(call(), want, name);
+  assert.ok(u8.every((b, i) => b === before[i]), 'nothing changed while the lock was held');
+  assert.is(x.recover(33), 0, 'taken over from the holder, consistent');
+  assert.is(x.free(held, 3), 0);
+  assert.is(x.check(), 0);
+});
+
 // ---- the TypeScript refuses an arena of another ABI version ----------------------------------------
 
 test('an arena of another ABI version: attach and a posted buffer are refused naming both versions; an announcement is refused without a throw', async () => {
