@@ -14,6 +14,7 @@
 import { type HousekeepReport, type MemsysEventType } from './events.js';
 import { invalidArg } from './errors.js';
 import { type MemStats, type MemStatsProvider, defaultMemStats, saneStats } from './platform/host.js';
+import { pressureEvents } from './platform/pressure-events.js';
 import { unref } from './platform/timers.js';
 import type { MinFree } from './policy/minfree.js';
 import { Pressure, type PressureLevel, SwapTrend, pressureLevel } from './policy/pressure.js';
@@ -26,6 +27,7 @@ import type { Slab } from './pool/slab.js';
 export interface HousekeeperOptions {
   timeIval: number;
   timer: boolean;                  // run on a timer (else only housekeep() and freeMem())
+  events: boolean;                 // also run a pass on the host's pressure events
   memStats: MemStatsProvider | undefined;
   now: () => number;
 }
@@ -53,6 +55,8 @@ export class Housekeeper {
   private highDepth = 128;             // High's depth, halved each High tick down to 32 (tiers.ts)
   private levelKnown = false;         // a first level was read (the one 'pressure' events change from)
   private readonly idle: { hits: number; since: number }[] = [];
+  private unsubscribe: (() => void) | undefined;
+  private lastEventPass = -Infinity;
 
   constructor(private readonly pool: Pool, private readonly opts: HousekeeperOptions,
     private readonly emit: (type: MemsysEventType, detail: unknown) => void) {}
@@ -63,11 +67,32 @@ export class Housekeeper {
     for (let c = 0; c < this.pool.slabs.length; c++) this.idle.push({ hits: 0, since: now });
     this.pressureOf(host);
     this.schedule(this.opts.timeIval);
+    const events = this.opts.events && this.opts.timer ? pressureEvents() : undefined;
+    this.unsubscribe = events?.(() => this.onPressureEvent());
   }
 
   stop(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+  }
+
+  // The host reported a stall: a pass now, and the timer counts from it. A second event within a
+  // second of the last pass changes nothing (a trigger fires at most once per window anyway).
+  private onPressureEvent(): void {
+    const now = this.opts.now();
+    if (!this.pool.usable || now - this.lastEventPass < 1000) return;
+    this.lastEventPass = now;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    let next: number;
+    try {
+      next = this.housekeep().next!;
+    } catch {
+      next = Math.max(this.opts.timeIval, 60_000);
+    }
+    this.schedule(next);
   }
 
   /** The pressure level last seen (the pool keeps it: a refill reads it). */

@@ -36,6 +36,8 @@ export type { MemStats, MemStatsProvider, PsiLine } from './platform/host.js';
 export { Pressure, lowWatermark, pressureLevel, pressureName } from './policy/pressure.js';
 export type { PressureInputs, PressureLevel, PressureName } from './policy/pressure.js';
 export { setDefaultMemStats } from './platform/host.js';
+export { setPressureEvents } from './platform/pressure-events.js';
+export type { PressureEvents } from './platform/pressure-events.js';
 export { pageOps, setPageOps } from './platform/pages.js';
 export type { PageOps } from './platform/pages.js';
 export { type MoveReport, type PlaceOptions, type PlacedMemory, type PlaceRequest, type Placement, placement, setPlacement } from './platform/placement.js';

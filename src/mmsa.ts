@@ -110,7 +110,7 @@ export class MMSA extends EventTarget {
     this.pool = new Pool(this.cfg, emit);
     this.links = new Links(this.pool);
     this.deaths = new Deaths(this.pool, emit);
-    this.hk = new Housekeeper(this.pool, { timeIval: r.timeIval, timer: options.housekeeping !== false, memStats: options.memStats, now: r.now }, emit);
+    this.hk = new Housekeeper(this.pool, { timeIval: r.timeIval, timer: options.housekeeping !== false, events: options.pressureEvents === true, memStats: options.memStats, now: r.now }, emit);
     this.pool.arenas.hooks = {
       added: (a) => this.links.added(a),
       wanted: (id) => this.links.wanted(id),

@@ -39,6 +39,10 @@ export interface MMSAOptions {
   madvise?: MadviseMode;
   /** Run housekeeping on a timer (unref'd in Node). Default true; `mm.housekeep()` runs one pass. */
   housekeeping?: boolean;
+  /** Also run a housekeeping pass as soon as the host reports memory pressure, between ticks:
+   * in Node, a PSI trigger on the process's cgroup (or the system) through memsys/node's sidecar,
+   * which it starts. Default false; where there is no source of events, the timer alone runs. */
+  pressureEvents?: boolean;
   /** Size the pool on demand between a floor and a ceiling (policy/budget.ts). Default: no budget. */
   budget?: BudgetOptions;
   /** Host memory figures for init's minimum-free check and pressure. Default: memsys/node's reader, if loaded. */
@@ -77,7 +81,7 @@ export function resolveOptions(options: MMSAOptions): Resolved {
   }
   const o = options as unknown as Record<string, unknown>;
   if (typeof o.name !== 'string' || o.name === '') throw invalidArg('option name', o.name, 'must be a non-empty string');
-  for (const k of ['small', 'shared', 'debug', 'housekeeping'] as const) {
+  for (const k of ['small', 'shared', 'debug', 'housekeeping', 'pressureEvents'] as const) {
     if (o[k] !== undefined && typeof o[k] !== 'boolean') throw invalidArg(`option ${k}`, o[k], 'must be a boolean');
   }
   const small = options.small === true;

@@ -12,6 +12,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MMSA, setPressureEvents } from '../src/node/index.js';
+import { nodePressureEvents } from '../src/node/psi.js';
 import { Sidecar, SidecarError, sidecar } from '../src/node/sidecar.js';
 import { needs, ownCgroup, rejectsCode, sweepGroups } from './helpers.js';
 
@@ -464,6 +466,57 @@ needs('the sidecar suite', existsSync(BIN), `${BIN} is not built (apt-get instal
   });
 });
 
+// ---- pressure events for MMSAs -------------------------------------------------------------------
+
+test('pressure events: one trigger for every subscriber, its events only, unwatched when the last leaves (also before the watch answered)', async () => {
+  const reqs: Record<string, unknown>[] = [];
+  const psi = new Set<(t: number) => void>();
+  let answer: (() => void) | undefined;
+  const fake = {
+    request: (req: Record<string, unknown>) => {
+      reqs.push(req);
+      if (req.op !== 'psi_watch') return Promise.resolve({});
+      return new Promise((res) => { answer = () => res({ trigger: 7 }); });
+    },
+    onPsi: (fn: (t: number) => void) => { psi.add(fn); return () => psi.delete(fn); },
+  } as unknown as Sidecar;
+  const events = nodePressureEvents({ path: '/proc/pressure/memory', stallUs: 5000, sidecar: () => fake });
+  let a = 0, b = 0;
+  const offA = events(() => a++);
+  const offB = events(() => b++);
+  assert.equal(reqs, [{ op: 'psi_watch', path: '/proc/pressure/memory', kind: 'some', stall_us: 5000, window_us: 2_000_000 }], 'one watch');
+  answer!();
+  await sleep(0);
+  for (const fn of psi) { fn(3); fn(7); }
+  assert.equal([a, b], [1, 1], 'its own trigger only, to every subscriber');
+  offA();
+  assert.is(reqs.length, 1, 'still watched for the other');
+  offB();
+  assert.equal(reqs[1], { op: 'psi_unwatch', trigger: 7 });
+  assert.is(psi.size, 0, 'no listener left');
+  // A subscriber that leaves before the watch is answered: unwatched once it is.
+  const off = events(() => a++);
+  off();
+  answer!();
+  await sleep(0);
+  assert.equal(reqs.at(-1), { op: 'psi_unwatch', trigger: 7 });
+  // An MMSA without the option never subscribes; with it, terminate() unsubscribes.
+  let subscribed = 0, left = 0;
+  setPressureEvents(() => { subscribed++; return () => { left++; }; });
+  try {
+    const plain = new MMSA({ name: 'plain', env: {} });
+    plain.init();
+    const eager = new MMSA({ name: 'eager', env: {}, pressureEvents: true });
+    eager.init();
+    assert.equal([subscribed, left], [1, 0]);
+    eager.terminate();
+    plain.terminate();
+    assert.equal([subscribed, left], [1, 1]);
+  } finally {
+    setPressureEvents(nodePressureEvents());
+  }
+});
+
 // ---- PSI trigger events under real memory pressure ---------------------------------------------
 
 // A child memory cgroup of this process's own with a small limit (v1 memory.limit_in_bytes or v2
@@ -549,6 +602,35 @@ needs('PSI trigger events under memory pressure', typeof setup === 'object', typ
       off();
       if (child?.pid && child.exitCode === null) try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
       sc.close();
+    }
+  });
+
+  test('an MMSA made with pressureEvents runs a housekeeping pass when the stall happens, hours before its tick', async () => {
+    setPressureEvents(nodePressureEvents({ path: PSI, stallUs: 5000 }));
+    const mm = new MMSA({ name: 'psi-events', env: {}, timeIval: 3_600_000, pressureEvents: true });
+    const t0 = Date.now();
+    mm.init();
+    // Only a pressure event can bring a pass within the hour: any tick here came from one (the
+    // pressure maker below makes sure there is a stall; another process's may come first).
+    const ticks: number[] = [];
+    mm.addEventListener('tick', () => ticks.push(Date.now()));
+    let child: ChildProcess | undefined;
+    const empty = (g: string) => readFileSync(`${g}/cgroup.procs`, 'utf8').trim() === '';
+    try {
+      await sleep(200); // the watch is registered through the sidecar
+      const into = groups.map((g) => `echo $$ > ${g}/cgroup.procs`).join(' && ');
+      const loop = 'end=$(($(date +%s) + 30)); while [ "$(date +%s)" -lt "$end" ]; do cat "$0" > /dev/null; done';
+      child = spawn('/bin/sh', ['-c', `${into} && dd if=/dev/zero of="$0" bs=1M count=${4 * (LIMIT >> 20)} status=none && ${loop}`, s.file],
+        { stdio: 'ignore', detached: true });
+      await until('a housekeeping pass on a PSI event', () => ticks.length > 0 || child!.exitCode !== null, 20_000);
+      assert.ok(ticks.length > 0, 'a pass came');
+      console.log(`  pressure events: a housekeeping pass ${ticks[0] - t0} ms after the MMSA was made (its timer: in an hour)`);
+      process.kill(-child.pid!, 'SIGKILL');
+      await until('the pressure maker gone from its groups', () => groups.every(empty));
+    } finally {
+      if (child?.pid && child.exitCode === null) try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
+      mm.terminate();
+      setPressureEvents(nodePressureEvents());
     }
   });
 

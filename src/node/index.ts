@@ -5,11 +5,12 @@
 // or has V8 collect dropped arenas; and makes mm.place() move arenas between NUMA nodes.
 
 import type { Readable, Writable } from 'node:stream';
-import { setDefaultMemStats, setNodeStreams, setPageOps, setPlacement } from '../index.js';
+import { setDefaultMemStats, setNodeStreams, setPageOps, setPlacement, setPressureEvents } from '../index.js';
 import { createHostStats } from './hoststats.js';
 import { nodePlacement } from './mover.js';
 import { setSidecar } from './numa.js';
 import { nodePageOps } from './pages.js';
+import { nodePressureEvents } from './psi.js';
 import { sidecar } from './sidecar.js';
 import { sglReadable, sglWritable } from './streams.js';
 
@@ -27,6 +28,7 @@ setNodeStreams({ readable: sglReadable, writable: sglWritable });
 setPageOps(nodePageOps());
 setPlacement(nodePlacement());
 setSidecar(sidecar);
+setPressureEvents(nodePressureEvents());
 
 export * from '../index.js';
 export { createHostStats, readHostStats } from './hoststats.js';
@@ -34,5 +36,7 @@ export type { HostStatsOptions } from './hoststats.js';
 export { parseLimit, parseMeminfo, parsePsi } from './proc.js';
 export { NumaError, errnoName, memoryMaps, movePages, numaMaps, parseCpuList, topology, whereAre } from './numa.js';
 export type { MemoryMapping, MoveOptions, NumaMapping, NumaNode, SidecarClient, Topology } from './numa.js';
+export { nodePressureEvents, psiPath } from './psi.js';
+export type { PsiOptions } from './psi.js';
 export { statusLine, watch } from './watch.js';
 export type { WatchOptions } from './watch.js';
