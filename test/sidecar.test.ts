@@ -568,6 +568,15 @@ const setup = existsSync(BIN) ? pressureSetup() : 'the sidecar is not built';
 needs('PSI trigger events under memory pressure', typeof setup === 'object', typeof setup === 'string' ? setup : '', () => {
   const s = setup as Exclude<typeof setup, string>;
   const groups = [s.mem, ...(s.psi && !s.v2 ? [s.psi.replace(/\/memory\.pressure$/, '')] : [])];
+  // A shell that moves itself into the groups, writes a file four times the limit, then reads it
+  // again and again (for 30 s at most, whatever becomes of the test): every read evicts the pages
+  // the next one needs. Its own process group, so that one kill ends the reader too.
+  const pressureMaker = (): ChildProcess => {
+    const into = groups.map((g) => `echo $$ > ${g}/cgroup.procs`).join(' && ');
+    const loop = 'end=$(($(date +%s) + 30)); while [ "$(date +%s)" -lt "$end" ]; do cat "$0" > /dev/null; done';
+    return spawn('/bin/sh', ['-c', `${into} && dd if=/dev/zero of="$0" bs=1M count=${4 * (LIMIT >> 20)} status=none && ${loop}`, s.file],
+      { stdio: 'ignore', detached: true });
+  };
   test.after(() => {
     rmSync(s.file, { force: true });
     for (const g of groups) try { rmdirSync(g); } catch { /* a test that failed left a task in it */ }
@@ -584,13 +593,7 @@ needs('PSI trigger events under memory pressure', typeof setup === 'object', typ
       const system = (await watch(PSI)).trigger;
       const cgroup = s.psi ? (await watch(s.psi)).trigger : undefined;
       const before = readFileSync(PSI, 'utf8').split('\n')[0];
-      // The shell moves itself into the groups, writes a file four times the limit, then reads it
-      // again and again (for 30 s at most, whatever becomes of this test): every read evicts the
-      // pages the next one needs. Its own process group, so that one kill ends the reader too.
-      const into = groups.map((g) => `echo $$ > ${g}/cgroup.procs`).join(' && ');
-      const loop = 'end=$(($(date +%s) + 30)); while [ "$(date +%s)" -lt "$end" ]; do cat "$0" > /dev/null; done';
-      child = spawn('/bin/sh', ['-c', `${into} && dd if=/dev/zero of="$0" bs=1M count=${4 * (LIMIT >> 20)} status=none && ${loop}`, s.file],
-        { stdio: 'ignore', detached: true });
+      child = pressureMaker();
       const t0 = Date.now();
       await until('a PSI event for each trigger', () => (seen.includes(system) && (cgroup === undefined || seen.includes(cgroup))) || child!.exitCode !== null, 20_000);
       assert.is(child.exitCode, null, 'the pressure maker ran throughout');
@@ -618,10 +621,7 @@ needs('PSI trigger events under memory pressure', typeof setup === 'object', typ
     const empty = (g: string) => readFileSync(`${g}/cgroup.procs`, 'utf8').trim() === '';
     try {
       await sleep(200); // the watch is registered through the sidecar
-      const into = groups.map((g) => `echo $$ > ${g}/cgroup.procs`).join(' && ');
-      const loop = 'end=$(($(date +%s) + 30)); while [ "$(date +%s)" -lt "$end" ]; do cat "$0" > /dev/null; done';
-      child = spawn('/bin/sh', ['-c', `${into} && dd if=/dev/zero of="$0" bs=1M count=${4 * (LIMIT >> 20)} status=none && ${loop}`, s.file],
-        { stdio: 'ignore', detached: true });
+      child = pressureMaker();
       await until('a housekeeping pass on a PSI event', () => ticks.length > 0 || child!.exitCode !== null, 20_000);
       assert.ok(ticks.length > 0, 'a pass came');
       console.log(`  pressure events: a housekeeping pass ${ticks[0] - t0} ms after the MMSA was made (its timer: in an hour)`);

@@ -20,7 +20,7 @@ export interface PsiOptions {
   windowUs?: number;
   /** The pressure file (default: the cgroup's, else the system's). */
   path?: string;
-  /** The sidecar to ask (default: this process's). */
+  /** @internal The sidecar to ask (default: this process's). */
   sidecar?: () => Sidecar;
 }
 
