@@ -3,6 +3,11 @@
  * raw syscalls, so that a static binary runs in the busybox guest.
  *
  *   moveloop MIB [BATCH] [TO] [FROM]    (defaults: BATCH 4096 pages, TO 1, FROM 0)
+ *   moveloop --pid PID ADDR PAGES [BATCH] [TO]
+ *
+ * The second form moves PAGES pages of process PID from address ADDR (hex or decimal) instead of
+ * memory of its own: the very memory a mover is timed on, so that the two compare like for like
+ * (a Node process's wasm memory and a fresh mapping of this program's differ in huge pages).
  *
  * Allocates MIB MiB on node FROM (set_mempolicy MPOL_BIND while touching, so that the timed move
  * always moves every page), writes each page's index into it, moves every page to node TO with
@@ -35,8 +40,45 @@ static double now_ms(void) {
   return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
+static long target_pid; /* 0: this process */
+
 static long move_pages(unsigned long n, void **pages, const int *nodes, int *status) {
-  return syscall(SYS_move_pages, 0, n, pages, nodes, status, nodes ? MPOL_MF_MOVE : 0);
+  return syscall(SYS_move_pages, target_pid, n, pages, nodes, status, nodes ? MPOL_MF_MOVE : 0);
+}
+
+static int die(const char *what);
+static long on_node(void **pages, int *status, unsigned long n, unsigned long batch, int node, long *errors);
+
+/* Every page of another process's range to node `to` in batches: the timed loop of the first form. */
+static int move_other(int argc, char **argv) {
+  if (argc < 5) return die("arguments");
+  target_pid = strtol(argv[2], NULL, 10);
+  uintptr_t addr = (uintptr_t)strtoull(argv[3], NULL, 0);
+  unsigned long n = strtoul(argv[4], NULL, 10);
+  unsigned long batch = argc > 5 ? strtoul(argv[5], NULL, 10) : 4096;
+  int to = argc > 6 ? atoi(argv[6]) : 1;
+  if (target_pid <= 0 || n == 0 || batch == 0 || addr % PAGE) return die("arguments");
+  void **pages = malloc(n * sizeof *pages);
+  int *nodes = malloc(n * sizeof *nodes), *status = malloc(n * sizeof *status);
+  if (!pages || !nodes || !status) return die("alloc");
+  for (unsigned long i = 0; i < n; i++) pages[i] = (void *)(addr + i * PAGE), nodes[i] = to;
+  long busy = 0, failed = 0;
+  double t0 = now_ms();
+  for (unsigned long i = 0; i < n; i += batch) {
+    unsigned long k = n - i < batch ? n - i : batch;
+    if (move_pages(k, pages + i, nodes + i, status + i) < 0) return die("move_pages");
+    for (unsigned long j = 0; j < k; j++) {
+      if (status[i + j] == -EBUSY) busy++;
+      else if (status[i + j] != to) failed++;
+    }
+  }
+  double move_ms = now_ms() - t0;
+  long errors;
+  long after = on_node(pages, status, n, batch, to, &errors);
+  if (after < 0) return die("query");
+  printf("moveloop: pid=%ld pages=%lu batch=%lu to=%d move_ms=%.1f pages_per_s=%.0f ebusy=%ld failed=%ld on_to=%ld\n",
+         target_pid, n, batch, to, move_ms, n / (move_ms / 1e3), busy, failed, after);
+  return after == (long)n ? 0 : 1;
 }
 
 static long set_policy(int mode, int node) {
@@ -65,6 +107,7 @@ static long on_node(void **pages, int *status, unsigned long n, unsigned long ba
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--pid") == 0) return move_other(argc, argv);
   if (argc < 2) {
     fprintf(stderr, "usage: moveloop MIB [BATCH] [TO] [FROM]\n");
     return 2;

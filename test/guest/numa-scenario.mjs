@@ -248,13 +248,15 @@ await step('a bandwidth-limited move keeps to its cap', async () => {
   return fields;
 });
 
-// The sidecar's mover against moveloop, the same amount, one after the other three times: the
-// host's load moves both (5–70 k pages/s between runs of moveloop alone), so the figure is the
-// median of the three rounds' ratios.
+// The sidecar's mover against moveloop on the same memory (this process's wasm memory, moved back
+// to node 0 before each), one after the other three times: the host's load moves both (5–70 k
+// pages/s between runs of moveloop alone), so the figure is the median of the rounds' ratios.
 await step('the mover against the bare move_pages loop', async () => {
   const rounds = [];
+  const pages = (MIB * MiB) / PAGE;
   for (let k = 0; k < 3; k++) {
-    const out = execFileSync('/bin/moveloop', [String(MIB)], { encoding: 'utf8' });
+    await toZero();
+    const out = execFileSync('/bin/moveloop', ['--pid', String(process.pid), `0x${memStart.toString(16)}`, String(pages)], { encoding: 'utf8' });
     const c = Number(/pages_per_s=(\d+)/.exec(out)?.[1]);
     check(c > 0, `moveloop printed no rate: ${out}`);
     await toZero();
