@@ -41,7 +41,8 @@ export interface MMSAOptions {
   housekeeping?: boolean;
   /** Also run a housekeeping pass as soon as the host reports memory pressure, between ticks:
    * in Node, a PSI trigger on the process's cgroup (or the system) through memsys/node's sidecar,
-   * which it starts. Default false; where there is no source of events, the timer alone runs. */
+   * which it starts. Default false; where there is no source of events, the timer alone runs.
+   * It adds to the timer: with `housekeeping: false` there are none. */
   pressureEvents?: boolean;
   /** Size the pool on demand between a floor and a ceiling (policy/budget.ts). Default: no budget. */
   budget?: BudgetOptions;

@@ -313,6 +313,28 @@ test('mm.place(): every arena moved, a new arena after place() moved too, until 
   }
 });
 
+test('mm.place(): a move that fails at a later arena says what the whole place() did, the arenas before it included', async () => {
+  const prev = placement();
+  // One request an arena (256 pages): the second arena's fails.
+  const sc = fakeSidecar((_, n) => (n === 2 ? sidecarError('move_pages: Cannot allocate memory (ENOMEM)', 12) : undefined));
+  setPlacement(nodePlacement({ sidecar: sc, topology: () => topology(TWO) }));
+  const mm = pool('half-placed');
+  try {
+    const bufs = Array.from({ length: 70 }, () => mm.alloc());
+    assert.ok(mm.pool.arenas.list.length >= 2);
+    let err: unknown;
+    try { await mm.place(1); } catch (e) { err = e; }
+    assert.ok(err instanceof NumaError, String(err));
+    const r = (err as NumaError).report!;
+    assert.equal([r.pages, r.moved, r.already], [256, 255, 1], 'the first arena is in the report');
+    assert.match((err as NumaError).message, 'place(1) had handled 256 pages of its arenas: 255 moved, 1 there already');
+    for (const b of bufs) mm.free(b);
+  } finally {
+    mm.terminate();
+    setPlacement(prev);
+  }
+});
+
 test('mm.place(): an arena added later that cannot be placed is a warning, not an unhandled rejection', async () => {
   const prev = placement();
   let failing = false;

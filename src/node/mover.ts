@@ -91,6 +91,16 @@ export function nodePlacement(deps: PlacementDeps = {}): Placement {
         await first;
       } catch (e) {
         stop(); // the caller learns of it; arenas added later are not placed behind its back
+        // Say what the whole place() did before it stopped: the arenas moved (and bound) before
+        // the one that failed, with what that one moved.
+        const part = (e as { report?: MoveReport }).report;
+        if (part) for (const [k, v] of Object.entries({ pages: part.pages, moved: part.moved, already: part.already })) total[k as 'pages'] += v;
+        if (part) for (const [k, v] of Object.entries(part.failed)) total.failed[k] = (total.failed[k] ?? 0) + v;
+        total.ms = performance.now() - t0;
+        if (e instanceof MemsysError) {
+          throw new NumaError(`${e.message.replace(/^memsys: /, '')} (place(${node}) had handled ${total.pages} pages of its arenas: ` +
+            `${total.moved} moved, ${total.already} there already)`, { report: total, errno: (e as { errno?: string }).errno });
+        }
         throw e;
       }
       total.ms = performance.now() - t0;

@@ -121,6 +121,7 @@ async function placedOn(node) {
     const c = await where(process.pid, address(b), b.length / PAGE);
     if (!onlyOn(c, node) || !(c[node] > 0)) off.push(c);
   }
+  check(off.length === 0, `${off.length} of the first buffers are not on node ${node}`, { off: off.slice(0, 8) });
   const broken = bufs.filter((b, i) => !intact(b, i)).length;
   check(broken === 0, `${broken} buffers changed in the move`);
   return per;
@@ -259,6 +260,7 @@ await step('the mover against the bare move_pages loop', async () => {
     const out = execFileSync('/bin/moveloop', ['--pid', String(process.pid), `0x${memStart.toString(16)}`, String(pages)], { encoding: 'utf8' });
     const c = Number(/pages_per_s=(\d+)/.exec(out)?.[1]);
     check(c > 0, `moveloop printed no rate: ${out}`);
+    check(/ failed=0 /.test(out) && new RegExp(` on_to=${pages}\\b`).test(out), `moveloop did not move every page: ${out}`);
     await toZero();
     const r = await movePages(process.pid, memStart, (MIB * MiB) / PAGE, 1);
     check(r.moved === (MIB * MiB) / PAGE && Object.keys(r.failed).length === 0, 'not every page moved', { report: report_(r) });
