@@ -666,7 +666,7 @@ static uint32_t random_class(void) {
   return r < 70 ? below(MEMSYS_NUM_SMALL) : MEMSYS_NUM_SMALL + below(MEMSYS_NUM_CLASSES - MEMSYS_NUM_SMALL);
 }
 
-typedef struct { uint32_t off, c; uint8_t tag; } live_t;
+typedef struct { uint32_t off, c, tag; } live_t;
 
 enum { LIVE_MAX = 4096 };
 static live_t live[LIVE_MAX];
@@ -675,14 +675,25 @@ static uint32_t live_per_class[MEMSYS_NUM_CLASSES];
 static double taken_per_class[MEMSYS_NUM_CLASSES];
 static uint8_t *granules; /* 1 per 128-byte granule held by a live buffer */
 
-static void took(arena_t *a, uint32_t off, uint32_t c, uint8_t tag) {
+/* A buffer's tag, in its first and its last four bytes (every class is at least 128 bytes). */
+static void put_tag(arena_t *a, uint32_t off, uint32_t size, uint32_t tag) {
+  memcpy(a->mem + off, &tag, 4);
+  memcpy(a->mem + off + size - 4, &tag, 4);
+}
+static int has_tag(arena_t *a, uint32_t off, uint32_t size, uint32_t tag) {
+  uint32_t head, tail;
+  memcpy(&head, a->mem + off, 4);
+  memcpy(&tail, a->mem + off + size - 4, 4);
+  return head == tag && tail == tag;
+}
+
+static void took(arena_t *a, uint32_t off, uint32_t c, uint32_t tag) {
   uint32_t size = memsys_class_size(c);
   CHECK(off >= data_start(a) && (uint64_t)off + size <= a->bytes && off % 128 == 0, "class %u at %u", c, off);
   uint32_t g0 = off >> 7, n = size >> 7, at = first_set(granules + g0, n, 0);
   CHECK(at == n, "class %u at %u: granule %u is already in a live buffer (handed out twice)", c, off, g0 + at);
   memset(granules + g0, 1, n);
-  a->mem[off] = tag;
-  a->mem[off + size - 1] = tag;
+  put_tag(a, off, size, tag);
   live[nlive++] = (live_t){off, c, tag};
   live_per_class[c]++;
   taken_per_class[c]++;
@@ -692,8 +703,7 @@ static void took(arena_t *a, uint32_t off, uint32_t c, uint8_t tag) {
 static void gave(arena_t *a, uint32_t i) {
   live_t b = live[i];
   uint32_t size = memsys_class_size(b.c);
-  CHECK(a->mem[b.off] == b.tag && a->mem[b.off + size - 1] == b.tag, "class %u at %u: tags %u/%u, written %u",
-        b.c, b.off, a->mem[b.off], a->mem[b.off + size - 1], b.tag);
+  CHECK(has_tag(a, b.off, size, b.tag), "class %u at %u: its tag %u was overwritten", b.c, b.off, b.tag);
   memset(granules + (b.off >> 7), 0, size >> 7);
   live[i] = live[--nlive];
   live_per_class[b.c]--;
@@ -709,11 +719,12 @@ static void test_model(uint64_t seed, uint32_t ops) {
   uint32_t arr = memsys_raw_alloc(x, 1);
   uint32_t *e = memsys_u32s(x, arr);
   unsigned long full = 0, batches = 0, bad_batches = 0, bad_frees = 0, snapshots = 0;
-  uint8_t tag = 0;
+  uint32_t tag = 0;
   uint32_t target = LIVE_MAX / 2;
   for (uint32_t op = 0; op < ops; op++) {
     if (op % 20000 == 0) target = below(LIVE_MAX / 2); /* wander between empty and full */
-    if (++tag == 0) tag = 1;
+    tag = tag * 2654435761u + op + 1; /* a different tag for every operation, never 0 */
+    if (tag == 0) tag = 1;
     uint32_t r = below(1000);
     int grow = nlive < target;
     if (r < 400 && (grow || nlive == 0) && nlive < LIVE_MAX) {
@@ -801,8 +812,9 @@ static void test_model(uint64_t seed, uint32_t ops) {
       IS(cstat(a, c, MEMSYS_CSTAT_OUT), out);
     } else {
       CHECK(memsys_release(x) >= 0, "release");
+      CHECKED(a);
     }
-    if (op % 25000 == 0) CHECKED(a);
+    if (op % 1000 == 0) CHECKED(a);
   }
   CHECKED(a);
   /* Counts balance: out per class is the model's live count; taken is every buffer handed out. */
