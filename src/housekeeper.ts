@@ -85,14 +85,7 @@ export class Housekeeper {
     if (!this.pool.usable || now - this.lastEventPass < 1000) return;
     this.lastEventPass = now;
     if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    let next: number;
-    try {
-      next = this.housekeep().next!;
-    } catch {
-      next = Math.max(this.opts.timeIval, 60_000);
-    }
-    this.schedule(next);
+    this.pass();
   }
 
   /** The pressure level last seen (the pool keeps it: a refill reads it). */
@@ -133,16 +126,20 @@ export class Housekeeper {
   private schedule(ms: number): void {
     if (!this.opts.timer || !this.pool.usable) return;
     this.timer = unref(setTimeout(() => {
-      this.timer = undefined;
-      if (!this.pool.usable) return;
-      let next: number;
-      try {
-        next = this.housekeep().next!;
-      } catch {
-        next = Math.max(this.opts.timeIval, 60_000); // as AIStore after a failed memory reading
-      }
-      this.schedule(next);
+      if (this.pool.usable) this.pass();
     }, ms));
+  }
+
+  // A pass and the timer set for the next one, as the timer and pressure events run them.
+  private pass(): void {
+    this.timer = undefined;
+    let next: number;
+    try {
+      next = this.housekeep().next!;
+    } catch {
+      next = Math.max(this.opts.timeIval, 60_000); // as AIStore after a failed memory reading
+    }
+    this.schedule(next);
   }
 
   // One pass, as the timer runs it; returns what it did and when the next is due.
