@@ -75,15 +75,17 @@ export function nodePlacement(deps: PlacementDeps = {}): Placement {
       following.set(req.owner, stop);
       req.owner.addEventListener('arena-added', onAdded);
       const total: MoveReport = { pages: 0, moved: 0, already: 0, failed: {}, ms: 0, balancing: topo.balancing, bound: Boolean(o.bind) };
+      const add = (r: MoveReport) => {
+        total.pages += r.pages;
+        total.moved += r.moved;
+        total.already += r.already;
+        for (const [k, v] of Object.entries(r.failed)) total.failed[k] = (total.failed[k] ?? 0) + v;
+      };
       const t0 = performance.now();
       const first = queue.then(async () => {
         for (const m of req.memories()) {
           if (stopped) break;
-          const r = await placeOne(m);
-          total.pages += r.pages;
-          total.moved += r.moved;
-          total.already += r.already;
-          for (const [k, v] of Object.entries(r.failed)) total.failed[k] = (total.failed[k] ?? 0) + v;
+          add(await placeOne(m));
         }
       });
       queue = first.catch(() => undefined);
@@ -94,8 +96,7 @@ export function nodePlacement(deps: PlacementDeps = {}): Placement {
         // Say what the whole place() did before it stopped: the arenas moved (and bound) before
         // the one that failed, with what that one moved.
         const part = (e as { report?: MoveReport }).report;
-        if (part) for (const [k, v] of Object.entries({ pages: part.pages, moved: part.moved, already: part.already })) total[k as 'pages'] += v;
-        if (part) for (const [k, v] of Object.entries(part.failed)) total.failed[k] = (total.failed[k] ?? 0) + v;
+        if (part) add(part);
         total.ms = performance.now() - t0;
         if (e instanceof MemsysError) {
           throw new NumaError(`${e.message.replace(/^memsys: /, '')} (place(${node}) had handled ${total.pages} pages of its arenas: ` +
