@@ -32,6 +32,12 @@ export { copyOption } from './sgl/streams.js';
 export type { ByteChunk, ByteSink, ByteSource, ChunkOptions, NodeWritableLike } from './sgl/streams.js';
 export { MemsysError, MemsysRangeError, MemsysTypeError } from './errors.js';
 export type { MemsysErrorCode } from './errors.js';
+// memsys/node names bad values and holds its handles as the browser-safe code does, through this
+// entry (its bundle shares this one).
+/** @internal */
+export { show } from './errors.js';
+/** @internal */
+export { unref } from './platform/timers.js';
 export type { MemStats, MemStatsProvider, PsiLine } from './platform/host.js';
 export { Pressure, lowWatermark, pressureLevel, pressureName } from './policy/pressure.js';
 export type { PressureInputs, PressureLevel, PressureName } from './policy/pressure.js';

@@ -13,7 +13,9 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MemsysError, MemsysTypeError, type MoveReport } from '../index.js';
+import { MemsysError, MemsysTypeError, type MoveReport, show } from '../index.js';
+import { reader } from './cgroup.js';
+import { parseMeminfo } from './proc.js';
 
 export type { MoveReport } from '../index.js';
 
@@ -105,13 +107,12 @@ export function topology(root: string = NODE_ROOT): Topology {
   } catch {
     // no NUMA support in this kernel
   }
+  const read = reader('', []);
+  const readText = (path: string) => read(path) ?? '';
   const nodes = names.map((n) => Number(n.slice(4))).sort((a, b) => a - b).map((id): NumaNode => {
     const dir = join(root, `node${id}`);
-    const mem = new Map<string, number>();
-    for (const line of readText(join(dir, 'meminfo')).split('\n')) {
-      const m = /^Node\s+\d+\s+(\w+):\s+(\d+)\s*kB/.exec(line);
-      if (m) mem.set(m[1]!, Number(m[2]) * 1024);
-    }
+    // /proc/meminfo's lines, each after "Node N ".
+    const mem = parseMeminfo(readText(join(dir, 'meminfo')).replace(/^Node\s+\d+\s+/gm, ''));
     return {
       id, memTotal: mem.get('MemTotal') ?? 0, memFree: mem.get('MemFree') ?? 0,
       cpus: parseCpuList(readText(join(dir, 'cpulist'))),
@@ -142,13 +143,6 @@ export function parseCpuList(text: string): number[] {
   return out;
 }
 
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
 
 // ---- a process's memory ------------------------------------------------------------------------
 
@@ -456,7 +450,3 @@ function sidecarFailure(e: unknown, what: string, pid: number, node: number | un
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 const count = (pages: number): string => `${pages} page${pages === 1 ? '' : 's'}`;
-
-function show(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v) : String(v);
-}

@@ -12,7 +12,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
-import { MemsysError, MemsysTypeError } from '../index.js';
+import { MemsysError, MemsysTypeError, unref } from '../index.js';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const MAX_ID = 2 ** 31 - 1;
@@ -65,7 +65,6 @@ interface Child {
   gone: boolean;
 }
 
-const unref = (s: unknown) => (s as { unref?: () => void } | null)?.unref?.();
 
 /** The sidecar's client: one child process, started on the first request. */
 export class Sidecar {

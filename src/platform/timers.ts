@@ -2,6 +2,6 @@
 // nothing to do: a page's timers do not hold it open).
 
 export function unref<T>(handle: T): T {
-  (handle as { unref?: () => void }).unref?.();
+  (handle as { unref?: () => void } | null | undefined)?.unref?.();
   return handle;
 }
