@@ -33,7 +33,7 @@ export class Links {
   // Sends an announcement to every other realm: on the BroadcastChannel and on each port.
   private broadcast(msg: Announcement, except?: Portlike): void {
     this.channel?.postMessage(msg);
-    for (const p of this.ports.keys()) if (p !== except) p.postMessage({ memsys: this.pool.id, msg });
+    for (const p of this.ports.keys()) if (p !== except) this.tell(p, msg);
   }
 
   added(a: Arena): void {
