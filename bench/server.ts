@@ -1,0 +1,337 @@
+// Server benchmark (`npm run bench` part 10; alone: `node --import tsx bench/server.ts`,
+// `BENCH_QUICK=1` for a short run): an upload / echo / download server on 127.0.0.1 (bench/server/
+// app.ts) driven by autocannon in another process (bench/server/load.ts), for each way of holding
+// a body: memsys SGLs, raw-body (Express's reader), Buffer.concat of the chunks, and Fastify's
+// collector. Bodies of 64 KiB, 1 MiB and 16 MiB at a few concurrency levels.
+//
+// A fresh server process per strategy and body size (a "block"), so that GC time and RSS are that
+// strategy's alone, and a fresh load generator beside it. In a block, for each route and
+// concurrency: a warm-up run, then the measured run, bounded by a number of requests (the same for
+// every strategy, so GC totals compare) and by a duration; then the RSS as it falls after the last
+// load. Blocks run in rotating strategy order, REPS times; the tables show medians over the reps,
+// and ratios against raw-body.
+
+import { type ChildProcess, fork } from 'node:child_process';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { LoadResult, LoadSpec } from './server/load.js';
+
+type Strategy = 'memsys' | 'raw-body' | 'concat' | 'fastify';
+type Route = 'upload' | 'echo' | 'download';
+const ALL: Strategy[] = ['memsys', 'raw-body', 'concat', 'fastify'];
+// BENCH_STRATEGIES=memsys,concat, BENCH_SIZES='1 MiB' and BENCH_ROUTES=echo narrow a run (raw-body
+// is always kept: the ratios are against it).
+const STRATEGIES = process.env.BENCH_STRATEGIES ? ALL.filter((s) => s === 'raw-body' || process.env.BENCH_STRATEGIES!.split(',').includes(s)) : ALL;
+const BASE: Strategy = 'raw-body';
+const ROUTES = (['upload', 'echo', 'download'] as Route[]).filter((r) => !process.env.BENCH_ROUTES || process.env.BENCH_ROUTES.split(',').includes(r));
+const QUICK = process.env.BENCH_QUICK === '1';
+const REPS = Number(process.env.BENCH_REPS ?? (QUICK ? 1 : 2));
+const KiB = 1024, MiB = 1024 * KiB;
+
+interface SizeSpec { label: string; bytes: number; cells: { c: number; amount: number }[] }
+// Amounts sized for ~0.5-1 s per measured run on the development VM at the slowest strategy.
+const ALL_SIZES: SizeSpec[] = QUICK
+  ? [
+    { label: '64 KiB', bytes: 64 * KiB, cells: [{ c: 16, amount: 1000 }] },
+    { label: '1 MiB', bytes: MiB, cells: [{ c: 16, amount: 200 }] },
+    { label: '16 MiB', bytes: 16 * MiB, cells: [{ c: 4, amount: 24 }] },
+  ]
+  : [
+    { label: '64 KiB', bytes: 64 * KiB, cells: [{ c: 1, amount: 1500 }, { c: 16, amount: 3000 }, { c: 64, amount: 3000 }] },
+    { label: '1 MiB', bytes: MiB, cells: [{ c: 1, amount: 200 }, { c: 16, amount: 400 }, { c: 64, amount: 512 }] },
+    { label: '16 MiB', bytes: 16 * MiB, cells: [{ c: 1, amount: 16 }, { c: 8, amount: 48 }] },
+  ];
+// BENCH_SCALE multiplies every amount (longer runs, e.g. under a profiler).
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const SIZES = ALL_SIZES.filter((s) => !process.env.BENCH_SIZES || process.env.BENCH_SIZES.split(',').includes(s.label))
+  .map((s) => ({ ...s, cells: s.cells.map((x) => ({ c: x.c, amount: Math.round(x.amount * SCALE) })) }));
+const MAX_MS = 4000;               // the duration bound of a measured run
+const AFTER_MS = process.env.BENCH_AFTER ? process.env.BENCH_AFTER.split(',').map(Number) : [1000, 3000];
+
+// The memsys server's MMSA: housekeeping on, a pass every ~0.5 s at Low pressure (twice timeIval),
+// free pages back with MADV_DONTNEED, and a budget that follows demand down once it has stayed
+// below for 2 passes: at Low pressure nothing else gives memory back before 45-180 s idle.
+const MEMSYS_OPTS = process.env.MEMSYS_OPTS ?? JSON.stringify({ timeIval: 250, madvise: 'dontneed', housekeeping: true, budget: { hold: 2, shrink: 1 } });
+
+// ---- child processes ----------------------------------------------------------------------------
+
+const live = new Set<ChildProcess>();
+function killAll(): void {
+  for (const c of live) if (c.exitCode === null && c.signalCode === null) process.kill(c.pid!, 'SIGKILL');
+  live.clear();
+}
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { killAll(); process.exit(130); });
+
+interface Proc { child: ChildProcess; call<T>(msg: object, timeoutMs?: number): Promise<T>; first: Promise<Record<string, unknown>> }
+
+function start(file: string, args: string[], env: NodeJS.ProcessEnv = process.env, flags: string[] = []): Proc {
+  const child = fork(fileURLToPath(new URL(file, import.meta.url)), args, {
+    execArgv: [...flags, '--import', 'tsx'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  live.add(child);
+  child.on('exit', () => live.delete(child));
+  let id = 0;
+  const waiting = new Map<number, { resolve: (v: never) => void; reject: (e: Error) => void }>();
+  let onFirst: (m: Record<string, unknown>) => void;
+  const first = new Promise<Record<string, unknown>>((resolve, reject) => {
+    onFirst = resolve;
+    child.once('exit', (code, sig) => reject(new Error(`${file} ${args.join(' ')} exited (${code ?? sig}) before it was ready`)));
+    setTimeout(() => reject(new Error(`${file} ${args.join(' ')} not ready after 30 s`)), 30_000).unref();
+  });
+  first.catch(() => {});
+  child.on('message', (m: { id?: number; error?: string }) => {
+    if (m.id === undefined) { onFirst(m as Record<string, unknown>); return; }
+    const w = waiting.get(m.id);
+    waiting.delete(m.id);
+    if (m.error) w?.reject(new Error(m.error)); else w?.resolve(m as never);
+  });
+  child.on('exit', (code, sig) => {
+    for (const w of waiting.values()) w.reject(new Error(`${file} ${args.join(' ')} exited (${code ?? sig})`));
+    waiting.clear();
+  });
+  const call = <T>(msg: object, timeoutMs = 60_000) => new Promise<T>((resolve, reject) => {
+    const n = ++id;
+    const t = setTimeout(() => { waiting.delete(n); reject(new Error(`${file}: no reply to ${JSON.stringify(msg).slice(0, 80)} in ${timeoutMs} ms`)); }, timeoutMs);
+    waiting.set(n, { resolve: (v) => { clearTimeout(t); resolve(v); }, reject: (e) => { clearTimeout(t); reject(e); } });
+    child.send({ id: n, ...msg });
+  });
+  return { child, call, first };
+}
+
+async function stop(p: Proc): Promise<void> {
+  const c = p.child;
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  const gone = new Promise((r) => c.once('exit', r));
+  try { c.send({ id: 0, cmd: 'exit' }); } catch { /* channel already closed */ }
+  const t = setTimeout(() => process.kill(c.pid!, 'SIGKILL'), 3000);
+  await gone;
+  clearTimeout(t);
+}
+
+// ---- one set: every strategy at one body size --------------------------------------------------
+
+interface PoolFigures { arenas: number; kept: number; retired: number; ticks: number }
+interface HeapFigures { heapTotal: number; external: number }
+interface ServerRead {
+  gcMs: number; gcCount: number; gcMajorMs: number; peak: number; rss: number; served: number; failed: number; lastError: string;
+  cpuMs: number; faults: number; pool?: PoolFigures;
+}
+interface Cell { route: Route; c: number; load: LoadResult; server: ServerRead }
+interface After { at: number; rss: number; pool?: PoolFigures; heap: HeapFigures }
+interface Block { rep: number; strategy: Strategy; size: SizeSpec; idle: number; idleHeap: HeapFigures; cells: Cell[]; after: After[] }
+
+const problems: string[] = [];
+
+// One server per strategy, all started together and idle but for the one under load; each cell
+// (route, concurrency) runs the strategies back to back, in an order that rotates from cell to
+// cell, so that what else the machine does at that moment falls on all of them. One load
+// generator serves them all.
+async function sizeSet(rep: number, size: SizeSpec): Promise<Block[]> {
+  const env = { ...process.env, MEMSYS_OPTS };
+  // BENCH_SERVER_FLAGS: node flags for the servers only (--cpu-prof, --trace-gc, ...).
+  const flags = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
+  const servers = new Map(STRATEGIES.map((s) => [s, start('./server/app.ts', [s], env, flags)]));
+  const load = start('./server/load.ts', []);
+  try {
+    const blocks = new Map<Strategy, Block>();
+    for (const [s, p] of servers) {
+      const ready = await p.first as { port: number; rss: number; heap: HeapFigures };
+      blocks.set(s, { rep, strategy: s, size, idle: ready.rss, idleHeap: ready.heap, cells: [], after: [], port: ready.port } as Block & { port: number });
+    }
+    await load.first;
+    let turn = rep;
+    for (const route of ROUTES) {
+      for (const { c, amount } of size.cells) {
+        const k = turn++ % STRATEGIES.length;
+        for (const strategy of [...STRATEGIES.slice(k), ...STRATEGIES.slice(0, k)]) {
+          const server = servers.get(strategy)!;
+          const b = blocks.get(strategy)! as Block & { port: number };
+          const base = `http://127.0.0.1:${b.port}`;
+          const spec: LoadSpec = {
+            url: route === 'download' ? `${base}/download/${size.bytes}` : `${base}/${route}`,
+            method: route === 'download' ? 'GET' : 'POST',
+            bodyBytes: route === 'download' ? 0 : size.bytes,
+            connections: c, amount, maxMs: MAX_MS,
+          };
+          await load.call({ cmd: 'run', spec: { ...spec, amount: Math.max(2 * c, Math.min(amount >> 3, 4 * c)), maxMs: 500 } });
+          await server.call({ cmd: 'mark' });
+          const { result } = await load.call<{ result: LoadResult }>({ cmd: 'run', spec }, MAX_MS + 30_000);
+          const read = await server.call<ServerRead>({ cmd: 'read' });
+          const where = `${strategy} ${size.label} ${route} c=${c}`;
+          if (result.non2xx || result.errors || read.failed) {
+            problems.push(`${where}: ${result.non2xx} non-2xx, ${result.errors} errors (${result.timeouts} timeouts), server failures ${read.failed}${read.lastError ? ` (last: ${read.lastError})` : ''}`);
+          }
+          if (result.stopped) problems.push(`${where}: stopped by the ${MAX_MS} ms bound after ${result.ok} of ${amount} requests`);
+          b.cells.push({ route, c, load: result, server: read });
+          process.stdout.write(`  ${where.padEnd(34)} ${f0(result.rps).padStart(6)} req/s  p50 ${f2(result.p50).padStart(7)}  p99 ${f2(result.p99).padStart(7)} ms  GC ${f1(read.gcMs).padStart(6)} ms (${read.gcCount})  CPU ${f2(read.cpuMs / Math.max(1, result.ok)).padStart(5)} ms/req  faults ${f0(read.faults / Math.max(1, result.ok)).padStart(5)}/req  peak ${mib(read.peak)} MiB  ${f0(result.ms)} ms\n`);
+        }
+      }
+    }
+    // The RSS of every server as it falls after the last load (they are all idle now).
+    await Promise.all([...servers].map(async ([s, p]) => {
+      blocks.get(s)!.after = (await p.call<{ after: After[] }>({ cmd: 'after', at: AFTER_MS }, AFTER_MS.at(-1)! + 10_000)).after;
+    }));
+    for (const b of blocks.values()) {
+      process.stdout.write(`  ${`${b.strategy} ${size.label}`.padEnd(34)} idle ${mib(b.idle)} MiB, after ${b.after.map((a) => `${a.at / 1000} s: ${mib(a.rss)}${a.pool ? ` (${a.pool.arenas} arenas, ${mib(a.pool.kept)} MiB kept, pass ${a.pool.ticks})` : ''}`).join(', ')} MiB; V8 heap ${mib(b.idleHeap.heapTotal)} -> ${mib(b.after.at(-1)!.heap.heapTotal)} MiB\n`);
+    }
+    return [...blocks.values()];
+  } finally {
+    await Promise.all([stop(load), ...[...servers.values()].map(stop)]);
+  }
+}
+
+// ---- formatting ----------------------------------------------------------------------------------
+
+const f0 = (x: number) => x.toFixed(0);
+const f1 = (x: number) => x.toFixed(1);
+const f2 = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+const mib = (b: number) => (b / MiB).toFixed(0);
+const fx = (x: number) => (!Number.isFinite(x) ? (Number.isNaN(x) ? '–' : '∞') : x >= 10 ? `${x.toFixed(1)}x` : `${x.toFixed(2)}x`);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const geomean = (xs: number[]) => Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
+// GC per request, so that a run cut short by the duration bound still compares; a strategy with no
+// GC at all against one with some reads 0.
+const gcRatio = (a: number, b: number) => (b === 0 ? (a === 0 ? 1 : Infinity) : a / b);
+
+// `text`: how many leading columns are text (left-aligned); the rest are figures.
+function markdown(head: string[], rows: string[][], text = 3): string {
+  const line = (r: string[]) => `| ${r.join(' | ')} |`;
+  return [line(head), `|${head.map((_, i) => (i < text ? ' --- ' : ' ---: ')).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+// ---- main ----------------------------------------------------------------------------------------
+
+const started = Date.now();
+const cpus = os.cpus();
+console.log(`\n10. HTTP server: upload / echo / download on 127.0.0.1, autocannon in another process${QUICK ? ' (BENCH_QUICK)' : ''}`);
+console.log(`  ${cpus.length} cores, node ${process.version}; ${REPS} rep(s), strategies rotate; memsys options ${MEMSYS_OPTS}`);
+
+const blocks: Block[] = [];
+for (let rep = 0; rep < REPS; rep++) for (const size of SIZES) blocks.push(...await sizeSet(rep, size));
+
+interface Agg { rps: number; p50: number; p99: number; cpu: number; gcMs: number; gcPerReq: number; peak: number }
+const KEYS: (keyof Agg)[] = ['rps', 'p50', 'p99', 'cpu', 'gcMs', 'gcPerReq', 'peak'];
+const cellsOf = (strategy: Strategy, size: SizeSpec, route: Route, c: number) =>
+  Array.from({ length: REPS }, (_, rep) => blocks.find((b) => b.rep === rep && b.strategy === strategy && b.size === size)!.cells.find((x) => x.route === route && x.c === c)!);
+const figures = (x: Cell): Agg => {
+  const n = Math.max(1, x.load.ok);
+  return { rps: x.load.rps, p50: x.load.p50, p99: x.load.p99, cpu: x.server.cpuMs / n, gcMs: x.server.gcMs, gcPerReq: x.server.gcMs / n, peak: x.server.peak };
+};
+// Medians over the reps, and each ratio the median of the reps' ratios: both strategies of a ratio
+// ran in the same rep one after the other.
+function agg(strategy: Strategy, size: SizeSpec, route: Route, c: number): { abs: Agg; vs: Agg } {
+  const a = cellsOf(strategy, size, route, c).map(figures);
+  const b = cellsOf(BASE, size, route, c).map(figures);
+  const med = (k: keyof Agg) => median(a.map((x) => x[k]));
+  const ratio = (k: keyof Agg) => median(a.map((x, i) => (k === 'gcPerReq' ? gcRatio(x[k], b[i][k]) : x[k] / b[i][k])));
+  return { abs: Object.fromEntries(KEYS.map((k) => [k, med(k)])) as unknown as Agg, vs: Object.fromEntries(KEYS.map((k) => [k, ratio(k)])) as unknown as Agg };
+}
+interface Mem { idle: number; peak: number; after: number[]; heapIdle: number; heapAfter: number; pool?: PoolFigures }
+function mem(strategy: Strategy, size: SizeSpec): Mem {
+  const bs = blocks.filter((b) => b.strategy === strategy && b.size === size);
+  const last = bs.map((b) => b.after.at(-1)!);
+  return {
+    idle: median(bs.map((b) => b.idle)),
+    peak: median(bs.map((b) => Math.max(...b.cells.map((x) => x.server.peak)))),
+    after: AFTER_MS.map((_, i) => median(bs.map((b) => b.after[i].rss))),
+    heapIdle: median(bs.map((b) => b.idleHeap.heapTotal)),
+    heapAfter: median(last.map((a) => a.heap.heapTotal)),
+    pool: last[0].pool && { arenas: median(last.map((a) => a.pool!.arenas)), kept: median(last.map((a) => a.pool!.kept)), retired: median(last.map((a) => a.pool!.retired)), ticks: 0 },
+  };
+}
+
+const md: string[] = [];
+const out: string[] = [];
+const head = ['route', 'conc.', 'strategy', 'req/s', 'vs rb', 'p50 ms', 'vs rb', 'p99 ms', 'vs rb', 'server CPU ms/req', 'vs rb', 'GC ms', 'GC/req vs rb', 'peak RSS MiB', 'vs rb'];
+type Ratios = { rps: number; p99: number; gc: number; route: Route; c: number };
+const memsysRatios = new Map<SizeSpec, Ratios[]>();
+for (const size of SIZES) {
+  const rows: string[][] = [];
+  const rs: Ratios[] = [];
+  for (const route of ROUTES) {
+    for (const { c } of size.cells) {
+      for (const s of STRATEGIES) {
+        const { abs: a, vs } = agg(s, size, route, c);
+        if (s === 'memsys') rs.push({ rps: vs.rps, p99: vs.p99, gc: vs.gcPerReq, route, c });
+        rows.push([route, String(c), s, f0(a.rps), fx(vs.rps), f2(a.p50), fx(vs.p50), f2(a.p99), fx(vs.p99), f2(a.cpu), fx(vs.cpu),
+          f1(a.gcMs), fx(vs.gcPerReq), mib(a.peak), fx(vs.peak)]);
+      }
+    }
+  }
+  memsysRatios.set(size, rs);
+  md.push(`#### ${size.label} bodies`, '', markdown(head, rows), '');
+  out.push(`${size.label} bodies`, ...rows.map((r) => `  ${r[0].padEnd(8)} c=${r[1].padEnd(3)} ${r[2].padEnd(9)} ${r[3].padStart(6)} req/s ${r[4].padStart(6)}  p50 ${r[5].padStart(6)} ${r[6].padStart(6)}  p99 ${r[7].padStart(6)} ${r[8].padStart(6)}  CPU ${r[9].padStart(6)} ${r[10].padStart(6)}  GC ${r[11].padStart(6)} ${r[12].padStart(6)}  peak ${r[13].padStart(5)} ${r[14].padStart(6)}`), '');
+}
+
+// RSS: idle before any load, the highest peak of the set, and as it falls after the last load.
+const lastS = `${AFTER_MS.at(-1)! / 1000} s`;
+const memHead = ['body', 'strategy', 'idle MiB', 'peak MiB', ...AFTER_MS.map((a) => `${a / 1000} s after MiB`), `${lastS} after − idle MiB`, 'share of the rise kept', 'V8 heap idle → after MiB', 'memsys pool after'];
+const memRows: string[][] = [];
+const memsysBack: { size: SizeSpec; m: Mem }[] = [];
+const kept = (m: Mem) => (m.after.at(-1)! - m.idle) / Math.max(1, m.peak - m.idle);
+for (const size of SIZES) {
+  for (const s of STRATEGIES) {
+    const m = mem(s, size);
+    if (s === 'memsys') memsysBack.push({ size, m });
+    memRows.push([size.label, s, mib(m.idle), mib(m.peak), ...m.after.map(mib), mib(m.after.at(-1)! - m.idle), `${f0(100 * kept(m))} %`,
+      `${mib(m.heapIdle)} → ${mib(m.heapAfter)}`, m.pool ? `${m.pool.arenas} arenas, ${mib(m.pool.kept)} MiB not given back` : '']);
+  }
+}
+
+// Goals: every cell must meet one for it to be met; the geometric mean and the worst cell shown.
+const goalRows: string[][] = [];
+const goal = (what: string, sizes: SizeSpec[], pick: (r: Ratios) => number, ok: (x: number) => boolean, target: string, worstIsMax: boolean) => {
+  for (const size of sizes) {
+    const rs = memsysRatios.get(size)!;
+    const xs = rs.map(pick);
+    const worstI = xs.reduce((wi, x, i) => ((worstIsMax ? x > xs[wi] : x < xs[wi]) ? i : wi), 0);
+    const n = xs.filter(ok).length;
+    const finite = xs.filter((x) => Number.isFinite(x) && x > 0);
+    goalRows.push([`${what}, ${size.label}`, target, finite.length ? fx(geomean(finite)) : '–', `${fx(xs[worstI])} (${rs[worstI].route}, c=${rs[worstI].c})`,
+      n === xs.length ? 'met' : `NOT MET (${n} of ${xs.length} cells)`]);
+  }
+};
+const big = SIZES.filter((s) => s.bytes >= MiB);
+goal('p99 latency vs raw-body', big, (r) => r.p99, (x) => x <= 0.7, '<= 0.7x', true);
+goal('GC time per request vs raw-body', SIZES, (r) => r.gc, (x) => x <= 0.1, '<= 0.1x', true);
+goal('throughput vs raw-body', SIZES, (r) => r.rps, (x) => x >= 1.0, '>= 1.0x', false);
+// "Near idle": no more than a tenth of the rise from idle to the peak still held. The pool's own
+// part is judged apart: what it holds and has not given back.
+for (const { size, m } of memsysBack) {
+  goalRows.push([`RSS back near idle ${lastS} after, ${size.label}`, '<= 10 % of the rise kept', `${f0(100 * kept(m))} % (${mib(m.after.at(-1)! - m.idle)} MiB)`, `peak ${mib(m.peak)} MiB, idle ${mib(m.idle)} MiB`, kept(m) <= 0.1 ? 'met' : 'NOT MET']);
+  if (m.pool) goalRows.push([`memsys pool given back ${lastS} after, ${size.label}`, '<= 1 MiB not given back', `${mib(m.pool.kept)} MiB`, `${m.pool.arenas} arenas`, m.pool.kept <= MiB ? 'met' : 'NOT MET']);
+}
+
+console.log('\n== results (medians over reps; ratios against raw-body) ==\n');
+console.log(out.join('\n'));
+console.log(memRows.map((r) => `  ${r.join('  ')}`).join('\n'));
+console.log('\ngoals (memsys):');
+for (const r of goalRows) console.log(`  ${r[0]}: target ${r[1]}; geomean ${r[2]}, worst ${r[3]}: ${r[4]}`);
+if (problems.length) {
+  console.log('\n!!! PROBLEMS: these runs had errors or were cut short; their figures are not comparable:');
+  for (const p of problems) console.log(`!!!   ${p}`);
+}
+
+const mdAll = [
+  '### 10. HTTP server: upload, echo, download',
+  '',
+  `${cpus[0]?.model ?? 'cpu'}, ${cpus.length} cores; node ${process.version}; ${REPS} rep(s), medians; ${new Date().toISOString().slice(0, 10)}.`,
+  '',
+  ...md,
+  '#### RSS of the server process',
+  '',
+  markdown(memHead, memRows, 2),
+  '',
+  '#### Goals (memsys against raw-body)',
+  '',
+  markdown(['goal', 'target', 'geomean over cells', 'worst cell', 'status'], goalRows, 5),
+  ...(problems.length ? ['', '**Runs with errors or cut short (not comparable):**', '', ...problems.map((p) => `- ${p}`)] : []),
+];
+console.log('\n== markdown (bench/RESULTS.md) ==\n');
+console.log(mdAll.join('\n'));
+console.log(`\n(server part: ${((Date.now() - started) / 1000).toFixed(0)} s)`);
+if (problems.length) process.exitCode = 1;
