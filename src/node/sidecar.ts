@@ -73,6 +73,7 @@ export class Sidecar {
   #child: Child | undefined;
   #lastId = 0;
   readonly #psi = new Set<(trigger: number) => void>();
+  readonly #exits = new Set<(pid: number) => void>();
 
   /** A client; nothing starts until the first request. Throws ERR_MEMSYS_INVALID_ARG for a
    * binary that is not a non-empty string or a timeout outside 1 … 2^31 − 1 ms. */
@@ -122,6 +123,16 @@ export class Sidecar {
     return () => { this.#psi.delete(own); };
   }
 
+  /** Calls `fn` with the child's pid whenever a child is finished with (it died, was killed after
+   * a timeout, or was closed), after what it owed was rejected: what lived in it, PSI triggers,
+   * is gone. Returns the function that stops it. */
+  onExit(fn: (pid: number) => void): () => void {
+    if (typeof fn !== 'function') throw new MemsysTypeError('ERR_MEMSYS_INVALID_ARG', `onExit listener ${String(fn)} must be a function`);
+    const own = (pid: number) => fn(pid);
+    this.#exits.add(own);
+    return () => { this.#exits.delete(own); };
+  }
+
   /** Stops the child, rejecting what it was asked with ERR_MEMSYS_SIDECAR; its PSI triggers go
    * with it. A later request starts a new child. */
   close(): void {
@@ -166,6 +177,7 @@ export class Sidecar {
       p.reject(new SidecarError(why(p)));
     }
     c.proc.kill('SIGKILL');
+    for (const fn of [...this.#exits]) fn(c.pid);
   }
 
   #data(c: Child, chunk: string): void {
