@@ -142,8 +142,7 @@ export class Sidecar {
 
   #ensure(): Child {
     if (this.#child) return this.#child;
-    const binary = this.#binary ?? builtBinary();
-    if (!existsSync(binary)) throw notBuilt(`${binary} does not exist`);
+    const binary = present(this.#binary ?? builtBinary());
     const proc = spawn(binary, [], { stdio: ['pipe', 'pipe', 'pipe'] });
     const c: Child = { proc, pid: proc.pid ?? 0, pending: new Map(), parts: [], stderr: '', gone: false };
     proc.unref();
@@ -265,6 +264,16 @@ function requestLine(req: SidecarRequest, id: number): string {
   return `${JSON.stringify({ id, ...req })}\n`;
 }
 
+/** Why this process's sidecar cannot run (not Linux, not built), or undefined when it can. */
+export function sidecarMissing(): string | undefined {
+  try {
+    present(builtBinary());
+    return undefined;
+  } catch (e) {
+    return (e as Error).message.replace(/^memsys: /, '');
+  }
+}
+
 function builtBinary(): string {
   if (process.platform !== 'linux') throw new MemsysError('ERR_MEMSYS_UNSUPPORTED', `the NUMA sidecar is Linux-only (this is ${process.platform})`);
   try {
@@ -272,6 +281,11 @@ function builtBinary(): string {
   } catch {
     throw notBuilt('it is not in the package');
   }
+}
+
+function present(binary: string): string {
+  if (!existsSync(binary)) throw notBuilt(`${binary} does not exist`);
+  return binary;
 }
 
 function notBuilt(why: string): MemsysError {
