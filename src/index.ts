@@ -35,7 +35,7 @@ export type { MemsysErrorCode } from './errors.js';
 // memsys/node names bad values and holds its handles as the browser-safe code does, through this
 // entry (its bundle shares this one).
 /** @internal */
-export { show } from './errors.js';
+export { invalidArg, show } from './errors.js';
 /** @internal */
 export { unref } from './platform/timers.js';
 export type { MemStats, MemStatsProvider, PsiLine } from './platform/host.js';

@@ -4,11 +4,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { diagnose } from '../src/node/doctor.js';
-import { MEMINFO, fixtureTree, meminfo } from './helpers.js';
+import { sidecarMissing } from '../src/node/sidecar.js';
+import { MEMINFO, fixtureTree, meminfo, needs } from './helpers.js';
 
 const CLI = new URL('../build/cli.js', import.meta.url).pathname;
+const SIDECAR = new URL('../build/memsys-sidecar', import.meta.url).pathname;
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
@@ -114,6 +116,22 @@ test('doctor without the native page helper: says memory freed inside an arena s
   assert.equal(capped.map((f) => [f.level, f.topic]), [['info', 'cgroup'], ['danger', 'give-back']]);
   assert.match(capped[1].text, /stays charged to the cgroup$/);
   assert.equal(diagnose(host, 0, { discard: () => 0 }).map((f) => f.topic), ['memory'], 'with the helper: nothing to say');
+});
+
+test('doctor says what is missing without the NUMA sidecar, and nothing when it is built', () => {
+  const host = { total: 2 * GiB, free: GiB, available: GiB };
+  const without = diagnose(host, 0, { discard: () => 0 }, { missing: 'the NUMA sidecar (build/memsys-sidecar) is not built (it is not in the package): install a C compiler' });
+  assert.equal(without.map((f) => [f.level, f.topic]), [['info', 'memory'], ['info', 'sidecar']]);
+  assert.match(without[1].text, /^the NUMA sidecar \(build\/memsys-sidecar\) is not built .*; without it there is no mm\.place\(\), no `memsys move` or `memsys pages`, and no PSI pressure events/);
+  assert.equal(diagnose(host, 0, { discard: () => 0 }, {}).map((f) => f.topic), ['memory']);
+});
+
+needs('doctor with the sidecar built', existsSync(SIDECAR), `${SIDECAR} is not built (apt-get install gcc; npm run build)`, () => {
+  test('doctor with the sidecar built says nothing of it', () => {
+    assert.is(sidecarMissing(), undefined);
+    const r = run('doctor', '--root', fixtureTree({ '/proc/meminfo': MEMINFO, '/proc/pressure/memory': QUIET }));
+    assert.not.match(r.stdout, /sidecar/);
+  });
 });
 
 test('watch: a line per sample for the given time, and a chart of them', () => {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MMSA, setPressureEvents } from '../src/node/index.js';
 import { nodePressureEvents } from '../src/node/psi.js';
-import { Sidecar, SidecarError, sidecar } from '../src/node/sidecar.js';
+import { Sidecar, SidecarError, type SidecarRequest, sidecar } from '../src/node/sidecar.js';
 import { needs, ownCgroup, rejectsCode, sweepGroups } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -439,6 +439,28 @@ needs('the sidecar suite', existsSync(BIN), `${BIN} is not built (apt-get instal
     }
   });
 
+  needs('PSI triggers set again after a sidecar dies', existsSync(PSI), `${PSI} does not exist (a kernel without CONFIG_PSI)`, () => {
+    test('pressure events on the real sidecar: killed while watched, a new sidecar sets the trigger again', async () => {
+      const sc = new Sidecar();
+      const watches: number[] = [];
+      const asks = { request: (req: SidecarRequest, ms?: number) => { if (req.op === 'psi_watch') watches.push(Date.now()); return sc.request(req, ms); }, onPsi: sc.onPsi.bind(sc), onExit: sc.onExit.bind(sc) } as unknown as Sidecar;
+      const off = nodePressureEvents({ path: PSI, sidecar: () => asks, retryMs: 50 })(() => {});
+      try {
+        await until('the first watch set', () => sc.pid !== undefined && watches.length === 1);
+        const first = sc.pid!;
+        const { trigger } = await sc.request<{ trigger: number }>({ op: 'psi_watch', path: PSI, kind: 'some', stall_us: 150_000, window_us: 2_000_000 });
+        assert.ok(trigger >= 1);
+        process.kill(first, 'SIGKILL');
+        await until('a new sidecar with the trigger set again', () => watches.length === 2 && sc.pid !== undefined && sc.pid !== first);
+        const again = await sc.request<{ pid: number }>({ op: 'ping' });
+        assert.is(again.pid, sc.pid);
+      } finally {
+        off();
+        sc.close();
+      }
+    });
+  });
+
   test('a script that uses the sidecar exits by itself, idle sidecar, trigger and listener and all; its sidecar goes too', () => {
     const dir = mkdtempSync(join(tmpdir(), 'memsys-sidecar-'));
     try {
@@ -479,6 +501,7 @@ test('pressure events: one trigger for every subscriber, its events only, unwatc
       return new Promise((res) => { answer = () => res({ trigger: 7 }); });
     },
     onPsi: (fn: (t: number) => void) => { psi.add(fn); return () => psi.delete(fn); },
+    onExit: () => () => {},
   } as unknown as Sidecar;
   const events = nodePressureEvents({ path: '/proc/pressure/memory', stallUs: 5000, sidecar: () => fake });
   let a = 0, b = 0;
@@ -515,6 +538,60 @@ test('pressure events: one trigger for every subscriber, its events only, unwatc
   } finally {
     setPressureEvents(nodePressureEvents());
   }
+});
+
+test('pressure events: a sidecar that goes while somebody listens gets its trigger set again in a new one, after pauses that double while each dies young', async () => {
+  const reqs: Record<string, unknown>[] = [];
+  const psi = new Set<(t: number) => void>();
+  const exits = new Set<(pid: number) => void>();
+  let next = 10;
+  let refuse = false;
+  const fake = {
+    request: (req: Record<string, unknown>) => {
+      reqs.push(req);
+      if (req.op !== 'psi_watch') return Promise.resolve({});
+      return refuse ? Promise.reject(new SidecarError('sidecar psi_watch: the sidecar died')) : Promise.resolve({ trigger: next++ });
+    },
+    onPsi: (fn: (t: number) => void) => { psi.add(fn); return () => psi.delete(fn); },
+    onExit: (fn: (pid: number) => void) => { exits.add(fn); return () => exits.delete(fn); },
+  } as unknown as Sidecar;
+  const die = () => { for (const fn of [...exits]) fn(1); };
+  const watches = () => reqs.filter((r) => r.op === 'psi_watch').length;
+  const events = nodePressureEvents({ path: '/proc/pressure/memory', sidecar: () => fake, retryMs: 40 });
+  let n = 0;
+  const off = events(() => n++);
+  await sleep(0);
+  assert.is(watches(), 1);
+  die();
+  await sleep(20);
+  assert.is(watches(), 1, 'not at once: after the pause');
+  await until('the trigger is set again after the first pause', () => watches() === 2, 2000);
+  for (const fn of psi) { fn(10); fn(11); }
+  assert.is(n, 1, 'the new trigger\'s events only (the old one went with its sidecar)');
+  assert.is(psi.size, 1, 'one listener, the old one removed');
+  // Dying young again: the second pause is twice the first.
+  const t0 = performance.now();
+  die();
+  await until('set again a second time', () => watches() === 3, 2000);
+  assert.ok(performance.now() - t0 >= 70, `the second pause doubled (${(performance.now() - t0).toFixed(0)} ms)`);
+  // A sidecar that cannot start: the watch fails, and nothing is retried in a loop.
+  refuse = true;
+  die();
+  await until('tried once more', () => watches() === 4, 2000);
+  await sleep(400);
+  assert.is(watches(), 4, 'a failed watch is not retried');
+  assert.is(exits.size, 0, 'and listens for nothing');
+  // After the last subscriber leaves, a death changes nothing.
+  refuse = false;
+  off();
+  const off2 = events(() => n++);
+  await sleep(0);
+  assert.is(watches(), 5);
+  off2();
+  die();
+  await sleep(200);
+  assert.is(watches(), 5, 'unsubscribed: no new watch');
+  assert.is(psi.size + exits.size, 0);
 });
 
 // ---- PSI trigger events under real memory pressure ---------------------------------------------

@@ -12,6 +12,7 @@ import {
   pressureName, renderChart, topology, watch,
 } from './index.js';
 import { diagnose } from './doctor.js';
+import { sidecarMissing } from './sidecar.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 type Values = Record<string, string | boolean | undefined>;
@@ -55,7 +56,7 @@ const COMMANDS: Record<string, Command> = {
     async run(v) {
       const mm = pool(v);
       const s = mm.hostStats();
-      const found = diagnose(s, mm.watermarks.minFree, pageOps());
+      const found = diagnose(s, mm.watermarks.minFree, pageOps(), { missing: sidecarMissing() });
       const danger = found.some((x) => x.level === 'danger');
       if (v.json) print(JSON.stringify({ pressure: pressureName(mm.pressureOf(s)), findings: found }, null, 2));
       else for (const x of found) print(`${x.level === 'danger' ? 'DANGER' : 'info  '}  ${x.text}`);

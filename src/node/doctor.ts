@@ -7,7 +7,7 @@ import { type MemStats, type PageOps, formatBytes } from './index.js';
 
 export interface Finding {
   level: 'info' | 'danger';
-  topic: 'overcommit' | 'cgroup' | 'psi' | 'swap' | 'address-space' | 'memory' | 'give-back';
+  topic: 'overcommit' | 'cgroup' | 'psi' | 'swap' | 'address-space' | 'memory' | 'give-back' | 'sidecar';
   text: string;
 }
 
@@ -15,8 +15,9 @@ export interface Finding {
 const WASM_RESERVATION = 10 * 2 ** 30;
 const MIN_HEADROOM = 256 * 2 ** 20;
 
-// `pages`: how this process can give memory back (memsys/node's page helper, or none).
-export function diagnose(s: MemStats | undefined, minFree: number, pages: PageOps): Finding[] {
+// `pages`: how this process can give memory back (memsys/node's page helper, or none);
+// `sidecar.missing`: why the NUMA sidecar cannot run here, if it cannot.
+export function diagnose(s: MemStats | undefined, minFree: number, pages: PageOps, sidecar: { missing?: string } = {}): Finding[] {
   const out: Finding[] = [];
   const f = (b: number | undefined) => (b === undefined ? '?' : formatBytes(b));
   if (!s) {
@@ -80,6 +81,9 @@ export function diagnose(s: MemStats | undefined, minFree: number, pages: PageOp
   }
   if (out.length === 0) {
     out.push({ level: 'info', topic: 'memory', text: `nothing limits this process below the host: ${f(avail)} of ${f(s.total)} available` });
+  }
+  if (sidecar.missing !== undefined) {
+    out.push({ level: 'info', topic: 'sidecar', text: `${sidecar.missing}; without it there is no mm.place(), no \`memsys move\` or \`memsys pages\`, and no PSI pressure events (the housekeeping timer alone runs)` });
   }
   // The overcommit policy in force, whatever else was found: it decides how a shortage shows.
   if (c?.mode === 0) {

@@ -38,5 +38,11 @@ export { NumaError, errnoName, memoryMaps, movePages, numaMaps, parseCpuList, to
 export type { MemoryMapping, MoveOptions, NumaMapping, NumaNode, SidecarClient, Topology } from './numa.js';
 export { nodePressureEvents, psiPath } from './psi.js';
 export type { PsiOptions } from './psi.js';
+export { BodyError, DEFAULT_BODY_LIMIT, freeOnClose, hasBody, readBody, sendSGL } from './http.js';
+export type { BodyOptions, SendOptions } from './http.js';
+export { expressBody } from './express.js';
+export type { BodyType, ExpressBodyOptions, Middleware } from './express.js';
+export { fastifyBody } from './fastify.js';
+export type { FastifyBodyOptions, FastifyPlugin } from './fastify.js';
 export { statusLine, watch } from './watch.js';
 export type { WatchOptions } from './watch.js';

@@ -4,13 +4,15 @@
 // `/proc/pressure/memory`. Without the sidecar or PSI there are no events, and the timer alone runs.
 //
 // A trigger fires when tasks stalled on memory for `stallUs` within a window of `windowUs`; the
-// kernel allows windows of 0.5–10 s (multiples of 2 s without CAP_SYS_RESOURCE). A sidecar that
-// died and restarted has lost its triggers: the next subscriber after the last one left watches
-// again.
+// kernel allows windows of 0.5–10 s (multiples of 2 s without CAP_SYS_RESOURCE). A trigger lives
+// in the sidecar's process: when that goes (it died, was killed, or closed) while somebody listens,
+// the trigger is set again in a new one after a pause, which doubles (1 s … 1 min) while each new
+// one dies within a minute, so that a sidecar that cannot live is not restarted in a loop.
 
 import { existsSync } from 'node:fs';
 import type { PressureEvents } from '../platform/pressure-events.js';
 import { findCgroup, reader } from './cgroup.js';
+import { unref } from '../index.js';
 import { type Sidecar, sidecar } from './sidecar.js';
 
 export interface PsiOptions {
@@ -22,7 +24,11 @@ export interface PsiOptions {
   path?: string;
   /** @internal The sidecar to ask (default: this process's). */
   sidecar?: () => Sidecar;
+  /** @internal The first pause before a trigger is set again, ms (default 1 000). */
+  retryMs?: number;
 }
+
+const STABLE_MS = 60_000;
 
 // The pressure file of this process's cgroup v2 group, else the system's, else undefined.
 export function psiPath(): string | undefined {
@@ -35,6 +41,8 @@ export function psiPath(): string | undefined {
 export function nodePressureEvents(o: PsiOptions = {}): PressureEvents {
   const listeners = new Set<() => void>();
   const get = o.sidecar ?? sidecar;
+  const firstPause = o.retryMs ?? 1000;
+  let pause = firstPause;
   let generation = 0;   // a watch that resolves after its subscribers left is undone
   let stop: (() => void) | undefined;
   const start = (): void => {
@@ -43,7 +51,21 @@ export function nodePressureEvents(o: PsiOptions = {}): PressureEvents {
     const mine = ++generation;
     const sc = get();
     let trigger: number | undefined;
-    const off = sc.onPsi((t) => { if (t === trigger) for (const l of [...listeners]) l(); });
+    let since = 0;        // when the trigger was set
+    let again: ReturnType<typeof setTimeout> | undefined;
+    const offPsi = sc.onPsi((t) => { if (t === trigger) for (const l of [...listeners]) l(); });
+    const offExit = sc.onExit(() => {
+      if (trigger === undefined || mine !== generation) return;
+      trigger = undefined;
+      const wait = performance.now() - since >= STABLE_MS ? firstPause : pause;
+      pause = Math.min(wait * 2, STABLE_MS);
+      again = unref(setTimeout(() => {
+        if (mine !== generation) return;
+        off();
+        start();
+      }, wait));
+    });
+    const off = () => { offPsi(); offExit(); clearTimeout(again); };
     const unwatch = () => {
       off();
       if (trigger !== undefined) sc.request({ op: 'psi_unwatch', trigger }).catch(() => { /* gone with the sidecar */ });
@@ -53,6 +75,7 @@ export function nodePressureEvents(o: PsiOptions = {}): PressureEvents {
     sc.request<{ trigger: number }>({ op: 'psi_watch', path, kind: 'some', stall_us: o.stallUs ?? 150_000, window_us: o.windowUs ?? 2_000_000 })
       .then((r) => {
         trigger = r.trigger;
+        since = performance.now();
         if (mine !== generation) unwatch();
       })
       .catch(() => { off(); }); // no sidecar, or no PSI here: no events, the timer alone runs

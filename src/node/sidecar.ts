@@ -73,6 +73,7 @@ export class Sidecar {
   #child: Child | undefined;
   #lastId = 0;
   readonly #psi = new Set<(trigger: number) => void>();
+  readonly #exits = new Set<(pid: number) => void>();
 
   /** A client; nothing starts until the first request. Throws ERR_MEMSYS_INVALID_ARG for a
    * binary that is not a non-empty string or a timeout outside 1 … 2^31 − 1 ms. */
@@ -122,6 +123,16 @@ export class Sidecar {
     return () => { this.#psi.delete(own); };
   }
 
+  /** Calls `fn` with the child's pid whenever a child is finished with (it died, was killed after
+   * a timeout, or was closed), after what it owed was rejected: what lived in it, PSI triggers,
+   * is gone. Returns the function that stops it. */
+  onExit(fn: (pid: number) => void): () => void {
+    if (typeof fn !== 'function') throw new MemsysTypeError('ERR_MEMSYS_INVALID_ARG', `onExit listener ${String(fn)} must be a function`);
+    const own = (pid: number) => fn(pid);
+    this.#exits.add(own);
+    return () => { this.#exits.delete(own); };
+  }
+
   /** Stops the child, rejecting what it was asked with ERR_MEMSYS_SIDECAR; its PSI triggers go
    * with it. A later request starts a new child. */
   close(): void {
@@ -131,8 +142,7 @@ export class Sidecar {
 
   #ensure(): Child {
     if (this.#child) return this.#child;
-    const binary = this.#binary ?? builtBinary();
-    if (!existsSync(binary)) throw notBuilt(`${binary} does not exist`);
+    const binary = present(this.#binary ?? builtBinary());
     const proc = spawn(binary, [], { stdio: ['pipe', 'pipe', 'pipe'] });
     const c: Child = { proc, pid: proc.pid ?? 0, pending: new Map(), parts: [], stderr: '', gone: false };
     proc.unref();
@@ -166,6 +176,7 @@ export class Sidecar {
       p.reject(new SidecarError(why(p)));
     }
     c.proc.kill('SIGKILL');
+    for (const fn of [...this.#exits]) fn(c.pid);
   }
 
   #data(c: Child, chunk: string): void {
@@ -253,6 +264,16 @@ function requestLine(req: SidecarRequest, id: number): string {
   return `${JSON.stringify({ id, ...req })}\n`;
 }
 
+/** Why this process's sidecar cannot run (not Linux, not built), or undefined when it can. */
+export function sidecarMissing(): string | undefined {
+  try {
+    present(builtBinary());
+    return undefined;
+  } catch (e) {
+    return (e as Error).message.replace(/^memsys: /, '');
+  }
+}
+
 function builtBinary(): string {
   if (process.platform !== 'linux') throw new MemsysError('ERR_MEMSYS_UNSUPPORTED', `the NUMA sidecar is Linux-only (this is ${process.platform})`);
   try {
@@ -260,6 +281,11 @@ function builtBinary(): string {
   } catch {
     throw notBuilt('it is not in the package');
   }
+}
+
+function present(binary: string): string {
+  if (!existsSync(binary)) throw notBuilt(`${binary} does not exist`);
+  return binary;
 }
 
 function notBuilt(why: string): MemsysError {

@@ -1,0 +1,65 @@
+// A Fastify plugin: a content-type parser that yields the request body as an SGL in
+// `request.body`, freed when the response closes. Fastify is not a dependency: the plugin is a
+// plain function with the markers fastify-plugin would set (it applies to the instance it is
+// registered on, not an encapsulated child).
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { MMSA } from '../index.js';
+import { type BodyOptions, bodyOptions, freeOnClose, readBody } from './http.js';
+
+/** Options of fastifyBody(). */
+export interface FastifyBodyOptions extends BodyOptions {
+  /** The content types to parse (Fastify's addContentTypeParser: a string, a list, or '*' for
+   * all the others); default 'application/octet-stream'. `limit` defaults to the route's
+   * `bodyLimit` (Fastify's own default: 1 MiB). */
+  contentTypes?: string | readonly string[];
+}
+
+// The parts of Fastify's instance, request and reply the plugin uses.
+interface FastifyRequestLike { raw: IncomingMessage; routeOptions?: { bodyLimit?: number } }
+interface FastifyReplyLike { raw: ServerResponse }
+interface FastifyLike {
+  addContentTypeParser(types: string | readonly string[], parser: (req: FastifyRequestLike, payload: IncomingMessage, done: (err: unknown, body?: unknown) => void) => void): unknown;
+  addHook(name: 'onRequest', hook: (req: FastifyRequestLike, reply: FastifyReplyLike, done: () => void) => void): unknown;
+}
+
+/** A Fastify plugin, for `fastify.register()` (generic in the instance, so that it is one whatever
+ * Fastify's types make of the server). */
+export type FastifyPlugin = <I>(instance: I, opts: unknown, done: (err?: Error) => void) => void;
+
+/**
+ * A plugin for `fastify.register(fastifyBody(mm, opts))`: the bodies of `contentTypes` are read
+ * into SGLs of `mm` (readBody()) as `request.body`, and freed when the response closes (take one
+ * over with `mm.receive(request.body.handoff())` to keep it). A BodyError's `statusCode` (413,
+ * 400) is what Fastify answers with. Send an SGL with `reply.header('content-length', sgl.len)
+ * .send(sgl.toReadable())`.
+ */
+export function fastifyBody(mm: MMSA, opts: FastifyBodyOptions = {}): FastifyPlugin {
+  const { limit, sbufSize } = bodyOptions(opts);
+  const explicit = opts.limit !== undefined;
+  const types = opts.contentTypes ?? 'application/octet-stream';
+  const responses = new WeakMap<IncomingMessage, ServerResponse>();
+  const plugin = (instance: FastifyLike, _opts: unknown, done: (err?: Error) => void) => {
+    instance.addHook('onRequest', (req, reply, next) => {
+      responses.set(req.raw, reply.raw);
+      next();
+    });
+    instance.addContentTypeParser(types, (req, payload, parsed) => {
+      const bodyLimit = explicit ? limit : req.routeOptions?.bodyLimit ?? limit;
+      let body;
+      try {
+        body = readBody(mm, payload, { limit: bodyLimit, sbufSize });
+      } catch (e) {
+        return parsed(e);
+      }
+      body.then((sgl) => {
+        const res = responses.get(req.raw);
+        if (res) freeOnClose(res, sgl);
+        parsed(null, sgl);
+      }, parsed);
+    });
+    done();
+  };
+  Object.assign(plugin, { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'memsys' });
+  return plugin as unknown as FastifyPlugin;
+}
