@@ -25,8 +25,7 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import Fastify from 'fastify';
 import getRawBody from 'raw-body';
-import { MMSA, type MMSAOptions, type SGL } from '../../src/node/index.js';
-import { readBody, sendSGL } from './glue-standin.js';
+import { MMSA, type MMSAOptions, type SGL, readBody, sendSGL } from '../../src/node/index.js';
 
 export const STRATEGIES = ['memsys', 'raw-body', 'concat', 'fastify'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
