@@ -16,42 +16,46 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { LoadResult, LoadSpec } from './server/load.js';
 
-type Strategy = 'memsys' | 'raw-body' | 'concat' | 'fastify';
+type Strategy = 'memsys' | 'raw-body' | 'concat' | 'fastify' | 'drain';
 type Route = 'upload' | 'echo' | 'download';
-const ALL: Strategy[] = ['memsys', 'raw-body', 'concat', 'fastify'];
+const ALL: Strategy[] = ['memsys', 'raw-body', 'concat', 'fastify', 'drain'];
+// 'drain' is the floor, upload only: the body read and dropped.
+const runs = (s: Strategy, r: Route) => s !== 'drain' || r === 'upload';
 // BENCH_STRATEGIES=memsys,concat, BENCH_SIZES='1 MiB' and BENCH_ROUTES=echo narrow a run (raw-body
 // is always kept: the ratios are against it).
 const STRATEGIES = process.env.BENCH_STRATEGIES ? ALL.filter((s) => s === 'raw-body' || process.env.BENCH_STRATEGIES!.split(',').includes(s)) : ALL;
 const BASE: Strategy = 'raw-body';
 const ROUTES = (['upload', 'echo', 'download'] as Route[]).filter((r) => !process.env.BENCH_ROUTES || process.env.BENCH_ROUTES.split(',').includes(r));
 const QUICK = process.env.BENCH_QUICK === '1';
-const REPS = Number(process.env.BENCH_REPS ?? (QUICK ? 1 : 2));
+const REPS = Number(process.env.BENCH_REPS ?? (QUICK ? 1 : 3));
 const KiB = 1024, MiB = 1024 * KiB;
 
 interface SizeSpec { label: string; bytes: number; cells: { c: number; amount: number }[] }
-// Amounts sized for ~0.5-1 s per measured run on the development VM at the slowest strategy.
+// Amounts sized for ~0.5-1 s per measured run on the development VM at the slower strategies.
 const ALL_SIZES: SizeSpec[] = QUICK
   ? [
     { label: '64 KiB', bytes: 64 * KiB, cells: [{ c: 16, amount: 1000 }] },
     { label: '1 MiB', bytes: MiB, cells: [{ c: 16, amount: 200 }] },
-    { label: '16 MiB', bytes: 16 * MiB, cells: [{ c: 4, amount: 24 }] },
+    { label: '16 MiB', bytes: 16 * MiB, cells: [{ c: 4, amount: 16 }] },
   ]
   : [
-    { label: '64 KiB', bytes: 64 * KiB, cells: [{ c: 1, amount: 1500 }, { c: 16, amount: 3000 }, { c: 64, amount: 3000 }] },
-    { label: '1 MiB', bytes: MiB, cells: [{ c: 1, amount: 200 }, { c: 16, amount: 400 }, { c: 64, amount: 512 }] },
-    { label: '16 MiB', bytes: 16 * MiB, cells: [{ c: 1, amount: 16 }, { c: 8, amount: 48 }] },
+    { label: '64 KiB', bytes: 64 * KiB, cells: [{ c: 1, amount: 1000 }, { c: 16, amount: 2000 }, { c: 64, amount: 2000 }] },
+    { label: '1 MiB', bytes: MiB, cells: [{ c: 1, amount: 200 }, { c: 16, amount: 300 }, { c: 64, amount: 320 }] },
+    { label: '16 MiB', bytes: 16 * MiB, cells: [{ c: 1, amount: 12 }, { c: 8, amount: 24 }] },
   ];
 // BENCH_SCALE multiplies every amount (longer runs, e.g. under a profiler).
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const SIZES = ALL_SIZES.filter((s) => !process.env.BENCH_SIZES || process.env.BENCH_SIZES.split(',').includes(s.label))
   .map((s) => ({ ...s, cells: s.cells.map((x) => ({ c: x.c, amount: Math.round(x.amount * SCALE) })) }));
-const MAX_MS = 4000;               // the duration bound of a measured run
+const MAX_MS = 5000;               // the duration bound of a measured run
 const AFTER_MS = process.env.BENCH_AFTER ? process.env.BENCH_AFTER.split(',').map(Number) : [1000, 3000];
 
 // The memsys server's MMSA: housekeeping on, a pass every ~0.5 s at Low pressure (twice timeIval),
 // free pages back with MADV_DONTNEED, and a budget that follows demand down once it has stayed
 // below for 2 passes: at Low pressure nothing else gives memory back before 45-180 s idle.
-const MEMSYS_OPTS = process.env.MEMSYS_OPTS ?? JSON.stringify({ timeIval: 250, madvise: 'dontneed', housekeeping: true, budget: { hold: 2, shrink: 1 } });
+// Single-threaded arenas: the server hands no SGL to a worker, and V8 copies into shared memory
+// more slowly (readBody's copy; bench/RESULTS.md part 10).
+const MEMSYS_OPTS = process.env.MEMSYS_OPTS ?? JSON.stringify({ timeIval: 250, madvise: 'dontneed', housekeeping: true, shared: false, budget: { hold: 2, shrink: 1 } });
 
 // ---- child processes ----------------------------------------------------------------------------
 
@@ -143,8 +147,9 @@ async function sizeSet(rep: number, size: SizeSpec): Promise<Block[]> {
     let turn = rep;
     for (const route of ROUTES) {
       for (const { c, amount } of size.cells) {
-        const k = turn++ % STRATEGIES.length;
-        for (const strategy of [...STRATEGIES.slice(k), ...STRATEGIES.slice(0, k)]) {
+        const here = STRATEGIES.filter((s) => runs(s, route));
+        const k = turn++ % here.length;
+        for (const strategy of [...here.slice(k), ...here.slice(0, k)]) {
           const server = servers.get(strategy)!;
           const b = blocks.get(strategy)! as Block & { port: number };
           const base = `http://127.0.0.1:${b.port}`;
@@ -207,19 +212,20 @@ function markdown(head: string[], rows: string[][], text = 3): string {
 
 const started = Date.now();
 const cpus = os.cpus();
+const loadStart = os.loadavg()[0];
 console.log(`\n10. HTTP server: upload / echo / download on 127.0.0.1, autocannon in another process${QUICK ? ' (BENCH_QUICK)' : ''}`);
-console.log(`  ${cpus.length} cores, node ${process.version}; ${REPS} rep(s), strategies rotate; memsys options ${MEMSYS_OPTS}`);
+console.log(`  ${cpus.length} cores, node ${process.version}; ${REPS} rep(s), strategies rotate; memsys options ${MEMSYS_OPTS}; load average ${os.loadavg()[0].toFixed(1)}`);
 
 const blocks: Block[] = [];
 for (let rep = 0; rep < REPS; rep++) for (const size of SIZES) blocks.push(...await sizeSet(rep, size));
 
-interface Agg { rps: number; p50: number; p99: number; cpu: number; gcMs: number; gcPerReq: number; peak: number }
-const KEYS: (keyof Agg)[] = ['rps', 'p50', 'p99', 'cpu', 'gcMs', 'gcPerReq', 'peak'];
+interface Agg { rps: number; p50: number; p99: number; cpu: number; gcMs: number; gcCount: number; gcPerReq: number; peak: number }
+const KEYS: (keyof Agg)[] = ['rps', 'p50', 'p99', 'cpu', 'gcMs', 'gcCount', 'gcPerReq', 'peak'];
 const cellsOf = (strategy: Strategy, size: SizeSpec, route: Route, c: number) =>
   Array.from({ length: REPS }, (_, rep) => blocks.find((b) => b.rep === rep && b.strategy === strategy && b.size === size)!.cells.find((x) => x.route === route && x.c === c)!);
 const figures = (x: Cell): Agg => {
   const n = Math.max(1, x.load.ok);
-  return { rps: x.load.rps, p50: x.load.p50, p99: x.load.p99, cpu: x.server.cpuMs / n, gcMs: x.server.gcMs, gcPerReq: x.server.gcMs / n, peak: x.server.peak };
+  return { rps: x.load.rps, p50: x.load.p50, p99: x.load.p99, cpu: x.server.cpuMs / n, gcMs: x.server.gcMs, gcCount: x.server.gcCount, gcPerReq: x.server.gcMs / n, peak: x.server.peak };
 };
 // Medians over the reps, and each ratio the median of the reps' ratios: both strategies of a ratio
 // ran in the same rep one after the other.
@@ -246,7 +252,7 @@ function mem(strategy: Strategy, size: SizeSpec): Mem {
 
 const md: string[] = [];
 const out: string[] = [];
-const head = ['route', 'conc.', 'strategy', 'req/s', 'vs rb', 'p50 ms', 'vs rb', 'p99 ms', 'vs rb', 'server CPU ms/req', 'vs rb', 'GC ms', 'GC/req vs rb', 'peak RSS MiB', 'vs rb'];
+const head = ['route', 'conc.', 'strategy', 'req/s', 'vs rb', 'p50 ms', 'vs rb', 'p99 ms', 'vs rb', 'server CPU ms/req', 'vs rb', 'GC ms (collections)', 'GC/req vs rb', 'peak RSS MiB', 'vs rb'];
 type Ratios = { rps: number; p99: number; gc: number; route: Route; c: number };
 const memsysRatios = new Map<SizeSpec, Ratios[]>();
 for (const size of SIZES) {
@@ -254,17 +260,17 @@ for (const size of SIZES) {
   const rs: Ratios[] = [];
   for (const route of ROUTES) {
     for (const { c } of size.cells) {
-      for (const s of STRATEGIES) {
+      for (const s of STRATEGIES.filter((x) => runs(x, route))) {
         const { abs: a, vs } = agg(s, size, route, c);
         if (s === 'memsys') rs.push({ rps: vs.rps, p99: vs.p99, gc: vs.gcPerReq, route, c });
         rows.push([route, String(c), s, f0(a.rps), fx(vs.rps), f2(a.p50), fx(vs.p50), f2(a.p99), fx(vs.p99), f2(a.cpu), fx(vs.cpu),
-          f1(a.gcMs), fx(vs.gcPerReq), mib(a.peak), fx(vs.peak)]);
+          `${f1(a.gcMs)} (${f0(a.gcCount)})`, fx(vs.gcPerReq), mib(a.peak), fx(vs.peak)]);
       }
     }
   }
   memsysRatios.set(size, rs);
   md.push(`#### ${size.label} bodies`, '', markdown(head, rows), '');
-  out.push(`${size.label} bodies`, ...rows.map((r) => `  ${r[0].padEnd(8)} c=${r[1].padEnd(3)} ${r[2].padEnd(9)} ${r[3].padStart(6)} req/s ${r[4].padStart(6)}  p50 ${r[5].padStart(6)} ${r[6].padStart(6)}  p99 ${r[7].padStart(6)} ${r[8].padStart(6)}  CPU ${r[9].padStart(6)} ${r[10].padStart(6)}  GC ${r[11].padStart(6)} ${r[12].padStart(6)}  peak ${r[13].padStart(5)} ${r[14].padStart(6)}`), '');
+  out.push(`${size.label} bodies`, ...rows.map((r) => `  ${r[0].padEnd(8)} c=${r[1].padEnd(3)} ${r[2].padEnd(9)} ${r[3].padStart(6)} req/s ${r[4].padStart(6)}  p50 ${r[5].padStart(6)} ${r[6].padStart(6)}  p99 ${r[7].padStart(6)} ${r[8].padStart(6)}  CPU ${r[9].padStart(6)} ${r[10].padStart(6)}  GC ${r[11].padStart(12)} ${r[12].padStart(6)}  peak ${r[13].padStart(5)} ${r[14].padStart(6)}`), '');
 }
 
 // RSS: idle before any load, the highest peak of the set, and as it falls after the last load.
@@ -277,7 +283,7 @@ for (const size of SIZES) {
   for (const s of STRATEGIES) {
     const m = mem(s, size);
     if (s === 'memsys') memsysBack.push({ size, m });
-    memRows.push([size.label, s, mib(m.idle), mib(m.peak), ...m.after.map(mib), mib(m.after.at(-1)! - m.idle), `${f0(100 * kept(m))} %`,
+    memRows.push([size.label, s === 'drain' ? 'drain (upload only)' : s, mib(m.idle), mib(m.peak), ...m.after.map(mib), mib(m.after.at(-1)! - m.idle), `${f0(100 * kept(m))} %`,
       `${mib(m.heapIdle)} → ${mib(m.heapAfter)}`, m.pool ? `${m.pool.arenas} arenas, ${mib(m.pool.kept)} MiB not given back` : '']);
   }
 }
@@ -319,7 +325,7 @@ if (problems.length) {
 const mdAll = [
   '### 10. HTTP server: upload, echo, download',
   '',
-  `${cpus[0]?.model ?? 'cpu'}, ${cpus.length} cores; node ${process.version}; ${REPS} rep(s), medians; ${new Date().toISOString().slice(0, 10)}.`,
+  `${cpus[0]?.model ?? 'cpu'}, ${cpus.length} cores; node ${process.version}; ${REPS} rep(s), medians; ${new Date().toISOString().slice(0, 10)}; load average ${loadStart.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end; memsys \`${MEMSYS_OPTS}\`.`,
   '',
   ...md,
   '#### RSS of the server process',

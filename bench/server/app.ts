@@ -17,6 +17,8 @@
 //   fastify     Fastify 5: an application/octet-stream parser with parseAs 'buffer' (Fastify has
 //               none by default; its own collector is chunks + Buffer.concat), reply.send(buffer);
 //               download: chunks + Buffer.concat, reply.send(buffer)
+//   drain       upload only, the floor: reads the body and keeps nothing but its length and first
+//               and last bytes (what Node's HTTP layer costs, GC included, with no body held)
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -27,7 +29,7 @@ import Fastify from 'fastify';
 import getRawBody from 'raw-body';
 import { MMSA, type MMSAOptions, type SGL, readBody, sendSGL } from '../../src/node/index.js';
 
-export const STRATEGIES = ['memsys', 'raw-body', 'concat', 'fastify'] as const;
+export const STRATEGIES = ['memsys', 'raw-body', 'concat', 'fastify', 'drain'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
 const LIMIT = 32 << 20;
@@ -138,6 +140,29 @@ function handlers(): { upload: Handler; echo: Handler; download: Handler } {
         }
         await sendSGL(res, sgl);
       },
+    };
+  }
+  if (strategy === 'drain') {
+    const no: Handler = async (_req, res) => { res.statusCode = 404; res.end(); };
+    return {
+      upload: (req, res) => new Promise((resolve, reject) => {
+        let n = 0;
+        let first = -1;
+        let last = -1;
+        req.on('data', (c: Buffer) => {
+          if (n === 0) first = c[0];
+          n += c.length;
+          last = c[c.length - 1];
+        });
+        req.on('end', () => {
+          res.setHeader('Content-Type', 'application/json');
+          res.end(summary(n, first, last));
+          resolve();
+        });
+        req.on('error', reject);
+      }),
+      echo: no,
+      download: no,
     };
   }
   const collect = strategy === 'raw-body'
