@@ -109,6 +109,50 @@ test('writeTo: a Node Writable gets every byte in order; back-pressure limits wh
   s.free();
 });
 
+test('writeTo with a window takes chunks past a full destination, up to the window', async () => {
+  const data = pattern(200000, 5);
+  // A sink that holds every write's callback until released, and refuses more after the first
+  // chunk (highWaterMark 1 byte): what writeTo takes from the SGL is what its window allows (the
+  // Writable queues what it took beyond the first, unprocessed).
+  const heldSink = () => {
+    const got: Uint8Array[] = [];
+    const held: (() => void)[] = [];
+    const w = new Writable({ highWaterMark: 1, write(c: Buffer, _e, cb) { got.push(Uint8Array.from(c)); held.push(() => cb()); } });
+    const release = () => { for (let f; (f = held.shift());) f(); };
+    return { w, got, held, release };
+  };
+  const turns = async () => { for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r)); };
+  for (const [window, taken] of [[40000, 3], [Infinity, Math.ceil(data.length / 16384)]] as const) {
+    const s = mm.newSGL(0, 16384);
+    s.write(data);
+    const k = heldSink();
+    const p = s.writeTo(k.w, { window });
+    await turns();
+    assert.is(k.got.length, 1, `window ${window}: one chunk processed`);
+    assert.is(s.len, Math.max(0, data.length - taken * 16384), `window ${window}: ${taken} chunks taken, the rest unread`);
+    // Released callbacks let 'drain' come, and the rest follows.
+    for (let i = 0; i < 100 && s.len + k.held.length > 0; i++) { k.release(); await turns(); }
+    assert.is(await p, data.length);
+    assert.equal(Buffer.concat(k.got), Buffer.from(data));
+    s.free();
+  }
+  // A WritableStream: with window Infinity every chunk is written before the first write finishes.
+  const s = mm.newSGL(0, 16384);
+  s.write(data);
+  const got: Uint8Array[] = [];
+  let gate!: () => void;
+  const opened = new Promise<void>((r) => { gate = r; });
+  const ws = new WritableStream<Uint8Array>({ async write(c) { got.push(c.slice()); await opened; } }, { highWaterMark: 1 });
+  const p = s.writeTo(ws, { window: Infinity });
+  await turns();
+  assert.is(s.len, 0, 'every chunk handed to the writer');
+  gate();
+  assert.is(await p, data.length);
+  assert.equal(Buffer.concat(got), Buffer.from(data));
+  for (const bad of [-1, NaN, '1', null]) throwsCode(() => s.writeTo(new PassThrough(), { window: bad as never }), 'ERR_MEMSYS_INVALID_ARG', 'option window');
+  s.free();
+});
+
 test('writeTo: a destination that fails rejects with its error and leaves the rest unread', async () => {
   const s = mm.newSGL(0, 4096);
   s.write(pattern(40960));

@@ -21,7 +21,7 @@ import type { Arena } from '../core/arena.js';
 import { MemsysError, invalidArg, show } from '../errors.js';
 import type { Slab } from '../pool/slab.js';
 import { type SGLHandoff, packSlots } from '../pool/tickets.js';
-import { type ByteSink, type ByteSource, type ChunkOptions, drainTo, fillFrom, readableStream, writableStream } from './streams.js';
+import { type ByteSink, type ByteSource, type ChunkOptions, type WriteOptions, drainTo, fillFrom, readableStream, writableStream } from './streams.js';
 
 const OPEN = 0;
 const FREED = 1;
@@ -262,17 +262,18 @@ export class SGL implements AsyncIterable<Uint8Array> {
   }
 
   /** Writes the unread bytes to `dest` (a Node Writable or a WHATWG WritableStream), consuming
-   * them, honouring back-pressure, and resolves to the bytes written once `dest` has taken the
-   * last chunk. Chunks are views of the SGL's buffers (no copy) unless `copy`. `dest` is not ended.
-   * Rejects with the destination's error, or ERR_MEMSYS_STREAM when it closes before it took every
-   * chunk; the chunks not yet taken stay unread. */
-  writeTo(dest: ByteSink, opts: ChunkOptions = {}): Promise<number> {
+   * them, honouring back-pressure (up to `window` bytes ahead of it: WriteOptions), and resolves
+   * to the bytes written once `dest` has taken the last chunk. Chunks are views of the SGL's
+   * buffers (no copy) unless `copy`. `dest` is not ended. Rejects with the destination's error, or
+   * ERR_MEMSYS_STREAM when it closes before it took every chunk; the chunks not yet taken stay
+   * unread. */
+  writeTo(dest: ByteSink, opts: WriteOptions = {}): Promise<number> {
     this.usable();
     return drainTo(dest, () => this.nextChunk(), opts);
   }
 
   /** Like writeTo, but writes everything written from offset 0 and leaves the read offset alone. */
-  writeAllTo(dest: ByteSink, opts: ChunkOptions = {}): Promise<number> {
+  writeAllTo(dest: ByteSink, opts: WriteOptions = {}): Promise<number> {
     this.usable();
     let pos = 0;
     return drainTo(dest, () => {

@@ -39,6 +39,20 @@ export interface ChunkOptions {
   copy?: boolean;
 }
 
+/** Options of `writeTo` and `writeAllTo`: the chunk options, and how far they may run ahead of
+ * the destination. */
+export interface WriteOptions extends ChunkOptions {
+  /** Bytes they may hand to the destination beyond what it says it accepts: they keep taking
+   * chunks while the bytes handed over and not yet processed (a Node Writable's write callbacks, a
+   * WritableStream's write promises) are at most this. Default 0: a chunk is taken only when the
+   * destination accepts more. The chunks are views, so a window costs no memory, only the
+   * destination's queue entries; `Infinity` hands every chunk over at once (a response body goes
+   * to the socket in one writev instead of a wait for 'drain' per chunk). Chunks handed over are
+   * consumed even if the destination fails before it processed them. A non-negative number of
+   * bytes, or Infinity; anything else throws ERR_MEMSYS_INVALID_ARG. */
+  window?: number;
+}
+
 type Next = () => Uint8Array | undefined;
 
 // ---- sources -------------------------------------------------------------------------------------
@@ -86,30 +100,38 @@ async function fromAsync(src: AsyncIterable<ByteChunk>, put: (c: ByteChunk) => n
 // Writes the chunks `next` yields to `dest`. A chunk is taken from the SGL only when `dest` can
 // accept it, so a failed or stalled write leaves the rest unread. Resolves once `dest` has
 // processed the last chunk: after that, the views it was given are no longer needed by it.
+// With a window (WriteOptions), chunks keep being taken past the destination's refusal while the
+// bytes it has not processed stay within it.
 /** @internal */
-export function drainTo(dest: ByteSink, next: Next, opts: ChunkOptions): Promise<number> {
+export function drainTo(dest: ByteSink, next: Next, opts: WriteOptions): Promise<number> {
   const copy = copyOption(opts);
+  const window = windowOption(opts);
   const take: Next = copy ? () => next()?.slice() : next;
-  if (isWritableStream(dest)) return drainWeb(dest, take);
+  if (isWritableStream(dest)) return drainWeb(dest, take, window);
   const d = dest as unknown as Record<string, unknown>;
   if (d !== null && typeof d === 'object' && typeof d.write === 'function' && typeof d.on === 'function' && typeof d.removeListener === 'function') {
-    return drainNode(dest as NodeWritableLike, take);
+    return drainNode(dest as NodeWritableLike, take, window);
   }
   throw invalidArg('destination', dest, 'must be a Node Writable or a WritableStream');
 }
 
-async function drainWeb(ws: WritableStream<Uint8Array>, next: Next): Promise<number> {
+async function drainWeb(ws: WritableStream<Uint8Array>, next: Next, window: number): Promise<number> {
   const w = ws.getWriter();
   let n = 0;
+  let inFlight = 0; // bytes written whose write promise has not settled
   let last: Promise<void> | undefined;
   try {
     for (;;) {
-      await w.ready;
+      if (window === 0 || inFlight > window) await w.ready;
       const c = next();
       if (!c) break;
-      n += c.length;
+      const len = c.length;
+      n += len;
+      inFlight += len;
       last = w.write(c);
-      last.catch(() => {}); // a failure surfaces through ready or the final await
+      // A failure surfaces through ready or the final await.
+      if (window === 0) last.catch(() => {});
+      else last.then(() => { inFlight -= len; }, () => {});
     }
     await last;
     return n;
@@ -118,10 +140,11 @@ async function drainWeb(ws: WritableStream<Uint8Array>, next: Next): Promise<num
   }
 }
 
-function drainNode(dest: NodeWritableLike, next: Next): Promise<number> {
+function drainNode(dest: NodeWritableLike, next: Next, window: number): Promise<number> {
   return new Promise((resolve, reject) => {
     let n = 0;
     let pending = 0;   // writes whose callback has not run
+    let inFlight = 0;  // their bytes
     let drained = false; // next() ran dry
     let settled = false;
     // `fromWrite`: the failure came from a write callback, which runs before the stream emits that
@@ -164,9 +187,12 @@ function drainNode(dest: NodeWritableLike, next: Next): Promise<number> {
           if (pending === 0) finish();
           return;
         }
-        n += c.length;
+        const len = c.length;
+        n += len;
         pending++;
-        if (!dest.write(c, done)) return; // 'drain' calls pump again
+        inFlight += len;
+        const more = window === 0 ? dest.write(c, done) : dest.write(c, (err) => { inFlight -= len; done(err); });
+        if (!more && (window === 0 || inFlight > window)) return; // 'drain' calls pump again
       }
     }
     dest.on('error', onError);
@@ -208,6 +234,14 @@ export function copyOption(opts: ChunkOptions): boolean {
   if (typeof opts !== 'object' || opts === null) throw invalidArg('options', opts, 'must be an object');
   if (opts.copy !== undefined && typeof opts.copy !== 'boolean') throw invalidArg('option copy', opts.copy, 'must be a boolean');
   return opts.copy === true;
+}
+
+/** @internal The `window` option of `opts` (WriteOptions), checked; 0 when absent. */
+export function windowOption(opts: WriteOptions): number {
+  const w = opts.window;
+  if (w === undefined) return 0;
+  if (typeof w !== 'number' || !(w >= 0)) throw invalidArg('option window', w, 'must be a non-negative number of bytes, or Infinity');
+  return w;
 }
 
 function isReadableStream(v: unknown): v is ReadableStream<ByteChunk> {
