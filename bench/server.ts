@@ -133,7 +133,8 @@ const problems: string[] = [];
 // generator serves them all.
 async function sizeSet(rep: number, size: SizeSpec): Promise<Block[]> {
   const env = { ...process.env, MEMSYS_OPTS };
-  // BENCH_SERVER_FLAGS: node flags for the servers only (--cpu-prof, --trace-gc, ...).
+  // BENCH_SERVER_FLAGS: node flags for the servers only (--cpu-prof, --trace-gc, ...);
+  // BENCH_MEMSYS_SEND=window: the memsys server sends through writeTo's window (app.ts).
   const flags = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
   const servers = new Map(STRATEGIES.map((s) => [s, start('./server/app.ts', [s], env, flags)]));
   const load = start('./server/load.ts', []);
@@ -159,7 +160,7 @@ async function sizeSet(rep: number, size: SizeSpec): Promise<Block[]> {
             bodyBytes: route === 'download' ? 0 : size.bytes,
             connections: c, amount, maxMs: MAX_MS,
           };
-          await load.call({ cmd: 'run', spec: { ...spec, amount: Math.max(2 * c, Math.min(amount >> 3, 4 * c)), maxMs: 500 } });
+          await load.call({ cmd: 'run', spec: { ...spec, amount: Math.max(2 * c, Math.min(amount >> 3, 4 * c)), maxMs: 3000 } });
           await server.call({ cmd: 'mark' });
           const { result } = await load.call<{ result: LoadResult }>({ cmd: 'run', spec }, MAX_MS + 30_000);
           const read = await server.call<ServerRead>({ cmd: 'read' });
@@ -214,7 +215,7 @@ const started = Date.now();
 const cpus = os.cpus();
 const loadStart = os.loadavg()[0];
 console.log(`\n10. HTTP server: upload / echo / download on 127.0.0.1, autocannon in another process${QUICK ? ' (BENCH_QUICK)' : ''}`);
-console.log(`  ${cpus.length} cores, node ${process.version}; ${REPS} rep(s), strategies rotate; memsys options ${MEMSYS_OPTS}; load average ${os.loadavg()[0].toFixed(1)}`);
+console.log(`  ${cpus.length} cores, node ${process.version}; ${REPS} rep(s), strategies rotate; memsys options ${MEMSYS_OPTS}${process.env.BENCH_MEMSYS_SEND ? `, BENCH_MEMSYS_SEND=${process.env.BENCH_MEMSYS_SEND}` : ''}; load average ${os.loadavg()[0].toFixed(1)}`);
 
 const blocks: Block[] = [];
 for (let rep = 0; rep < REPS; rep++) for (const size of SIZES) blocks.push(...await sizeSet(rep, size));
