@@ -1,15 +1,22 @@
 // Server benchmark (`npm run bench` part 10; alone: `node --import tsx bench/server.ts`,
 // `BENCH_QUICK=1` for a short run): an upload / echo / download server on 127.0.0.1 (bench/server/
 // app.ts) driven by autocannon in another process (bench/server/load.ts), for each way of holding
-// a body: memsys SGLs, raw-body (Express's reader), Buffer.concat of the chunks, and Fastify's
-// collector. Bodies of 64 KiB, 1 MiB and 16 MiB at a few concurrency levels.
+// a body: memsys SGLs (readBody / sendSGL), raw-body (Express's reader), Buffer.concat of the
+// chunks, Fastify's collector, and a floor that drops the body. Bodies of 64 KiB, 1 MiB and
+// 16 MiB at a few concurrency levels.
 //
-// A fresh server process per strategy and body size (a "block"), so that GC time and RSS are that
-// strategy's alone, and a fresh load generator beside it. In a block, for each route and
-// concurrency: a warm-up run, then the measured run, bounded by a number of requests (the same for
-// every strategy, so GC totals compare) and by a duration; then the RSS as it falls after the last
-// load. Blocks run in rotating strategy order, REPS times; the tables show medians over the reps,
-// and ratios against raw-body.
+// Each strategy has a server process of its own, so that GC time and RSS are its alone; per body
+// size (a "set") all of them start together and wait while another is measured. For each route
+// and concurrency (a "cell") the strategies run back to back in an order that rotates from cell to
+// cell: a warm-up, then the measured run, bounded by a number of requests (the same for every
+// strategy, so that GC totals compare) and by a duration. After a set's last cell, the RSS of each
+// server as it falls. A rep is one set per size with fresh processes; the tables show medians over
+// REPS reps, each ratio against raw-body the median of the same rep's ratios.
+//
+// Knobs for a narrower or a diagnostic run: BENCH_STRATEGIES, BENCH_SIZES, BENCH_ROUTES (also
+// 'send', not in the default run), BENCH_REPS, BENCH_SCALE, BENCH_AFTER (ms, comma list),
+// MEMSYS_OPTS (the memsys server's MMSA options, JSON), BENCH_MEMSYS_SEND=window,
+// BENCH_SERVER_FLAGS (node flags for the servers: --cpu-prof, --trace-gc).
 
 import { type ChildProcess, fork } from 'node:child_process';
 import os from 'node:os';
@@ -17,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import type { LoadResult, LoadSpec } from './server/load.js';
 
 type Strategy = 'memsys' | 'raw-body' | 'concat' | 'fastify' | 'drain';
-type Route = 'upload' | 'echo' | 'download';
+type Route = 'upload' | 'echo' | 'download' | 'send';
 const ALL: Strategy[] = ['memsys', 'raw-body', 'concat', 'fastify', 'drain'];
 // 'drain' is the floor, upload only: the body read and dropped.
 const runs = (s: Strategy, r: Route) => s !== 'drain' || r === 'upload';
@@ -25,7 +32,8 @@ const runs = (s: Strategy, r: Route) => s !== 'drain' || r === 'upload';
 // is always kept: the ratios are against it).
 const STRATEGIES = process.env.BENCH_STRATEGIES ? ALL.filter((s) => s === 'raw-body' || process.env.BENCH_STRATEGIES!.split(',').includes(s)) : ALL;
 const BASE: Strategy = 'raw-body';
-const ROUTES = (['upload', 'echo', 'download'] as Route[]).filter((r) => !process.env.BENCH_ROUTES || process.env.BENCH_ROUTES.split(',').includes(r));
+// 'send' (a body held from the start, sent: the sending alone) runs only when BENCH_ROUTES names it.
+const ROUTES = process.env.BENCH_ROUTES ? process.env.BENCH_ROUTES.split(',') as Route[] : ['upload', 'echo', 'download'] as Route[];
 const QUICK = process.env.BENCH_QUICK === '1';
 const REPS = Number(process.env.BENCH_REPS ?? (QUICK ? 1 : 3));
 const KiB = 1024, MiB = 1024 * KiB;
@@ -123,7 +131,7 @@ interface ServerRead {
 }
 interface Cell { route: Route; c: number; load: LoadResult; server: ServerRead }
 interface After { at: number; rss: number; pool?: PoolFigures; heap: HeapFigures }
-interface Block { rep: number; strategy: Strategy; size: SizeSpec; idle: number; idleHeap: HeapFigures; cells: Cell[]; after: After[] }
+interface Block { rep: number; strategy: Strategy; size: SizeSpec; port: number; idle: number; idleHeap: HeapFigures; cells: Cell[]; after: After[] }
 
 const problems: string[] = [];
 
@@ -133,8 +141,6 @@ const problems: string[] = [];
 // generator serves them all.
 async function sizeSet(rep: number, size: SizeSpec): Promise<Block[]> {
   const env = { ...process.env, MEMSYS_OPTS };
-  // BENCH_SERVER_FLAGS: node flags for the servers only (--cpu-prof, --trace-gc, ...);
-  // BENCH_MEMSYS_SEND=window: the memsys server sends through writeTo's window (app.ts).
   const flags = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
   const servers = new Map(STRATEGIES.map((s) => [s, start('./server/app.ts', [s], env, flags)]));
   const load = start('./server/load.ts', []);
@@ -142,7 +148,7 @@ async function sizeSet(rep: number, size: SizeSpec): Promise<Block[]> {
     const blocks = new Map<Strategy, Block>();
     for (const [s, p] of servers) {
       const ready = await p.first as { port: number; rss: number; heap: HeapFigures };
-      blocks.set(s, { rep, strategy: s, size, idle: ready.rss, idleHeap: ready.heap, cells: [], after: [], port: ready.port } as Block & { port: number });
+      blocks.set(s, { rep, strategy: s, size, port: ready.port, idle: ready.rss, idleHeap: ready.heap, cells: [], after: [] });
     }
     await load.first;
     let turn = rep;
@@ -152,12 +158,12 @@ async function sizeSet(rep: number, size: SizeSpec): Promise<Block[]> {
         const k = turn++ % here.length;
         for (const strategy of [...here.slice(k), ...here.slice(0, k)]) {
           const server = servers.get(strategy)!;
-          const b = blocks.get(strategy)! as Block & { port: number };
+          const b = blocks.get(strategy)!;
           const base = `http://127.0.0.1:${b.port}`;
           const spec: LoadSpec = {
-            url: route === 'download' ? `${base}/download/${size.bytes}` : `${base}/${route}`,
-            method: route === 'download' ? 'GET' : 'POST',
-            bodyBytes: route === 'download' ? 0 : size.bytes,
+            url: route === 'download' || route === 'send' ? `${base}/${route}/${size.bytes}` : `${base}/${route}`,
+            method: route === 'download' || route === 'send' ? 'GET' : 'POST',
+            bodyBytes: route === 'download' || route === 'send' ? 0 : size.bytes,
             connections: c, amount, maxMs: MAX_MS,
           };
           await load.call({ cmd: 'run', spec: { ...spec, amount: Math.max(2 * c, Math.min(amount >> 3, 4 * c)), maxMs: 3000 } });

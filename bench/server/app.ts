@@ -1,7 +1,8 @@
 // The server of the server benchmark: `node --import tsx bench/server/app.ts STRATEGY`, forked by
 // bench/server.ts with an IPC channel. It listens on 127.0.0.1, an ephemeral port, and tells the
-// driver the port; the driver then marks the start of each measured load and reads back the GC
-// time and the peak RSS of this process over it, and at the end the RSS as it falls.
+// driver the port; the driver then marks the start of each measured load and reads back what this
+// process spent over it (GC time, CPU time, page faults, peak RSS), and at the end the RSS as it
+// falls.
 //
 // Routes, the same for every strategy:
 //   POST /upload        collect the body, reply JSON { n, first, last } (its length and first and
@@ -9,6 +10,8 @@
 //   POST /echo          collect the body, send it back whole
 //   GET  /download/N    collect N bytes from an upstream Readable of fresh 64 KiB Buffers (what an
 //                       fs or net stream gives), then send them
+//   GET  /send/N        send N bytes held from the start (an SGL kept for the next request, or a
+//                       Buffer): the sending alone (not in the default run: BENCH_ROUTES=send)
 //
 // Strategies: how the body is collected and sent.
 //   memsys      readBody into an SGL, sendSGL of it (download: readFrom the upstream)
@@ -29,8 +32,8 @@ import Fastify from 'fastify';
 import getRawBody from 'raw-body';
 import { MMSA, type MMSAOptions, type SGL, freeOnClose, readBody, sendSGL } from '../../src/node/index.js';
 
-export const STRATEGIES = ['memsys', 'raw-body', 'concat', 'fastify', 'drain'] as const;
-export type Strategy = (typeof STRATEGIES)[number];
+const STRATEGIES = ['memsys', 'raw-body', 'concat', 'fastify', 'drain'] as const;
+type Strategy = (typeof STRATEGIES)[number];
 
 const LIMIT = 32 << 20;
 const CHUNK = 64 << 10;
@@ -76,7 +79,13 @@ function concatOf(src: Readable): Promise<Buffer> {
   });
 }
 
-const sizeOf = (url: string) => Number(url.slice('/download/'.length));
+const sizeOf = (url: string) => Number(url.slice(url.lastIndexOf('/') + 1));
+const held = new Map<number, Buffer>();
+const heldBuffer = (n: number) => {
+  let b = held.get(n);
+  if (!b) held.set(n, b = Buffer.alloc(n, 7));
+  return b;
+};
 const summary = (n: number, first: number, last: number) => JSON.stringify({ n, first, last });
 
 // ---- accounting ---------------------------------------------------------------------------------
@@ -106,8 +115,8 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 // BENCH_MEMSYS_SEND=window: sendSGL as it is, but handing every chunk to the socket at once
 // (writeTo's window) rather than one per 'drain': what that change to sendSGL would give.
-function sendWindow(res: ServerResponse, sgl: SGL): Promise<boolean> {
-  freeOnClose(res, sgl);
+function sendWindow(res: ServerResponse, sgl: SGL, opts: { free?: boolean } = {}): Promise<boolean> {
+  if (opts.free !== false) freeOnClose(res, sgl);
   if (!res.headersSent) {
     res.setHeader('content-type', 'application/octet-stream');
     res.setHeader('content-length', sgl.len);
@@ -117,15 +126,17 @@ function sendWindow(res: ServerResponse, sgl: SGL): Promise<boolean> {
     sgl.writeTo(res, { window: Infinity }).then(() => res.end(), () => res.destroy());
   });
 }
-function handlers(): { upload: Handler; echo: Handler; download: Handler } {
+function handlers(): { upload: Handler; echo: Handler; download: Handler; send: Handler } {
   if (strategy === 'memsys') {
-    const opts: MMSAOptions = { name: 'bench-server', madvise: 'dontneed', timeIval: 500, ...JSON.parse(process.env.MEMSYS_OPTS ?? '{}') };
+    // The driver passes its options (MEMSYS_OPTS in bench/server.ts).
+    const opts: MMSAOptions = { name: 'bench-server', ...JSON.parse(process.env.MEMSYS_OPTS ?? '{}') };
     mm = new MMSA(opts);
     const err = mm.init();
     if (err) console.error(`memsys: init: ${err.message}`);
     mm.addEventListener('tick', () => { ticks++; });
     const m = mm;
     const send = process.env.BENCH_MEMSYS_SEND === 'window' ? sendWindow : sendSGL;
+    const spare = new Map<number, SGL[]>(); // the send route's SGLs, by size
     const checksum = (sgl: SGL) => {
       const n = sgl.len;
       const first = sgl.open().readByte();
@@ -155,6 +166,17 @@ function handlers(): { upload: Handler; echo: Handler; download: Handler } {
         }
         await send(res, sgl);
       },
+      async send(req, res) {
+        const n = sizeOf(req.url!);
+        const free = spare.get(n) ?? [];
+        spare.set(n, free);
+        let sgl = free.pop();
+        if (!sgl) { sgl = m.newSGL(n); sgl.write(heldBuffer(n)); }
+        sgl.rewind();
+        const s = sgl;
+        res.once('close', () => free.push(s));
+        await send(res, s, { free: false });
+      },
     };
   }
   if (strategy === 'drain') {
@@ -178,6 +200,7 @@ function handlers(): { upload: Handler; echo: Handler; download: Handler } {
       }),
       echo: no,
       download: no,
+      send: no,
     };
   }
   const collect = strategy === 'raw-body'
@@ -199,6 +222,9 @@ function handlers(): { upload: Handler; echo: Handler; download: Handler } {
     async download(req, res) {
       const n = sizeOf(req.url!);
       send(res, strategy === 'raw-body' ? await getRawBody(new Upstream(n), { length: n, limit: LIMIT }) : await concatOf(new Upstream(n)));
+    },
+    async send(req, res) {
+      send(res, heldBuffer(sizeOf(req.url!)));
     },
   };
 }
@@ -234,6 +260,11 @@ async function listen(): Promise<number> {
       reply.type('application/octet-stream');
       return b;
     });
+    app.get('/send/:n', async (req, reply) => {
+      served++;
+      reply.type('application/octet-stream');
+      return heldBuffer(Number((req.params as { n: string }).n));
+    });
     app.setErrorHandler((e: Error & { statusCode?: number }, _req, reply) => {
       failed++;
       lastError = e.message;
@@ -248,7 +279,8 @@ async function listen(): Promise<number> {
     const url = req.url ?? '';
     const route = req.method === 'POST' && url === '/upload' ? h.upload
       : req.method === 'POST' && url === '/echo' ? h.echo
-      : req.method === 'GET' && url.startsWith('/download/') ? h.download : undefined;
+      : req.method === 'GET' && url.startsWith('/download/') ? h.download
+      : req.method === 'GET' && url.startsWith('/send/') ? h.send : undefined;
     if (!route) { res.statusCode = 404; res.end(); return; }
     route(req, res).then(() => { served++; }, (e) => fail(res, e));
   });
