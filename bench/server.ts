@@ -185,7 +185,7 @@ async function sizeSet(rep: number, size: SizeSpec): Promise<Block[]> {
       blocks.get(s)!.after = (await p.call<{ after: After[] }>({ cmd: 'after', at: AFTER_MS }, AFTER_MS.at(-1)! + 10_000)).after;
     }));
     for (const b of blocks.values()) {
-      process.stdout.write(`  ${`${b.strategy} ${size.label}`.padEnd(34)} idle ${mib(b.idle)} MiB, after ${b.after.map((a) => `${a.at / 1000} s: ${mib(a.rss)}${a.pool ? ` (${a.pool.arenas} arenas, ${mib(a.pool.kept)} MiB kept, pass ${a.pool.ticks})` : ''}`).join(', ')} MiB; V8 heap ${mib(b.idleHeap.heapTotal)} -> ${mib(b.after.at(-1)!.heap.heapTotal)} MiB\n`);
+      process.stdout.write(`  ${`${b.strategy} ${size.label}`.padEnd(34)} idle ${mib(b.idle)} MiB, after ${b.after.map((a) => `${a.at / 1000} s: ${mib(a.rss)}${a.pool ? ` (${a.pool.arenas} arenas, ${mib(a.pool.kept)} MiB kept, ${a.pool.retired} retired, pass ${a.pool.ticks})` : ''}`).join(', ')} MiB; V8 heap ${mib(b.idleHeap.heapTotal)} -> ${mib(b.after.at(-1)!.heap.heapTotal)} MiB\n`);
     }
     return [...blocks.values()];
   } finally {
