@@ -105,13 +105,15 @@ export function takeSlot(c: u32): u32 {
   const h = hintOf(c);
   const start = h - p < SMALL_RUN_PAGES ? h : p;
   const from = bits + (start << 2);
-  const end = bits + ((p + headLen(wordIn(mapTable(), p))) << 2);
   let at = from;
   let word = load<u32>(at);
-  while (!word) {
-    at += 4;
-    if (at >= end) { quarantine(E_CHECK_RUN_FREE); return 0; }
-    word = load<u32>(at);
+  if (!word) {
+    const end = bits + ((p + headLen(wordIn(mapTable(), p))) << 2);
+    do {
+      at += 4;
+      if (at >= end) { quarantine(E_CHECK_RUN_FREE); return 0; }
+      word = load<u32>(at);
+    } while (!word);
   }
   store<u32>(at, word & (word - 1));
   if (at != from) setHint(c, (at - bits) >>> 2);
