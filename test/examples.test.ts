@@ -29,7 +29,7 @@ for (const file of ['http.mjs', 'express.mjs', 'fastify.mjs']) {
   test(`examples/${file}: upload, echo, and a 413 over the limit`, async () => {
     const { url, stop } = await start(file);
     try {
-      const data = pattern(3 << 20, 11);
+      const data = new Uint8Array(pattern(3 << 20, 11)); // fetch's BodyInit takes a view of an ArrayBuffer, not of any ArrayBufferLike
       const headers = { 'content-type': 'application/octet-stream' };
       const up = await fetch(`${url}/upload`, { method: 'POST', headers, body: data });
       assert.is(up.status, 200);
