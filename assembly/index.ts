@@ -6,7 +6,7 @@
 import { NUM_CLASSES, classSize, runPages, slotsPerRun } from "./classes";
 import { checkAll } from "./check";
 import {
-  ABI_VERSION, availHead, broken, setBroken, GRANULE_SHIFT, KIND_HEAD, MAGIC, PAGE_SHIFT, ST_FREE, ST_LIVE, ST_OUT, TAG_RAW, abi, arenaId,
+  ABI_VERSION, FLAG_CLOSED, FLAG_DEBUG, FLAG_QUARANTINED, availHead, broken, quarantine, setBroken, GRANULE_SHIFT, KIND_HEAD, MAGIC, PAGE_SHIFT, ST_FREE, ST_LIVE, ST_OUT, TAG_RAW, abi, arenaId,
   cleanPages, dataPage, flags, setArenaId, setFlags, format, freePages, freeSlots, headLen, headTag, magic, mapAt,
   outSlots, owner, ownerAt, pages, stateAtomic, rawPages, runsOf, setRawPages, setState, slotState, spanLen, stateAt,
   takenOf, WASM_PAGE_SHIFT, firstDataPage,
@@ -26,9 +26,8 @@ export const E_ARG: i32 = -8;        // a count or array out of range
 export const E_BUSY: i32 = -9;       // the lock stayed taken (its holder may have died): nothing changed
 export const E_NOT_HELD: i32 = -10;  // recover: that realm does not hold the lock
 
-export const FLAG_DEBUG: u32 = 1;
-export const FLAG_CLOSED: u32 = 2;   // set by close(): nothing more is handed out
-export const FLAG_QUARANTINED: u32 = 4; // set by recover() when the dead holder left it broken
+// The header's flags, exported as globals with the rest of the ABI's constants.
+export { FLAG_DEBUG, FLAG_CLOSED, FLAG_QUARANTINED };
 const NO_HANDOUT: u32 = FLAG_CLOSED | FLAG_QUARANTINED;
 export const MAX_BATCH: u32 = 1 << 24; // free_batch's error encoding must fit in an i32
 
@@ -120,10 +119,7 @@ export function recover(dead: u32): i32 {
   if (!dead || dead == realmTag()) return E_ARG;
   if (!takeOver(dead)) return E_NOT_HELD;
   const r = checkAll();
-  if (r) {
-    setFlags(flags() | FLAG_QUARANTINED);
-    if (!broken()) setBroken(r);
-  }
+  if (r) quarantine(r);
   unlock();
   return r ? 1 : 0;
 }

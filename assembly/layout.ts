@@ -46,7 +46,8 @@ export const GRANULES_PER_PAGE: u32 = 1 << (PAGE_SHIFT - GRANULE_SHIFT); // 32
 //   24 owner     28 arena id  32 free pgs  36 raw pgs   40 bucket mask (u64)
 //   48 bucket heads: 33 × u32 (lengths 1..32, then all longer spans)
 //  192 page map  196 next    200 prev     204 run free  208 state    212 free bits
-//  216 broken: the first failed invariant check in debug mode (0 while none)
+//  216 broken: the first failed invariant check in debug mode, or found by recover() or an alloc
+//      (0 while none)
 //  220 clean pgs: free pages whose bytes were given back to the OS (or never touched): they read
 //      as zero, or, after MADV_FREE, as zero or their old bytes
 //  224 owners: offset of the owner table (the low 16 bits of the realm tag that last took each
@@ -79,12 +80,22 @@ const BUCKET_TAILS: usize = 2304;
 export const CLASS_BASE: usize = 256;
 export const CLASS_RECORD: usize = 32;
 
+export const FLAG_DEBUG: u32 = 1;
+export const FLAG_CLOSED: u32 = 2;   // set by close(): nothing more is handed out
+export const FLAG_QUARANTINED: u32 = 4; // the arena was found broken: nothing more is handed out
+
 @inline export function magic(): u32 { return load<u32>(H_MAGIC); }
 @inline export function abi(): u32 { return load<u32>(H_ABI); }
 @inline export function pages(): u32 { return load<u32>(H_PAGES); }
 @inline export function dataPage(): u32 { return load<u32>(H_DATA); }
 @inline export function flags(): u32 { return load<u32>(H_FLAGS); }
 @inline export function setFlags(f: u32): void { store<u32>(H_FLAGS, f); }
+// A broken invariant found outside a check (recover, or a run with no free slot where its count
+// says it has one): no more hand-outs, frees still taken, `code` kept for check().
+@inline export function quarantine(code: i32): void {
+  setFlags(flags() | FLAG_QUARANTINED);
+  if (!broken()) setBroken(code);
+}
 @inline export function owner(): u32 { return load<u32>(H_OWNER); }
 @inline export function arenaId(): u32 { return load<u32>(H_ARENA); }
 @inline export function setArenaId(id: u32): void { store<u32>(H_ARENA, id); }

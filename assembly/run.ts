@@ -21,8 +21,9 @@ import {
   bitsWord, countPut, countTake, freeSlots, headEntry, hintOf, innerEntry, innerHead, kindOf, mapTable, nextOf,
   nextTable, prevOf, prevTable, runFree, runsOf, setAvailHead, setAvailTail, setBitsWord, setFreeSlots, setHint,
   setMap, setNext, setOwner, setPrev, setRunFree, setRuns, setState, setTaken, setWordIn, slotState, stateTable,
-  takenOf, wordIn,
+  takenOf, wordIn, headLen, quarantine,
 } from "./layout";
+import { E_CHECK_RUN_FREE } from "./check";
 import { spanAlloc, spanFree } from "./span";
 import { realmTag } from "./lock";
 
@@ -99,12 +100,21 @@ export function takeSlot(c: u32): u32 {
   // A page's 32 granules are one bits word, so run p's words are words p … p+len-1. The scan
   // starts at the class's hint if it lies in the run (layout.ts; a page class's hint, 0, never
   // does, so the length of a small run bounds both), and the run has a free slot there or above.
+  // A run whose bits hold no free slot where its count says one is (a table written over from
+  // outside) quarantines the arena, and the scan never leaves the run.
   const h = hintOf(c);
   const start = h - p < SMALL_RUN_PAGES ? h : p;
   const from = bits + (start << 2);
   let at = from;
   let word = load<u32>(at);
-  while (!word) word = load<u32>(at += 4);
+  if (!word) {
+    const end = bits + ((p + headLen(wordIn(mapTable(), p))) << 2);
+    do {
+      at += 4;
+      if (at >= end) { quarantine(E_CHECK_RUN_FREE); return 0; }
+      word = load<u32>(at);
+    } while (!word);
+  }
   store<u32>(at, word & (word - 1));
   if (at != from) setHint(c, (at - bits) >>> 2);
   const g = ((at - bits) << 3) + <u32>ctz(word);

@@ -1,7 +1,7 @@
 // Generates build/abi.js and build/abi.d.ts (the `#abi` import) from the core's sources: the
-// error codes, flags, stat fields and MAX_BATCH of assembly/index.ts, the check codes of
+// error codes, stat fields and MAX_BATCH of assembly/index.ts, the check codes of
 // assembly/check.ts (each with its trailing comment as the message), the magic, ABI version,
-// shifts, header byte offsets and slot states of assembly/layout.ts, and the size-class geometry
+// shifts, header byte offsets, flags and slot states of assembly/layout.ts, and the size-class geometry
 // of assembly/classes.ts, plus what follows from them: u32 word indices of the header fields
 // (W_*), the check messages as a table and the 64 class sizes. The TypeScript shares these
 // numbers with the core, so it takes them from here and never keeps a copy that could drift; as
@@ -17,11 +17,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 // Which constants each file gives the TypeScript, by name.
 const SOURCES = [
-  { file: 'assembly/index.ts', take: [/^E_/, /^FLAG_/, /^MAX_BATCH$/, /^CSTAT_/, /^STAT_/] },
+  { file: 'assembly/index.ts', take: [/^E_/, /^MAX_BATCH$/, /^CSTAT_/, /^STAT_/] },
   { file: 'assembly/check.ts', take: [/^E_CHECK_/], messages: true },
   {
     file: 'assembly/layout.ts',
-    take: [/^MAGIC$/, /^ABI_VERSION$/, /^PAGE_SHIFT$/, /^GRANULE_SHIFT$/, /^WASM_PAGE_SHIFT$/, /^H_/, /^ST_/],
+    take: [/^MAGIC$/, /^ABI_VERSION$/, /^PAGE_SHIFT$/, /^GRANULE_SHIFT$/, /^WASM_PAGE_SHIFT$/, /^H_/, /^ST_/, /^FLAG_/],
   },
   { file: 'assembly/classes.ts', take: [/^NUM_CLASSES$/, /^NUM_SMALL$/, /^SMALL_STEP$/, /^PAGE_STEP$/, /^SMALL_RUN_PAGES$/] },
 ];

@@ -1,7 +1,7 @@
 // The core module through its plain numeric ABI, as a non-JavaScript host would use it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ABI_VERSION } from '#abi';
+import { ABI_VERSION, E_CHECK_RUN_FREE, FLAG_QUARANTINED, W_BITS, W_MAP } from '#abi';
 import { type CoreExports, instantiate } from '../src/core/module.js';
 
 const MiB = 1 << 20;
@@ -187,6 +187,26 @@ for (const shared of [true, false]) {
     assert.is(hint(15), r >>> 12, 'a new run sets it to its first page');
     assert.is(x.alloc(15), c + 2048);
     assert.is(x.check(), 0);
+  });
+
+  test(`${t} a run whose free bits were wiped from outside: alloc stays in the run, returns 0 and quarantines the arena; frees still go back`, () => {
+    const { x, u32 } = arena(4 * MiB, shared);
+    const c = 3; // 512 B: a small run of several pages
+    const a = x.alloc(c);
+    const b = x.alloc(c);
+    assert.ok(a > 0 && b > a);
+    const p = a >>> 12;
+    const len = u32[(u32[W_MAP] >>> 2) + p] & 0xffff;
+    assert.ok(len > 1, 'a run of several pages');
+    // Every free bit of the run and of the pages after it cleared: the count still says free.
+    const bits = u32[W_BITS] >>> 2;
+    for (let w = p; w < p + len + 8; w++) u32[bits + w] = 0;
+    assert.is(x.alloc(c), 0, 'nothing handed out, and the scan ended at the run');
+    assert.is(u32[5] & FLAG_QUARANTINED, FLAG_QUARANTINED, 'the arena is quarantined');
+    assert.is(x.check(), E_CHECK_RUN_FREE, 'check() names the broken invariant');
+    assert.is(x.alloc(c), 0);
+    assert.is(x.alloc(c + 1), 0, 'no class hands out from a quarantined arena');
+    assert.is(x.free(b, c), 0, 'frees are still taken');
   });
 
   test(`${t} debug flag: a mutating call checks every invariant and the first failure is kept`, () => {

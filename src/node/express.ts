@@ -7,7 +7,7 @@ import type { MMSA } from '../index.js';
 import { invalidArg } from '../index.js';
 import { type BodyOptions, bodyOptions, freeOnClose, hasBody, readBody } from './http.js';
 
-/** Which requests' bodies a middleware or parser takes, by Content-Type: a media type
+/** Which requests' bodies expressBody() takes, by Content-Type: a media type
  * ('application/octet-stream'), a wildcard ('image/*', '*\/*'), a list of those, or a test. */
 export type BodyType = string | readonly string[] | ((req: IncomingMessage) => boolean);
 
@@ -25,14 +25,16 @@ export type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?
  * `req.body` to it; the SGL is freed when the response closes (take it over with
  * `mm.receive(req.body.handoff())` to keep it longer). Failures go to `next(err)` with the
  * BodyError's `status` (413, 400), which Express's error handler answers with. Requests without a
- * body, of another type, or already parsed pass through untouched.
+ * body, of another type, or already parsed (`req.body` set, or the body read to its end by
+ * another reader, as body-parser skips it) pass through untouched. Throws ERR_MEMSYS_INVALID_ARG
+ * for bad arguments, ERR_MEMSYS_INVALID_SIZE for an `sbufSize` that is not a slab size.
  */
 export function expressBody(mm: MMSA, opts: ExpressBodyOptions = {}): Middleware {
-  const checked = bodyOptions(opts);
+  const checked = bodyOptions(mm, opts);
   const accepts = typeTest(opts.type ?? 'application/octet-stream');
   return (req, res, next) => {
     const r = req as IncomingMessage & { body?: unknown };
-    if (r.body !== undefined || !hasBody(req) || !accepts(req)) return next();
+    if (r.body !== undefined || req.readableEnded || !hasBody(req) || !accepts(req)) return next();
     let body;
     try {
       body = readBody(mm, req, checked);
@@ -47,8 +49,8 @@ export function expressBody(mm: MMSA, opts: ExpressBodyOptions = {}): Middleware
   };
 }
 
-/** @internal A test of a request's Content-Type against a BodyType. */
-export function typeTest(type: BodyType): (req: IncomingMessage) => boolean {
+// A test of a request's Content-Type against a BodyType.
+function typeTest(type: BodyType): (req: IncomingMessage) => boolean {
   if (typeof type === 'function') return type;
   const list = typeof type === 'string' ? [type] : type;
   if (!Array.isArray(list) || list.length === 0 || !list.every((t) => typeof t === 'string' && /^[^/\s]+\/[^/\s]+$/.test(t))) {

@@ -5,6 +5,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MMSA } from '../index.js';
+import { invalidArg } from '../index.js';
 import { type BodyOptions, bodyOptions, freeOnClose, readBody } from './http.js';
 
 /** Options of fastifyBody(). */
@@ -32,12 +33,18 @@ export type FastifyPlugin = <I>(instance: I, opts: unknown, done: (err?: Error) 
  * into SGLs of `mm` (readBody()) as `request.body`, and freed when the response closes (take one
  * over with `mm.receive(request.body.handoff())` to keep it). A BodyError's `statusCode` (413,
  * 400) is what Fastify answers with. Send an SGL with `reply.header('content-length', sgl.len)
- * .send(sgl.toReadable())`.
+ * .send(sgl.toReadable())`; one that is not a request body is yours to free, when the response
+ * closes with `freeOnClose(reply.raw, sgl)`. Throws ERR_MEMSYS_INVALID_ARG for bad arguments,
+ * ERR_MEMSYS_INVALID_SIZE for an `sbufSize` that is not a slab size.
  */
 export function fastifyBody(mm: MMSA, opts: FastifyBodyOptions = {}): FastifyPlugin {
-  const { limit, sbufSize } = bodyOptions(opts);
+  const { limit, sbufSize } = bodyOptions(mm, opts);
   const explicit = opts.limit !== undefined;
   const types = opts.contentTypes ?? 'application/octet-stream';
+  const list: readonly unknown[] = Array.isArray(types) ? types : [types];
+  if (list.length === 0 || !list.every((t) => typeof t === 'string' && t.length > 0)) {
+    throw invalidArg('option contentTypes', types, "must be a content type such as 'application/octet-stream', '*', or a list of them");
+  }
   const responses = new WeakMap<IncomingMessage, ServerResponse>();
   const plugin = (instance: FastifyLike, _opts: unknown, done: (err?: Error) => void) => {
     instance.addHook('onRequest', (req, reply, next) => {

@@ -10,21 +10,33 @@
 //
 // Memory a client makes the server hold is bounded by what it sends: a declared Content-Length
 // picks the SGL's buffer size and is checked against the limit before a byte is read, but
-// reserves at most PRESIZE before the bytes arrive.
+// reserves at most PRESIZE, one buffer of the largest size, before the bytes arrive (a client
+// that declares a large body and sends nothing holds that much, per request, until Node's
+// requestTimeout; the SGL grows without copying, so reserving more would buy little).
+//
+// HTTP/2's compatibility API (http2.createServer's request and response) works too: its request
+// is a Readable like IncomingMessage, and its response says it has closed only through its stream.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { MMSA, SGL } from '../index.js';
-import { MemsysError, MMSA as MMSAClass, SGL as SGLClass, invalidArg } from '../index.js';
+import { MAX_SIZE, MemsysError, MMSA as MMSAClass, SGL as SGLClass, invalidArg, show } from '../index.js';
 
 /** The default body limit, bytes: 1 MiB, as Fastify's `bodyLimit`. */
 export const DEFAULT_BODY_LIMIT = 1 << 20;
-const PRESIZE = 1 << 20;
+const PRESIZE = MAX_SIZE;
+
+/** A request readBody() reads: Node's http (`IncomingMessage`) or HTTP/2's compatibility API. */
+export type BodyRequest = IncomingMessage | Http2ServerRequest;
+/** A response sendSGL() and freeOnClose() work with: Node's http or HTTP/2's compatibility API. */
+export type BodyResponse = ServerResponse | Http2ServerResponse;
 
 /** Options of readBody() and the framework adapters. */
 export interface BodyOptions {
   /** Most bytes a body may have (a non-negative integer, or Infinity). Default 1 MiB. */
   limit?: number;
-  /** Size of the SGL's buffers (a slab size of the MMSA); default: from the declared length. */
+  /** Size of the SGL's buffers (a slab size of the MMSA, checked against its slabs, so the MMSA
+   * must be initialised); default: from the declared length. */
   sbufSize?: number;
 }
 
@@ -72,27 +84,32 @@ export function hasBody(req: IncomingMessage): boolean {
  * Collects `req`'s body into a new SGL of `mm`. Resolves to the SGL (yours to free; the adapters
  * free it when the response closes). Rejects, having freed what it took, with a BodyError:
  * ERR_MEMSYS_BODY_TOO_LARGE (413) when the declared length or the bytes received pass `limit`,
- * ERR_MEMSYS_BODY (400) when the client goes away early or sends other than its Content-Length;
- * with the pool's error when it has no room (ERR_MEMSYS_BUDGET, ERR_MEMSYS_OUT_OF_MEMORY); or with
- * the request's own error; ERR_MEMSYS_INVALID_SIZE for an `sbufSize` that is not a slab size.
- * Bodies are taken as sent: a Content-Encoding is not decoded. Throws ERR_MEMSYS_INVALID_ARG for
- * bad arguments, ERR_MEMSYS_STATE for a body already read.
+ * ERR_MEMSYS_BODY (400) when the client goes away (before the body is read, or during it) or sends
+ * other than its Content-Length; with the pool's error when it has no room (ERR_MEMSYS_BUDGET,
+ * ERR_MEMSYS_OUT_OF_MEMORY); or with the request's own error. Bodies are taken as sent: a
+ * Content-Encoding is not decoded. Throws, leaving the request alone, ERR_MEMSYS_INVALID_ARG for
+ * bad arguments (a request with an encoding set by setEncoding() among them: its bytes would
+ * arrive decoded), ERR_MEMSYS_INVALID_SIZE for an `sbufSize` that is not a slab size, and
+ * ERR_MEMSYS_STATE for a body already read or being read, in part or whole.
  */
-export function readBody(mm: MMSA, req: IncomingMessage, opts: BodyOptions = {}): Promise<SGL> {
-  if (!(mm instanceof MMSAClass)) throw invalidArg('mm', mm, 'must be an MMSA');
-  if (!isRequest(req)) throw invalidArg('request', req, 'must be an http.IncomingMessage');
-  const { limit, sbufSize } = bodyOptions(opts);
-  if (req.readableEnded || req.readableFlowing === true) {
+export function readBody(mm: MMSA, req: BodyRequest, opts: BodyOptions = {}): Promise<SGL> {
+  const { limit, sbufSize } = bodyOptions(mm, opts);
+  if (!isRequest(req)) throw invalidArg('request', req, 'must be an http.IncomingMessage or an http2.Http2ServerRequest');
+  if (typeof req.readableEncoding === 'string') {
+    throw invalidArg('request', req, `must give bytes, but has the encoding ${show(req.readableEncoding)} set (setEncoding)`);
+  }
+  const declared = req.headers['transfer-encoding'] === undefined ? req.headers['content-length'] : undefined;
+  const length = declared === undefined ? undefined : /^\d+$/.test(declared) ? Number(declared) : NaN;
+  const m: Meter = { limit, length: Number.isSafeInteger(length) ? length : undefined, received: 0 };
+  // A client gone before this call left nothing to wait for: no 'aborted' or 'close' comes again.
+  // HTTP/2 ends (and dumps) such a request rather than destroying it, hence `aborted`.
+  if (req.aborted || (req.destroyed && !req.readableEnded)) return Promise.reject(wentAway(m, false));
+  if (req.readableEnded || req.readableFlowing === true || req.readableDidRead) {
     throw new MemsysError('ERR_MEMSYS_STATE', 'the request body is already being read, or was read');
   }
-  const m: Meter = { limit, length: undefined, received: 0 };
-  const declared = req.headers['transfer-encoding'] === undefined ? req.headers['content-length'] : undefined;
-  if (declared !== undefined) {
-    m.length = /^\d+$/.test(declared) ? Number(declared) : NaN;
-    if (!Number.isSafeInteger(m.length)) {
-      req.resume();
-      return Promise.reject(new BodyError('ERR_MEMSYS_BODY', `the request's Content-Length ${JSON.stringify(declared)} is not a byte count`, m));
-    }
+  if (declared !== undefined && m.length === undefined) {
+    req.resume();
+    return Promise.reject(new BodyError('ERR_MEMSYS_BODY', `the request's Content-Length ${JSON.stringify(declared)} is not a byte count`, m));
   }
   if (m.length !== undefined && m.length > limit) {
     req.resume();
@@ -112,12 +129,11 @@ export function readBody(mm: MMSA, req: IncomingMessage, opts: BodyOptions = {})
       sgl.free();
       reject(e);
     };
-    const onData = (c: Buffer | string) => {
-      const n = typeof c === 'string' ? Buffer.byteLength(c) : c.length;
-      m.received += n;
+    const onData = (c: Buffer) => {
+      m.received += c.length;
       if (m.received > limit) return fail(tooLarge(m));
       try {
-        if (typeof c === 'string') sgl.writeString(c); else sgl.write(c);
+        sgl.write(c);
       } catch (e) {
         fail(e);
       }
@@ -129,7 +145,7 @@ export function readBody(mm: MMSA, req: IncomingMessage, opts: BodyOptions = {})
       detach();
       resolve(sgl);
     };
-    const onClose = () => fail(new BodyError('ERR_MEMSYS_BODY', `the client went away after ${m.received}${m.length === undefined ? '' : ` of ${m.length}`} bytes of the request body`, m));
+    const onClose = () => fail(wentAway(m, true));
     const detach = () => {
       req.removeListener('data', onData);
       req.removeListener('end', onEnd);
@@ -142,6 +158,7 @@ export function readBody(mm: MMSA, req: IncomingMessage, opts: BodyOptions = {})
     req.on('error', fail);
     req.on('aborted', onClose);
     req.on('close', onClose);
+    req.resume(); // 'data' alone does not start a request that was paused
   });
 }
 
@@ -155,52 +172,73 @@ export interface SendOptions {
   status?: number;
 }
 
+// Responses a sendSGL() is writing to: a second one would interleave its chunks and end the
+// response under the first.
+const sending = new WeakSet<object>();
+
 /**
  * Sends `sgl`'s unread bytes as the body of `res` and ends it: with Content-Length (and the
  * status and Content-Type) unless the headers were sent, at the pace the client reads (chunks are
- * views of the SGL's buffers, no copy). Resolves to true once the response has finished, false
- * when the client went away first; it never rejects, so a handler need not await it. Unless
- * `free: false`, the SGL is freed when the response closes, either way.
- * Throws ERR_MEMSYS_INVALID_ARG for bad arguments, ERR_MEMSYS_SGL_FREED for a freed SGL.
+ * views of the SGL's buffers, no copy). No Content-Length goes with a Transfer-Encoding already
+ * set (the body is then chunked) or a 204. Resolves to true once the response has finished, false
+ * when the client went away first (before the call, too); it never rejects, so a handler need not
+ * await it. Unless `free: false`, the SGL is freed when the response closes, either way.
+ * Throws, changing nothing, ERR_MEMSYS_INVALID_ARG for bad arguments, ERR_MEMSYS_SGL_FREED for a
+ * freed SGL, ERR_MEMSYS_STATE for a response already ended or being sent an SGL.
  */
-export function sendSGL(res: ServerResponse, sgl: SGL, opts: SendOptions = {}): Promise<boolean> {
-  if (!isResponse(res)) throw invalidArg('response', res, 'must be an http.ServerResponse');
+export function sendSGL(res: BodyResponse, sgl: SGL, opts: SendOptions = {}): Promise<boolean> {
+  if (!isResponse(res)) throw invalidArg('response', res, 'must be an http.ServerResponse or an http2.Http2ServerResponse');
   if (!(sgl instanceof SGLClass)) throw invalidArg('sgl', sgl, 'must be an SGL');
   const { free, contentType, status } = sendOptions(opts);
   if (sgl.freed) throw new MemsysError('ERR_MEMSYS_SGL_FREED', 'sendSGL: the SGL was freed');
-  if (free) freeOnClose(res, sgl);
+  if (res.writableEnded) throw new MemsysError('ERR_MEMSYS_STATE', 'sendSGL: the response was already ended');
+  if (sending.has(res)) throw new MemsysError('ERR_MEMSYS_STATE', 'sendSGL: the response is already being sent an SGL');
+  if (closed(res)) {
+    if (free) sgl.free();
+    return Promise.resolve(false);
+  }
   if (!res.headersSent) {
     if (status !== undefined) res.statusCode = status;
     if (contentType !== undefined || !res.hasHeader('content-type')) res.setHeader('content-type', contentType ?? 'application/octet-stream');
-    res.setHeader('content-length', sgl.len);
+    // RFC 9112 6.2 and RFC 9110 8.6: never with a Transfer-Encoding, never in a 204.
+    if (res.statusCode !== 204 && !res.hasHeader('transfer-encoding')) res.setHeader('content-length', sgl.len);
   }
+  if (free) freeOnClose(res, sgl);
+  sending.add(res);
   return new Promise<boolean>((resolve) => {
-    if (res.destroyed) return resolve(false);
-    const onClose = () => resolve(res.writableFinished);
-    res.once('close', onClose);
+    res.once('close', () => resolve(res.writableFinished));
     sgl.writeTo(res).then(() => res.end(), () => res.destroy());
   });
 }
 
-/** Frees `sgl` when `res` closes: when the response has finished or the client went away. To keep
- * a body past its response, take it over first: `mm.receive(sgl.handoff())` (nothing is copied;
- * the freeing then finds nothing to free). */
-export function freeOnClose(res: ServerResponse, sgl: SGL): void {
-  if (!isResponse(res)) throw invalidArg('response', res, 'must be an http.ServerResponse');
+/** Frees `sgl` when `res` closes: when the response has finished or the client went away (at
+ * once if it has). To keep a body past its response, take it over first:
+ * `mm.receive(sgl.handoff())` (nothing is copied; the freeing then finds nothing to free). */
+export function freeOnClose(res: BodyResponse, sgl: SGL): void {
+  if (!isResponse(res)) throw invalidArg('response', res, 'must be an http.ServerResponse or an http2.Http2ServerResponse');
   if (!(sgl instanceof SGLClass)) throw invalidArg('sgl', sgl, 'must be an SGL');
-  if (res.destroyed || res.writableFinished) sgl.free();
+  if (closed(res) || res.writableFinished) sgl.free();
   else res.once('close', () => sgl.free());
 }
 
 // ---- helpers -------------------------------------------------------------------------------------
 
-/** @internal The options of readBody() and the adapters, checked. */
-export function bodyOptions(opts: BodyOptions): { limit: number; sbufSize: number | undefined } {
+// True once `res` has closed (its 'close' will not come again): Node's ServerResponse is destroyed
+// then; HTTP/2's compatibility response has no such flag, its stream has.
+function closed(res: BodyResponse): boolean {
+  return (res as { destroyed?: boolean }).destroyed === true || (res as { stream?: { closed: boolean } }).stream?.closed === true;
+}
+
+/** @internal The MMSA and options of readBody() and the adapters, checked (an `sbufSize`
+ * against the MMSA's slabs). */
+export function bodyOptions(mm: MMSA, opts: BodyOptions): { limit: number; sbufSize: number | undefined } {
+  if (!(mm instanceof MMSAClass)) throw invalidArg('mm', mm, 'must be an MMSA');
   if (typeof opts !== 'object' || opts === null) throw invalidArg('options', opts, 'must be an object');
   const { limit = DEFAULT_BODY_LIMIT, sbufSize } = opts;
   if (limit !== Infinity && !(Number.isSafeInteger(limit) && limit >= 0)) {
     throw invalidArg('option limit', limit, 'must be a non-negative integer (bytes) or Infinity');
   }
+  if (sbufSize !== undefined) mm.getSlab(sbufSize);
   return { limit, sbufSize };
 }
 
@@ -208,11 +246,21 @@ function sendOptions(opts: SendOptions): { free: boolean; contentType: string | 
   if (typeof opts !== 'object' || opts === null) throw invalidArg('options', opts, 'must be an object');
   const { free = true, contentType, status } = opts;
   if (typeof free !== 'boolean') throw invalidArg('option free', free, 'must be a boolean');
-  if (contentType !== undefined && typeof contentType !== 'string') throw invalidArg('option contentType', contentType, 'must be a string');
+  // Node's own rule for a header value, so that setHeader() cannot throw after the checks passed.
+  if (contentType !== undefined && (typeof contentType !== 'string' || !/^[\t\x20-\x7e\x80-\xff]+$/.test(contentType))) {
+    throw invalidArg('option contentType', contentType, 'must be a header value: a non-empty string without line breaks or control characters');
+  }
   if (status !== undefined && !(Number.isInteger(status) && status >= 100 && status <= 999)) {
     throw invalidArg('option status', status, 'must be an HTTP status code, 100 … 999');
   }
   return { free, contentType, status };
+}
+
+function wentAway(m: Meter, reading: boolean): BodyError {
+  const of = m.length === undefined ? '' : ` of ${m.length}`;
+  return new BodyError('ERR_MEMSYS_BODY', reading
+    ? `the client went away after ${m.received}${of} bytes of the request body`
+    : 'the client went away before its request body was read', m);
 }
 
 function tooLarge(m: Meter): BodyError {
@@ -220,12 +268,12 @@ function tooLarge(m: Meter): BodyError {
   return new BodyError('ERR_MEMSYS_BODY_TOO_LARGE', `the request body is larger than its limit of ${m.limit} bytes: ${what}`, m);
 }
 
-function isRequest(v: unknown): v is IncomingMessage {
+function isRequest(v: unknown): v is BodyRequest {
   const r = v as Record<string, unknown> | null;
   return typeof r === 'object' && r !== null && typeof r.on === 'function' && typeof r.pause === 'function' && typeof r.headers === 'object' && r.headers !== null;
 }
 
-function isResponse(v: unknown): v is ServerResponse {
+function isResponse(v: unknown): v is BodyResponse {
   const r = v as Record<string, unknown> | null;
   return typeof r === 'object' && r !== null && typeof r.setHeader === 'function' && typeof r.end === 'function' && typeof r.once === 'function';
 }

@@ -9,7 +9,8 @@
 
 import { MMSA } from '../../src/index.js';
 
-export interface StressOptions { durationMs: number; mode: 'sleep' | 'nosleep'; workers?: number }
+// minOps: the threads go on past the duration until they have done this many operations together.
+export interface StressOptions { durationMs: number; mode: 'sleep' | 'nosleep'; workers?: number; minOps?: number }
 export interface StressResult {
   mode: string; workers: number; tasks: number; seconds: number;
   ops: number; sgls: number; buffers: number; bytes: number; mismatches: number; refused: number;
@@ -23,7 +24,7 @@ const LEVELS = [60_000, 20_000, 5_000, 1_500];
 export async function runStress(o: StressOptions): Promise<StressResult> {
   const workers = o.workers ?? 4;
   const tasks = (o.mode === 'sleep' ? 100 : 500) / 4; // AIStore's goroutine counts, spread over 4 threads
-  const knob = new SharedArrayBuffer(8);
+  const knob = new SharedArrayBuffer(8); // [0] free memory, MiB, for every realm; [1] operations done
   const k = new Int32Array(knob);
   Atomics.store(k, 0, LEVELS[0]);
   const mm = new MMSA({
@@ -39,7 +40,7 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
   const boot = `import(${JSON.stringify(api)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`;
   const { Worker } = await import('node:worker_threads');
   const results = Array.from({ length: workers }, (_, i) => new Promise<Record<string, number>>((resolve, reject) => {
-    const w = new Worker(boot, { eval: true, workerData: { desc, knob, deadline, mode: o.mode, tasks, seed: 0x9e3779b9 + i * 7919 } });
+    const w = new Worker(boot, { eval: true, workerData: { desc, knob, deadline, minOps: o.minOps ?? 0, mode: o.mode, tasks, seed: 0x9e3779b9 + i * 7919 } });
     w.once('message', resolve);
     w.once('error', reject);
   }));

@@ -4,7 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { MMSA, type ShareDescriptor, setDefaultMemStats } from '../../src/index.js';
 
-interface Data { desc: ShareDescriptor; knob: SharedArrayBuffer; deadline: number; mode: 'sleep' | 'nosleep'; tasks: number; seed: number }
+interface Data { desc: ShareDescriptor; knob: SharedArrayBuffer; deadline: number; minOps: number; mode: 'sleep' | 'nosleep'; tasks: number; seed: number }
 const d = workerData as Data;
 const knob = new Int32Array(d.knob);
 // Host figures from the main thread's knob: it moves free memory through the pressure levels.
@@ -62,11 +62,14 @@ async function bufferStep(stamp: number): Promise<void> {
 
 async function task(id: number): Promise<void> {
   let stamp = id * 1_000_003;
-  while (Date.now() < d.deadline) {
+  // Until the deadline, and past it until the threads together have done minOps: a loaded machine
+  // runs the same scenario, only slower.
+  while (Date.now() < d.deadline || Atomics.load(knob, 1) < d.minOps) {
     stamp += 17;
     try {
       await (rand() < 0.4 ? sglStep(stamp) : bufferStep(stamp));
       stats.ops++;
+      Atomics.add(knob, 1, 1);
     } catch (e) {
       const code = (e as { code?: string }).code;
       if (code === 'ERR_MEMSYS_OUT_OF_MEMORY' || code === 'ERR_MEMSYS_BUDGET') stats.refused++;
