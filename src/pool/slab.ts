@@ -5,7 +5,8 @@
 // time through the MMSA. Each buffer's view is made once, when it enters the magazine, and
 // carries symbol-keyed properties: the slab that made it (which settles "is it ours, and this
 // size" in one compare), its arena's state table, its slot (granule index), and its arena (off the
-// hot path). Reading those is a monomorphic property load; `byteOffset`, `byteLength` and `buffer`
+// hot path). Reading those is a monomorphic property load, its key a constant to the JIT
+// (viewKeys, below the class); `byteOffset`, `byteLength` and `buffer`
 // cost 10–20 ns each on Node 20 (bench/RESULTS.md), more than the whole hot path. Going through
 // the arena for the state table and the pool cost ~2 ns more per pair (docs/architecture.md).
 //
@@ -115,10 +116,11 @@ export class Slab {
   }
 
   // ---- hot path ----------------------------------------------------------------------------------
-  // The slow paths are calls to the pool whose result the fast path then uses as its own: the JIT
-  // inlines a slow path once it has run (as it has in any process that used a few classes), and a
-  // slow path that returned its own value would leave the code after it knowing nothing about the
-  // view or the slab, checking everything again on every call.
+  // No slow path rejoins the fast path in the middle of its work. Once a slow path has run in a
+  // process (a refill has, in any process that used a few classes), the JIT compiles it into the
+  // caller's loop instead of leaving a deoptimization there, and the code after the join knows
+  // nothing it knew before, so every check runs again. So alloc's refill comes before the pop that
+  // every call makes, free's flush after its work, and the other exits leave for good.
 
   /** A buffer of this slab's size (its contents are what the last user left). */
   alloc(): Uint8Array {
@@ -180,16 +182,16 @@ export class DebugSlab extends Slab {
       v = this.mag.pop()!;
     }
     this.pool.debugAlloc(v, this);
-    v[kState]![v[kSlot]!] = this.liveState;
+    v[this.kState]![v[this.kSlot]!] = this.liveState;
     this.hits++;
     return v;
   }
 
   override free(buf: Uint8Array): void {
     const v = buf as SlabBuffer | null;
-    if (v?.[kSlab] !== this) return this.pool.freeSlow(buf, this);
-    const st = v[kState]!;
-    const i = v[kSlot]!;
+    if (v === null || v === undefined || v[this.kSlab] !== this) return this.pool.freeSlow(buf, this);
+    const st = v[this.kState]!;
+    const i = v[this.kSlot]!;
     if (st[i] !== this.liveState) return this.pool.freeRejected(v, this);
     st[i] = this.outState;
     this.pool.debugFree(v);
