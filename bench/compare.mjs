@@ -31,7 +31,10 @@ async function child(dir) {
   mm.init();
   const slab = mm.getSlab(SIZE);
   const gc = globalThis.gc ?? (() => {});
-  const runs = Object.entries(LOOPS).map(([name, src]) => ({ name, f: new Function(`return ${src}`)(), on: name.startsWith('slab') ? slab : mm, t: [] }));
+  // The loop's name goes into its source: V8 caches a compiled Function by its source text, with its
+  // feedback, so two loops of the same text would share one (the slab's and the MMSA's calls would
+  // meet at one polymorphic site).
+  const runs = Object.entries(LOOPS).map(([name, src]) => ({ name, f: new Function(`// ${name}\nreturn ${src}`)(), on: name.startsWith('slab') ? slab : mm, t: [] }));
   let sink = 0;
   for (const r of runs) sink += r.f(r.on, ITERS / 8);
   for (let rep = 0; rep < REPS; rep++) {

@@ -1,13 +1,19 @@
-// The 32 KiB ring loops that bench/run.ts (part 1) and bench/worker.ts (part 3) both time, and
-// the plain JS pool they compare with. Each loop takes one kind of allocator, so its call sites
-// stay monomorphic: the contenders are deliberately separate functions, not one loop over an
-// interface, or the JIT would time a polymorphic dispatch instead of the allocator.
+// The 32 KiB loops that bench/run.ts (part 1), bench/mixed.ts (part 1's mixed process) and
+// bench/worker.ts (part 3) time, and the plain JS pools they compare with. Each loop takes one kind
+// of allocator, so its call sites stay monomorphic: the contenders are deliberately separate
+// functions, not one loop over an interface, or the JIT would time a polymorphic dispatch instead
+// of the allocator.
 
-import type { Slab } from '../src/node/index.js';
+import type { MMSA, Slab } from '../src/node/index.js';
 
 export const RING = 8;
 export const MASK = RING - 1;
 export const SIZE = 32 * 1024;
+// The loops read bindings of their own: an exported binding is a live cell to V8, which a loop
+// loads and checks on every iteration, a cost of the harness that also grew with the register
+// pressure of the allocator's code in the same loop.
+const ringLen = RING;
+const ringMask = MASK;
 
 export class ArrayPool {
   private readonly items: Uint8Array[] = [];
@@ -51,9 +57,9 @@ export class CheckedPool {
 // Allocate a new buffer, touch it, free the oldest of the ring.
 export function slabRing(s: Slab, iters: number): number {
   const ring: Uint8Array[] = [];
-  for (let j = 0; j < RING; j++) { const b = s.alloc(); b[0] = j; ring.push(b); }
+  for (let j = 0; j < ringLen; j++) { const b = s.alloc(); b[0] = j; ring.push(b); }
   for (let i = 0; i < iters; i++) {
-    const k = i & MASK;
+    const k = i & ringMask;
     const b = s.alloc();
     b[0] = i;
     const old = ring[k];
@@ -61,15 +67,15 @@ export function slabRing(s: Slab, iters: number): number {
     s.free(old);
   }
   let sum = 0;
-  for (let j = 0; j < RING; j++) { sum += ring[j][0]; s.free(ring[j]); }
+  for (let j = 0; j < ringLen; j++) { sum += ring[j][0]; s.free(ring[j]); }
   return sum;
 }
 
 export function poolRing(p: ArrayPool, iters: number): number {
   const ring: Uint8Array[] = [];
-  for (let j = 0; j < RING; j++) { const b = p.alloc(); b[0] = j; ring.push(b); }
+  for (let j = 0; j < ringLen; j++) { const b = p.alloc(); b[0] = j; ring.push(b); }
   for (let i = 0; i < iters; i++) {
-    const k = i & MASK;
+    const k = i & ringMask;
     const b = p.alloc();
     b[0] = i;
     const old = ring[k];
@@ -77,15 +83,15 @@ export function poolRing(p: ArrayPool, iters: number): number {
     p.free(old);
   }
   let sum = 0;
-  for (let j = 0; j < RING; j++) { sum += ring[j][0]; p.free(ring[j]); }
+  for (let j = 0; j < ringLen; j++) { sum += ring[j][0]; p.free(ring[j]); }
   return sum;
 }
 
 export function checkedRing(p: CheckedPool, iters: number): number {
   const ring: Uint8Array[] = [];
-  for (let j = 0; j < RING; j++) { const b = p.alloc(); b[0] = j; ring.push(b); }
+  for (let j = 0; j < ringLen; j++) { const b = p.alloc(); b[0] = j; ring.push(b); }
   for (let i = 0; i < iters; i++) {
-    const k = i & MASK;
+    const k = i & ringMask;
     const b = p.alloc();
     b[0] = i;
     const old = ring[k];
@@ -93,6 +99,46 @@ export function checkedRing(p: CheckedPool, iters: number): number {
     p.free(old);
   }
   let sum = 0;
-  for (let j = 0; j < RING; j++) { sum += ring[j][0]; p.free(ring[j]); }
+  for (let j = 0; j < ringLen; j++) { sum += ring[j][0]; p.free(ring[j]); }
+  return sum;
+}
+
+// The ring loop through the MMSA: mm.alloc() (its default size) and mm.free.
+export function mmRing(m: MMSA, iters: number): number {
+  const ring: Uint8Array[] = [];
+  for (let j = 0; j < ringLen; j++) { const b = m.alloc(); b[0] = j; ring.push(b); }
+  for (let i = 0; i < iters; i++) {
+    const k = i & ringMask;
+    const b = m.alloc();
+    b[0] = i;
+    const old = ring[k];
+    ring[k] = b;
+    m.free(old);
+  }
+  let sum = 0;
+  for (let j = 0; j < ringLen; j++) { sum += ring[j][0]; m.free(ring[j]); }
+  return sum;
+}
+
+// LIFO: free the buffer just allocated (a request handler that uses one buffer at a time).
+export function slabLifo(s: Slab, iters: number): number {
+  let sum = 0;
+  for (let i = 0; i < iters; i++) {
+    const b = s.alloc();
+    b[0] = i;
+    sum += b[0];
+    s.free(b);
+  }
+  return sum;
+}
+
+export function poolLifo(p: ArrayPool, iters: number): number {
+  let sum = 0;
+  for (let i = 0; i < iters; i++) {
+    const b = p.alloc();
+    b[0] = i;
+    sum += b[0];
+    p.free(b);
+  }
   return sum;
 }

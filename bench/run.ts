@@ -1,35 +1,35 @@
 // memsys benchmark: `npm run bench` (node --expose-gc --import tsx bench/run.ts).
 //
 //   1. alloc+free of 32 KiB buffers: memsys slab.alloc/free and mm.alloc/free against a plain JS
-//      array pool, Buffer.allocUnsafe and new Uint8Array.
+//      array pool, Buffer.allocUnsafe and new Uint8Array; in this process, which has touched no
+//      other size class ("fresh"), and in a child process that first used the other page classes
+//      and attached a worker, as a server does ("mixed", bench/mixed.ts).
 //   2. alloc+free of random sizes 1..131072: memsys mm.allocSize/free against Buffer.allocUnsafe,
 //      new Uint8Array and a plain JS pool keyed by size class.
 //   3. scaling: part 1's slab loop in 1 worker and in 2 concurrent workers sharing one MMSA.
 //
-// Every contender runs the same pattern: a ring of 8 live buffers; each step allocates a new
+// Every ring contender runs the same pattern: a ring of 8 live buffers; each step allocates a new
 // buffer, writes its first byte, and frees the oldest (for allocUnsafe and new Uint8Array "free"
 // is dropping the reference, and the garbage collector's work is part of the time). Allocating
 // before freeing means the allocator does not simply hand back the buffer just freed. Each
-// contender is its own function (monomorphic call sites), warmed up before timing, then timed
-// REPS times after a gc(); the table shows the median and the best, ratios use the median.
-// Finally the same results are printed as markdown, for bench/RESULTS.md.
+// contender is its own function (monomorphic call sites); the contenders of a part are timed side
+// by side, alternating (bench/measure.ts), and each ratio is read from the rounds, against the JS
+// pool timed in the same process (the allocating contenders in rounds of their own, their ratios
+// of medians). Finally the same results are printed as markdown, for bench/RESULTS.md.
 
+import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { MMSA, type Slab, type ShareDescriptor } from '../src/node/index.js';
 import { startWorker as startTsWorker } from './boot.js';
-import { ArrayPool, CheckedPool, MASK, RING, SIZE, checkedRing, poolRing, slabRing } from './loops.js';
+import { ArrayPool, CheckedPool, MASK, RING, SIZE, checkedRing, mmRing, poolLifo, poolRing, slabLifo, slabRing } from './loops.js';
+import { REPS, REP_MS, type Result, WARM_MS, checksum, ratio, side } from './measure.js';
 
 const MAX = 128 * 1024;
-const WARM_MS = 300;   // warm-up per contender
-const REP_MS = 200;    // target duration of one timed repetition
-const REPS = 7;
 const SCALE_ROUNDS = 5;        // per configuration (1 worker, 2 workers), alternating
 const SCALE_ROUND_MS = 500;    // target duration of one worker's loop
 
-const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
-const now = () => process.hrtime.bigint();
-let sink = 0; // every loop's checksum goes here
+let sink = 0; // part 3's checksums go here
 
 // ---- contenders, part 1: 32 KiB ------------------------------------------------------------------
 
@@ -42,52 +42,7 @@ const slab: Slab = mm.getSlab(SIZE);
 
 const pool32 = new ArrayPool(SIZE, 2 * RING);
 
-const slab32 = (iters: number) => slabRing(slab, iters);
-const pool32Loop = (iters: number) => poolRing(pool32, iters);
 const checked32 = new CheckedPool(SIZE, 2 * RING);
-const checked32Loop = (iters: number) => checkedRing(checked32, iters);
-
-// LIFO: free the buffer just allocated (a request handler that uses one buffer at a time).
-function slab32Lifo(iters: number): number {
-  const s = slab;
-  let sum = 0;
-  for (let i = 0; i < iters; i++) {
-    const b = s.alloc();
-    b[0] = i;
-    sum += b[0];
-    s.free(b);
-  }
-  return sum;
-}
-
-function pool32Lifo(iters: number): number {
-  const p = pool32;
-  let sum = 0;
-  for (let i = 0; i < iters; i++) {
-    const b = p.alloc();
-    b[0] = i;
-    sum += b[0];
-    p.free(b);
-  }
-  return sum;
-}
-
-function mm32(iters: number): number {
-  const m = mm;
-  const ring: Uint8Array[] = [];
-  for (let j = 0; j < RING; j++) { const b = m.alloc(); b[0] = j; ring.push(b); }
-  for (let i = 0; i < iters; i++) {
-    const k = i & MASK;
-    const b = m.alloc();
-    b[0] = i;
-    const old = ring[k];
-    ring[k] = b;
-    m.free(old);
-  }
-  let sum = 0;
-  for (let j = 0; j < RING; j++) { sum += ring[j][0]; m.free(ring[j]); }
-  return sum;
-}
 
 function allocUnsafe32(iters: number): number {
   const ring: Uint8Array[] = [];
@@ -217,45 +172,6 @@ function newU8Random(iters: number): number {
   return sum;
 }
 
-// ---- harness -------------------------------------------------------------------------------------
-
-interface Result {
-  name: string;
-  iters: number;
-  median: number; // ns/op
-  best: number;   // ns/op
-}
-
-function timeRun(run: (n: number) => number, iters: number): number {
-  const t0 = now();
-  sink += run(iters);
-  return Number(now() - t0);
-}
-
-function measure(name: string, run: (n: number) => number): Result {
-  // Warm-up, doubling the iterations until one call takes a fair share of WARM_MS, which also
-  // gives the rate used to size the timed repetitions.
-  let iters = 1000;
-  let spent = 0;
-  let nsPerOp = 0;
-  while (spent < WARM_MS * 1e6) {
-    const t = timeRun(run, iters);
-    spent += t;
-    nsPerOp = t / iters;
-    if (t < WARM_MS * 1e6 / 4) iters *= 2;
-  }
-  iters = Math.max(1000, Math.round((REP_MS * 1e6) / nsPerOp));
-  const samples: number[] = [];
-  for (let r = 0; r < REPS; r++) {
-    gc();
-    samples.push(timeRun(run, iters) / iters);
-  }
-  samples.sort((a, b) => a - b);
-  const res = { name, iters, median: samples[samples.length >> 1], best: samples[0] };
-  process.stdout.write(`  ${name.padEnd(34)} ${fmtNs(res.median).padStart(9)} ns/op (best ${fmtNs(res.best)}, ${iters} ops x ${REPS})\n`);
-  return res;
-}
-
 // ---- part 3: workers -----------------------------------------------------------------------------
 
 interface ScaleResult {
@@ -376,27 +292,41 @@ const machine = [
 console.log('memsys benchmark');
 for (const l of machine) console.log(l);
 if (!(globalThis as { gc?: unknown }).gc) console.log('note: gc() unavailable (run with --expose-gc); repetitions are not preceded by a collection');
-console.log(`method: ring of ${RING} live buffers, allocate then free the oldest, touch byte 0; warm-up ${WARM_MS} ms, then ${REPS} reps of ~${REP_MS} ms, median (best)`);
+console.log(`method: ring of ${RING} live buffers, allocate then free the oldest, touch byte 0; warm-up ${WARM_MS} ms, then ${REPS} alternating rounds of ~${REP_MS} ms, median (best)`);
 
-console.log('\n1. alloc+free, 32 KiB');
-const r1 = {
-  slab: measure('memsys slab.alloc/free', slab32),
-  mm: measure('memsys mm.alloc/mm.free', mm32),
-  pool: measure('JS array pool pop/push', pool32Loop),
-  checked: measure('JS pool that refuses double frees', checked32Loop),
-  unsafe: measure('Buffer.allocUnsafe(32768)', allocUnsafe32),
-  u8: measure('new Uint8Array(32768)', newU8_32),
-  slabLifo: measure('memsys slab.alloc/free, LIFO', slab32Lifo),
-  poolLifo: measure('JS array pool, LIFO', pool32Lifo),
-};
+const log = (r: Result) => process.stdout.write(`  ${r.name.padEnd(34)} ${fmtNs(r.median).padStart(9)} ns/op (best ${fmtNs(r.best)}, ${r.iters} ops x ${REPS})\n`);
+
+console.log('\n1. alloc+free, 32 KiB, this process (fresh)');
+const [slab1, mm1, pool1, checked1, slabLifo1, poolLifo1] = side([
+  { name: 'memsys slab.alloc/free', run: (n) => slabRing(slab, n) },
+  { name: 'memsys mm.alloc/mm.free', run: (n) => mmRing(mm, n) },
+  { name: 'JS array pool pop/push', run: (n) => poolRing(pool32, n) },
+  { name: 'JS pool that refuses double frees', run: (n) => checkedRing(checked32, n) },
+  { name: 'memsys slab.alloc/free, LIFO', run: (n) => slabLifo(slab, n) },
+  { name: 'JS array pool, LIFO', run: (n) => poolLifo(pool32, n) },
+], log);
+// The allocating contenders in rounds of their own: the garbage they leave has every collection
+// move the pools' objects, which the pools then time.
+const [unsafe1, u8_1] = side([
+  { name: 'Buffer.allocUnsafe(32768)', run: allocUnsafe32 },
+  { name: 'new Uint8Array(32768)', run: newU8_32 },
+], log);
+
+console.log('1. the same loops in a process that used the other page classes and attached a worker (mixed, bench/mixed.ts)');
+const mixedOut = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', new URL('./mixed.ts', import.meta.url).pathname], { encoding: 'utf8' });
+const mixed = JSON.parse(mixedOut.trim().split('\n').at(-1)!) as { mixed: number; results: Result[] };
+const [slabMixed, poolMixed, slabLifoMixed, poolLifoMixed, mmMixed] = mixed.results;
+for (const r of [slabMixed, poolMixed, slabLifoMixed, poolLifoMixed, mmMixed]) log(r);
 
 console.log('\n2. alloc+free, random sizes 1..131072');
-const r2 = {
-  mm: measure('memsys mm.allocSize(n)/mm.free', mmRandom),
-  pool: measure('JS pool by size class', poolRandom),
-  unsafe: measure('Buffer.allocUnsafe(n)', allocUnsafeRandom),
-  u8: measure('new Uint8Array(n)', newU8Random),
-};
+const [mm2, pool2] = side([
+  { name: 'memsys mm.allocSize(n)/mm.free', run: mmRandom },
+  { name: 'JS pool by size class', run: poolRandom },
+], log);
+const [unsafe2, u8_2] = side([
+  { name: 'Buffer.allocUnsafe(n)', run: allocUnsafeRandom },
+  { name: 'new Uint8Array(n)', run: newU8Random },
+], log);
 
 {
   let inUse = 0;
@@ -406,26 +336,32 @@ const r2 = {
 mm.terminate();
 
 console.log('\n3. scaling, 32 KiB slab loop, 1 vs 2 concurrent workers on one shared MMSA');
-const r3 = await scaling('slab', r1.slab.median);
-const r3ref = await scaling('pool', r1.pool.median);
+const r3 = await scaling('slab', slab1.median);
+const r3ref = await scaling('pool', pool1.median);
 
 // ---- tables --------------------------------------------------------------------------------------
 
-const head1 = ['contender', 'ns/op (median)', 'best', 'Mops/s', 'vs pool', 'vs slab.alloc'];
-const rows1: Row[] = [r1.slab, r1.mm, r1.pool, r1.checked, r1.unsafe, r1.u8].map((r) => [
-  r.name, fmtNs(r.median), fmtNs(r.best), fmtMops(1e9 / r.median),
-  `${fmtX(r.median / r1.pool.median)}x`, `${fmtX(r.median / r1.slab.median)}x`,
-]);
-// The LIFO rows compare with the LIFO pool.
-for (const r of [r1.slabLifo, r1.poolLifo]) {
-  rows1.push([r.name, fmtNs(r.median), fmtNs(r.best), fmtMops(1e9 / r.median),
-    `${fmtX(r.median / r1.poolLifo.median)}x (LIFO pool)`, `${fmtX(r.median / r1.slab.median)}x`]);
-}
+// Part 1: every ratio is to the JS pool of the same process, ring to ring and LIFO to LIFO.
+const head1 = ['contender', 'process', 'ns/op (median)', 'best', 'Mops/s', 'vs pool'];
+const row1 = (name: string, proc: string, r: Result, base: Result): Row => [
+  name, proc, fmtNs(r.median), fmtNs(r.best), fmtMops(1e9 / r.median), `${fmtX(ratio(r, base))}x`,
+];
+const rows1: Row[] = [
+  ...[slab1, mm1, pool1, checked1].map((r) => row1(r.name, 'fresh', r, pool1)),
+  ...[unsafe1, u8_1].map((r): Row => [r.name, 'fresh', fmtNs(r.median), fmtNs(r.best), fmtMops(1e9 / r.median), `${fmtX(r.median / pool1.median)}x`]),
+  ...[slabLifo1, poolLifo1].map((r) => row1(r.name, 'fresh', r, poolLifo1)),
+  row1(slab1.name, 'mixed', slabMixed, poolMixed),
+  row1(mm1.name, 'mixed', mmMixed, poolMixed),
+  row1(pool1.name, 'mixed', poolMixed, poolMixed),
+  row1(slabLifo1.name, 'mixed', slabLifoMixed, poolLifoMixed),
+  row1(poolLifo1.name, 'mixed', poolLifoMixed, poolLifoMixed),
+];
 const head2 = ['contender', 'ns/op (median)', 'best', 'Mops/s', 'vs pool', 'vs memsys'];
-const rows2: Row[] = [r2.mm, r2.pool, r2.unsafe, r2.u8].map((r) => [
-  r.name, fmtNs(r.median), fmtNs(r.best), fmtMops(1e9 / r.median),
-  `${fmtX(r.median / r2.pool.median)}x`, `${fmtX(r.median / r2.mm.median)}x`,
-]);
+// The allocating rows were timed in other rounds than the pools: their ratios are of medians.
+const rows2: Row[] = [mm2, pool2, unsafe2, u8_2].map((r) => {
+  const x = (base: Result) => (r === mm2 || r === pool2 ? ratio(r, base) : r.median / base.median);
+  return [r.name, fmtNs(r.median), fmtNs(r.best), fmtMops(1e9 / r.median), `${fmtX(x(pool2))}x`, `${fmtX(x(mm2))}x`];
+});
 const head3 = ['loop (32 KiB, ring of 8)', 'ops/worker', '1 worker Mops/s', '2 workers Mops/s', '2w/1w', 'ns/op 1w', 'ns/op 2w (each)'];
 const rows3: Row[] = [r3, r3ref].map((r) => [
   r.mode === 'slab' ? 'memsys slab, shared MMSA' : 'JS array pool (reference)',
@@ -433,23 +369,19 @@ const rows3: Row[] = [r3, r3ref].map((r) => [
   fmtNs(r.oneNs), r.twoNs.map(fmtNs).join(' / '),
 ]);
 
-const ratios = {
-  slabPool: r1.slab.median / r1.pool.median,
-  mmPool: r1.mm.median / r1.pool.median,
-  unsafeSlab: r1.unsafe.median / r1.slab.median,
-  unsafeMm: r1.unsafe.median / r1.mm.median,
-  mmSlab: r1.mm.median / r1.slab.median,
-  scale: r3.two / r3.one,
-  scaleRef: r3ref.two / r3ref.one,
-};
 const met = (ok: boolean) => (ok ? 'met' : 'NOT MET');
-const targets: [string, number, string, boolean][] = [
-  ['32 KiB slab.alloc/free vs JS pool', ratios.slabPool, '<= 1.5', ratios.slabPool <= 1.5],
-  ['32 KiB mm.alloc/mm.free vs JS pool', ratios.mmPool, '<= 1.5', ratios.mmPool <= 1.5],
-  ['32 KiB Buffer.allocUnsafe vs slab.alloc/free', ratios.unsafeSlab, '>= 50', ratios.unsafeSlab >= 50],
-  ['32 KiB Buffer.allocUnsafe vs mm.alloc/mm.free', ratios.unsafeMm, '>= 50', ratios.unsafeMm >= 50],
-  ['scaling, 2 workers / 1 worker (slab)', ratios.scale, '>= 1.6', ratios.scale >= 1.6],
-  ['32 KiB slab.alloc/free vs JS pool, LIFO (not the headline)', r1.slabLifo.median / r1.poolLifo.median, '<= 1.5', r1.slabLifo.median / r1.poolLifo.median <= 1.5],
+const atMost = (what: string, x: number, goal: number): [string, number, string, boolean] => [what, x, `<= ${goal}`, x <= goal];
+const atLeast = (what: string, x: number, goal: number): [string, number, string, boolean] => [what, x, `>= ${goal}`, x >= goal];
+const targets = [
+  atMost('32 KiB slab.alloc/free vs JS pool, ring, fresh process', ratio(slab1, pool1), 1.6),
+  atMost('32 KiB slab.alloc/free vs JS pool, ring, mixed process', ratio(slabMixed, poolMixed), 1.6),
+  atMost('32 KiB slab.alloc/free vs JS pool, LIFO, fresh process', ratio(slabLifo1, poolLifo1), 1.6),
+  atMost('32 KiB slab.alloc/free vs JS pool, LIFO, mixed process', ratio(slabLifoMixed, poolLifoMixed), 1.6),
+  atMost('32 KiB mm.alloc/mm.free vs JS pool, ring, fresh process', ratio(mm1, pool1), 1.6),
+  atMost('32 KiB mm.alloc/mm.free vs JS pool, ring, mixed process', ratio(mmMixed, poolMixed), 1.6),
+  atLeast('32 KiB Buffer.allocUnsafe vs slab.alloc/free', unsafe1.median / slab1.median, 50),
+  atLeast('32 KiB Buffer.allocUnsafe vs mm.alloc/mm.free', unsafe1.median / mm1.median, 50),
+  atLeast('scaling, 2 workers / 1 worker (slab)', r3.two / r3.one, 1.6),
 ];
 
 console.log('\n== results ==\n');
@@ -463,7 +395,7 @@ console.log('');
 for (const [what, x, goal, ok] of targets) {
   console.log(`targets: ${what}: ${fmtX(x)}x (target ${goal}): ${met(ok)}`);
 }
-console.log(`note: mm.alloc/mm.free costs ${fmtX(ratios.mmSlab)}x slab.alloc/free; the JS pool scales x${ratios.scaleRef.toFixed(2)} on this machine (the ceiling for part 3)`);
+console.log(`note: mm.alloc/mm.free costs ${fmtX(ratio(mm1, slab1))}x slab.alloc/free; the JS pool scales x${(r3ref.two / r3ref.one).toFixed(2)} on this machine (the ceiling for part 3)`);
 
 // ---- markdown ------------------------------------------------------------------------------------
 
@@ -473,9 +405,11 @@ const md = [
   ...machine.map((l) => `- ${l}`),
   `- date: ${new Date().toISOString().slice(0, 10)}`,
   '',
-  `Method: a ring of ${RING} live buffers; each step allocates a buffer, writes its byte 0 and frees the oldest (for Buffer.allocUnsafe and new Uint8Array, drops it: GC time is included). Warm-up ${WARM_MS} ms per contender, then ${REPS} repetitions of ~${REP_MS} ms, each after gc(); median, and best.`,
+  `Method: a ring of ${RING} live buffers; each step allocates a buffer, writes its byte 0 and frees the oldest (for Buffer.allocUnsafe and new Uint8Array, drops it: GC time is included). Warm-up ${WARM_MS} ms per contender, then ${REPS} rounds in which every contender of a part runs ~${REP_MS} ms after a gc(), in an order that reverses every round; median, and best. A ratio is the median over the rounds of the two contenders' times in the same round. Buffer.allocUnsafe and new Uint8Array run in rounds of their own (the garbage they leave has every collection move the pools' objects), and their ratios are of medians.`,
   '',
   '### 1. alloc+free, 32 KiB',
+  '',
+  `"fresh": this process, which had touched no other size class. "mixed": a child process (bench/mixed.ts) that first attached a worker to its MMSA and ran ${mixed.mixed} mm.allocSize + mm.free over the 32 page classes, as a server would have. Each ratio is to the JS pool timed in the same process, the LIFO rows to the LIFO pool.`,
   '',
   markdown(head1, rows1),
   '',
@@ -497,4 +431,4 @@ const md = [
 ];
 console.log('\n== markdown (bench/RESULTS.md) ==\n');
 console.log(md.join('\n'));
-console.log(`\n(total ${((Date.now() - started) / 1000).toFixed(1)} s; checksum ${sink & 0xffff})`);
+console.log(`\n(total ${((Date.now() - started) / 1000).toFixed(1)} s; checksum ${(checksum() + sink) & 0xffff})`);

@@ -24,13 +24,13 @@ export function orphan(o: Int32Array, arena: number, cls: number, granule: numbe
   }
 }
 
-// Gives back the orphans in arenas this realm has a core for (`arenaOf` finds them by id).
-export function adoptOrphans(o: Int32Array, arenaOf: (id: number) => Arena | undefined): void {
+// Gives back the orphans in arenas this realm has a core for (`arenas`: this realm's, by id).
+export function adoptOrphans(o: Int32Array, arenas: ReadonlyMap<number, Arena>): void {
   if (Atomics.load(o, 0) === 0) return;
   for (let e = 1; e < o.length; e += 3) {
     const id = Atomics.load(o, e);
     if (id <= 0) continue;
-    const a = arenaOf(id);
+    const a = arenas.get(id);
     if (!a?.core) continue;
     const cls = Atomics.load(o, e + 1);
     const g = Atomics.load(o, e + 2);

@@ -333,7 +333,7 @@ export class Pool implements SlabOwner {
   }
 
   adoptOrphans(): void {
-    adoptOrphans(this.control.orphans, (id) => this.arenas.byId.get(id));
+    adoptOrphans(this.control.orphans, this.arenas.byId);
   }
 
   // ---- arenas from other realms -------------------------------------------------------------------

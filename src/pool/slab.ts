@@ -5,7 +5,8 @@
 // time through the MMSA. Each buffer's view is made once, when it enters the magazine, and
 // carries symbol-keyed properties: the slab that made it (which settles "is it ours, and this
 // size" in one compare), its arena's state table, its slot (granule index), and its arena (off the
-// hot path). Reading those is a monomorphic property load; `byteOffset`, `byteLength` and `buffer`
+// hot path). Reading those is a monomorphic property load, its key a constant to the JIT
+// (viewKeys, below the class); `byteOffset`, `byteLength` and `buffer`
 // cost 10–20 ns each on Node 20 (bench/RESULTS.md), more than the whole hot path. Going through
 // the arena for the state table and the pool cost ~2 ns more per pair (docs/architecture.md).
 //
@@ -66,46 +67,69 @@ export interface SlabOwner {
 }
 
 export class Slab {
+  // Every field is set in the constructor, always in this order and each with its own kind of value:
+  // a class field declared without one would start as undefined, and the JIT would then treat the
+  // numbers the hot path reads as any value (a double conversion per use). So they are `declare`d.
   /** Buffer size, bytes. */
-  readonly size: number;
-  /** @internal */ readonly cls: number;
-  /** @internal */ readonly pool: SlabOwner;
-  /** @internal */ readonly mag: SlabBuffer[] = [];
-  /** @internal */ readonly cap: number;    // magazine capacity; a flush gives back half
-  /** @internal */ readonly batch: number;  // buffers per refill or flush
-  /** @internal */ hits = 0;                // allocations since the last publish
-  /** @internal */ allocs = 0;              // allocations in this realm, published ones (housekeeping)
-  /** @internal */ allocsSeen = 0;          // `allocs` at the last housekeeping tick
+  declare readonly size: number;
+  /** @internal */ declare readonly cls: number;
+  /** @internal */ declare readonly pool: SlabOwner;
+  /** @internal */ declare readonly mag: SlabBuffer[];
+  /** @internal */ declare readonly cap: number;    // magazine capacity; a flush gives back half
+  /** @internal */ declare readonly batch: number;  // buffers per refill or flush
+  /** @internal */ declare hits: number;            // allocations since the last publish
+  /** @internal */ declare allocs: number;          // allocations in this realm, published ones (housekeeping)
+  /** @internal */ declare allocsSeen: number;      // `allocs` at the last housekeeping tick
   // Buffers in use are not counted on the hot path: in this realm they are always
   // `base - mag.length` (base: taken from the arenas minus given back), since alloc pops and
   // free pushes. A posted buffer freed here lowers this realm's count and its sender's stays
   // raised, so the sum over realms is right.
-  /** @internal */ base = 0;
-  /** @internal */ published = 0;           // the `base - mag.length` last added to the control block
-  /** @internal */ liveState: number;      // -1 once the MMSA is terminated: every free is refused
-  /** @internal */ readonly outState: number;
+  /** @internal */ declare base: number;
+  /** @internal */ declare published: number;       // the `base - mag.length` last added to the control block
+  /** @internal */ declare liveState: number;       // -1 once the MMSA is terminated: every free is refused
+  /** @internal */ declare readonly outState: number;
+  // The view properties' keys as the hot path names them (viewKeys, below the class).
+  /** @internal */ declare readonly kSlab: typeof kSlab;
+  /** @internal */ declare readonly kState: typeof kState;
+  /** @internal */ declare readonly kSlot: typeof kSlot;
 
   /** @internal */
   constructor(pool: SlabOwner, cls: number, size: number, cap: number);
   /** Slabs are made by the MMSA (`mm.getSlab(size)`), not by `new`. */
   constructor(made: never, ...rest: never[]);
   constructor(pool: SlabOwner, cls: number, size: number, cap: number) {
-    this.pool = pool;
-    this.cls = cls;
     this.size = size;
+    this.cls = cls;
+    this.pool = pool;
+    // An array of objects from the start: `[]` begins as an array of small integers, and a
+    // magazine that never held a view would reach the hot path's `pop` in another shape.
+    this.mag = [null].slice(1) as unknown as SlabBuffer[];
     this.cap = cap;
     this.batch = Math.max(1, cap >>> 1);
+    this.hits = 0;
+    this.allocs = 0;
+    this.allocsSeen = 0;
+    this.base = 0;
+    this.published = 0;
     this.liveState = (cls << 2) | ST_LIVE;
     this.outState = (cls << 2) | ST_OUT;
   }
 
   // ---- hot path ----------------------------------------------------------------------------------
+  // No slow path rejoins the fast path in the middle of its work. Once a slow path has run in a
+  // process (a refill has, in any process that used a few classes), the JIT compiles it into the
+  // caller's loop instead of leaving a deoptimization there, and the code after the join knows
+  // nothing it knew before, so every check runs again. So alloc's refill comes before the pop that
+  // every call makes, free's flush after its work, and the other exits leave for good.
 
   /** A buffer of this slab's size (its contents are what the last user left). */
   alloc(): Uint8Array {
-    const v = this.mag.pop();
-    if (v === undefined) return this.refill();
-    v[kState]![v[kSlot]!] = this.liveState;
+    let v = this.mag.pop();
+    if (v === undefined) {
+      this.pool.refill(this); // leaves at least one view in the magazine, or throws
+      v = this.mag.pop()!;
+    }
+    v[this.kState]![v[this.kSlot]!] = this.liveState;
     this.hits++;
     return v;
   }
@@ -114,30 +138,37 @@ export class Slab {
    * in use, of another size (ERR_MEMSYS_WRONG_SLAB) or not this pool's. */
   free(buf: Uint8Array): void {
     const v = buf as SlabBuffer | null;
-    if (v?.[kSlab] !== this) return this.pool.freeSlow(buf, this);
-    const st = v[kState]!;
-    const i = v[kSlot]!;
+    if (v === null || v === undefined || v[this.kSlab] !== this) return this.pool.freeSlow(buf, this);
+    const st = v[this.kState]!;
+    const i = v[this.kSlot]!;
     if (st[i] !== this.liveState) return this.pool.freeRejected(v, this);
-    const mag = this.mag;
-    if (mag.length >= this.cap) this.pool.flush(this, this.batch);
     st[i] = this.outState;
+    const mag = this.mag;
     mag.push(v);
+    if (mag.length > this.cap) this.pool.flush(this, this.batch);
   }
 
   // ---- end of hot path ---------------------------------------------------------------------------
 
   /** @internal */
   push(v: SlabBuffer): void {
-    if (this.mag.length >= this.cap) this.pool.flush(this, this.batch);
     this.mag.push(v);
-  }
-
-  /** @internal */
-  refill(): Uint8Array {
-    this.pool.refill(this);
-    return this.alloc();
+    if (this.mag.length > this.cap) this.pool.flush(this, this.batch);
   }
 }
+
+// Hot-path code names a view's properties through `this` (`v[this.kSlab]`), with the keys as
+// read-only properties of its class's prototype: the JIT folds such a property into its code as a
+// constant. The module's own bindings are not constants to it (an export is a live binding, and a
+// bundler turns a top-level `const` into a `var`), and each access through one costs a load and a
+// compare of the key: ~1 ns per alloc+free pair (docs/architecture.md).
+/** @internal */
+export function viewKeys(proto: object): void {
+  for (const [name, key] of [['kSlab', kSlab], ['kState', kState], ['kSlot', kSlot]] as const) {
+    Object.defineProperty(proto, name, { value: key });
+  }
+}
+viewKeys(Slab.prototype);
 
 // Debug mode: the same slab, with every buffer checked for DEADBEEF as it leaves the magazine and
 // poisoned as it returns, and every arena's invariants checked on each call. A subclass, so that
@@ -145,19 +176,22 @@ export class Slab {
 /** @internal */
 export class DebugSlab extends Slab {
   override alloc(): Uint8Array {
-    const v = this.mag.pop();
-    if (v === undefined) return this.refill();
+    let v = this.mag.pop();
+    if (v === undefined) {
+      this.pool.refill(this);
+      v = this.mag.pop()!;
+    }
     this.pool.debugAlloc(v, this);
-    v[kState]![v[kSlot]!] = this.liveState;
+    v[this.kState]![v[this.kSlot]!] = this.liveState;
     this.hits++;
     return v;
   }
 
   override free(buf: Uint8Array): void {
     const v = buf as SlabBuffer | null;
-    if (v?.[kSlab] !== this) return this.pool.freeSlow(buf, this);
-    const st = v[kState]!;
-    const i = v[kSlot]!;
+    if (v === null || v === undefined || v[this.kSlab] !== this) return this.pool.freeSlow(buf, this);
+    const st = v[this.kState]!;
+    const i = v[this.kSlot]!;
     if (st[i] !== this.liveState) return this.pool.freeRejected(v, this);
     st[i] = this.outState;
     this.pool.debugFree(v);
