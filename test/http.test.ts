@@ -127,6 +127,7 @@ test('http: over the limit is a 413 BodyError, by Content-Length before reading 
     const e1 = errors[0] as BodyError;
     assert.instance(e1, BodyError);
     assert.is(e1.code, 'ERR_MEMSYS_BODY_TOO_LARGE');
+    assert.is(e1.type, 'entity.too.large', "body-parser's name, for handlers written against it");
     assert.is(e1.statusCode, 413);
     assert.is(e1.limit, 1 << 20);
     assert.is(e1.length, (1 << 20) + 1);
@@ -167,6 +168,7 @@ test('http: a client that goes away mid-body is a 400 BodyError and nothing is h
     const e = errors[0] as BodyError;
     assert.instance(e, BodyError);
     assert.is(e.code, 'ERR_MEMSYS_BODY');
+    assert.is(e.type, 'request.aborted');
     assert.is(e.status, 400);
     assert.is(e.length, 4 << 20);
     assert.ok(e.received > 0 && e.received <= 300_000, `received ${e.received}`);

@@ -56,16 +56,25 @@ export class BodyError extends MemsysError {
   readonly length: number | undefined;
   /** Bytes received when the body was refused. */
   readonly received: number;
+  /** What body-parser's errors name it, for error handlers written against Express's readers:
+   * 'entity.too.large' (413), 'request.aborted' (the client went away), 'request.size.invalid' (a
+   * body unlike its Content-Length). */
+  readonly type: BodyErrorType;
   /** @internal */
-  constructor(code: 'ERR_MEMSYS_BODY_TOO_LARGE' | 'ERR_MEMSYS_BODY', message: string, m: Meter) {
-    super(code, message);
+  constructor(type: BodyErrorType, message: string, m: Meter) {
+    const large = type === 'entity.too.large';
+    super(large ? 'ERR_MEMSYS_BODY_TOO_LARGE' : 'ERR_MEMSYS_BODY', message);
     this.name = 'BodyError';
-    this.status = this.statusCode = code === 'ERR_MEMSYS_BODY_TOO_LARGE' ? 413 : 400;
+    this.type = type;
+    this.status = this.statusCode = large ? 413 : 400;
     this.limit = m.limit;
     this.length = m.length;
     this.received = m.received;
   }
 }
+
+/** The kinds of BodyError, by body-parser's names. */
+export type BodyErrorType = 'entity.too.large' | 'request.aborted' | 'request.size.invalid';
 
 // What a body may still take, and what its end must match.
 interface Meter {
@@ -109,7 +118,7 @@ export function readBody(mm: MMSA, req: BodyRequest, opts: BodyOptions = {}): Pr
   }
   if (declared !== undefined && m.length === undefined) {
     req.resume();
-    return Promise.reject(new BodyError('ERR_MEMSYS_BODY', `the request's Content-Length ${JSON.stringify(declared)} is not a byte count`, m));
+    return Promise.reject(new BodyError('request.size.invalid', `the request's Content-Length ${JSON.stringify(declared)} is not a byte count`, m));
   }
   if (m.length !== undefined && m.length > limit) {
     req.resume();
@@ -140,7 +149,7 @@ export function readBody(mm: MMSA, req: BodyRequest, opts: BodyOptions = {}): Pr
     };
     const onEnd = () => {
       if (m.length !== undefined && m.received !== m.length) {
-        return fail(new BodyError('ERR_MEMSYS_BODY', `the request body has ${m.received} bytes, not its Content-Length ${m.length}`, m));
+        return fail(new BodyError('request.size.invalid', `the request body has ${m.received} bytes, not its Content-Length ${m.length}`, m));
       }
       detach();
       resolve(sgl);
@@ -258,14 +267,14 @@ function sendOptions(opts: SendOptions): { free: boolean; contentType: string | 
 
 function wentAway(m: Meter, reading: boolean): BodyError {
   const of = m.length === undefined ? '' : ` of ${m.length}`;
-  return new BodyError('ERR_MEMSYS_BODY', reading
+  return new BodyError('request.aborted', reading
     ? `the client went away after ${m.received}${of} bytes of the request body`
     : 'the client went away before its request body was read', m);
 }
 
 function tooLarge(m: Meter): BodyError {
   const what = m.received === 0 && m.length !== undefined ? `its Content-Length is ${m.length}` : `${m.received} bytes arrived`;
-  return new BodyError('ERR_MEMSYS_BODY_TOO_LARGE', `the request body is larger than its limit of ${m.limit} bytes: ${what}`, m);
+  return new BodyError('entity.too.large', `the request body is larger than its limit of ${m.limit} bytes: ${what}`, m);
 }
 
 function isRequest(v: unknown): v is BodyRequest {
