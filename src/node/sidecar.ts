@@ -117,20 +117,14 @@ export class Sidecar {
   /** Calls `fn` with the trigger's id on every PSI event (a trigger set by a `psi_watch` request);
    * returns the function that stops it. A listener does not keep the process alive. */
   onPsi(fn: (trigger: number) => void): () => void {
-    if (typeof fn !== 'function') throw new MemsysTypeError('ERR_MEMSYS_INVALID_ARG', `onPsi listener ${String(fn)} must be a function`);
-    const own = (t: number) => fn(t); // each subscription its own entry, even for the same fn
-    this.#psi.add(own);
-    return () => { this.#psi.delete(own); };
+    return listen(this.#psi, fn, 'onPsi');
   }
 
   /** Calls `fn` with the child's pid whenever a child is finished with (it died, was killed after
    * a timeout, or was closed), after what it owed was rejected: what lived in it, PSI triggers,
    * is gone. Returns the function that stops it. */
   onExit(fn: (pid: number) => void): () => void {
-    if (typeof fn !== 'function') throw new MemsysTypeError('ERR_MEMSYS_INVALID_ARG', `onExit listener ${String(fn)} must be a function`);
-    const own = (pid: number) => fn(pid);
-    this.#exits.add(own);
-    return () => { this.#exits.delete(own); };
+    return listen(this.#exits, fn, 'onExit');
   }
 
   /** Stops the child, rejecting what it was asked with ERR_MEMSYS_SIDECAR; its PSI triggers go
@@ -176,7 +170,7 @@ export class Sidecar {
       p.reject(new SidecarError(why(p)));
     }
     c.proc.kill('SIGKILL');
-    for (const fn of [...this.#exits]) fn(c.pid);
+    emit(this.#exits, c.pid);
   }
 
   #data(c: Child, chunk: string): void {
@@ -202,7 +196,7 @@ export class Sidecar {
       return;
     }
     if (m.event !== undefined) {
-      if (m.event === 'psi' && typeof m.trigger === 'number') this.#emitPsi(m.trigger);
+      if (m.event === 'psi' && typeof m.trigger === 'number') emit(this.#psi, m.trigger);
       return;
     }
     // Answers come in the order of the requests: one the sidecar could not read an id from
@@ -224,14 +218,24 @@ export class Sidecar {
     }
   }
 
-  #emitPsi(trigger: number): void {
-    for (const fn of [...this.#psi]) {
-      try {
-        fn(trigger);
-      } catch (e) {
-        // A listener's throw surfaces as Node shows any uncaught error, after the reader is done.
-        queueMicrotask(() => { throw e; });
-      }
+}
+
+// Each subscription its own entry, even for the same fn; returns the function that ends it.
+function listen<T>(set: Set<(v: T) => void>, fn: (v: T) => void, what: string): () => void {
+  if (typeof fn !== 'function') throw new MemsysTypeError('ERR_MEMSYS_INVALID_ARG', `${what} listener ${String(fn)} must be a function`);
+  const own = (v: T) => fn(v);
+  set.add(own);
+  return () => { set.delete(own); };
+}
+
+// Calls every listener; one that throws does not stop the others, and its error surfaces as Node
+// shows any uncaught error, after the caller is done.
+function emit<T>(set: Set<(v: T) => void>, v: T): void {
+  for (const fn of [...set]) {
+    try {
+      fn(v);
+    } catch (e) {
+      queueMicrotask(() => { throw e; });
     }
   }
 }
