@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MMSA } from '../index.js';
 import { invalidArg } from '../index.js';
-import { type BodyOptions, bodyOptions, freeOnClose, hasBody, readBody } from './http.js';
+import { type BodyOptions, bodyFor, bodyOptions, hasBody } from './http.js';
 
 /** Which requests' bodies expressBody() takes, by Content-Type: a media type
  * ('application/octet-stream'), a wildcard ('image/*', '*\/*'), a list of those, or a test. */
@@ -35,17 +35,11 @@ export function expressBody(mm: MMSA, opts: ExpressBodyOptions = {}): Middleware
   return (req, res, next) => {
     const r = req as IncomingMessage & { body?: unknown };
     if (r.body !== undefined || req.readableEnded || !hasBody(req) || !accepts(req)) return next();
-    let body;
-    try {
-      body = readBody(mm, req, checked);
-    } catch (e) {
-      return next(e);
-    }
-    body.then((sgl) => {
+    bodyFor(mm, req, res, checked, (err, sgl) => {
+      if (err) return next(err);
       r.body = sgl;
-      freeOnClose(res, sgl);
       next();
-    }, next);
+    });
   };
 }
 

@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MMSA } from '../index.js';
 import { invalidArg } from '../index.js';
-import { type BodyOptions, bodyOptions, freeOnClose, readBody } from './http.js';
+import { type BodyOptions, bodyFor, bodyOptions } from './http.js';
 
 /** Options of fastifyBody(). */
 export interface FastifyBodyOptions extends BodyOptions {
@@ -53,17 +53,7 @@ export function fastifyBody(mm: MMSA, opts: FastifyBodyOptions = {}): FastifyPlu
     });
     instance.addContentTypeParser(types, (req, payload, parsed) => {
       const bodyLimit = explicit ? limit : req.routeOptions?.bodyLimit ?? limit;
-      let body;
-      try {
-        body = readBody(mm, payload, { limit: bodyLimit, sbufSize });
-      } catch (e) {
-        return parsed(e);
-      }
-      body.then((sgl) => {
-        const res = responses.get(req.raw);
-        if (res) freeOnClose(res, sgl);
-        parsed(null, sgl);
-      }, parsed);
+      bodyFor(mm, payload, responses.get(req.raw), { limit: bodyLimit, sbufSize }, parsed);
     });
     done();
   };

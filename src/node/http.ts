@@ -196,8 +196,7 @@ const sending = new WeakSet<object>();
  * freed SGL, ERR_MEMSYS_STATE for a response already ended or being sent an SGL.
  */
 export function sendSGL(res: BodyResponse, sgl: SGL, opts: SendOptions = {}): Promise<boolean> {
-  if (!isResponse(res)) throw invalidArg('response', res, 'must be an http.ServerResponse or an http2.Http2ServerResponse');
-  if (!(sgl instanceof SGLClass)) throw invalidArg('sgl', sgl, 'must be an SGL');
+  checkPair(res, sgl);
   const { free, contentType, status } = sendOptions(opts);
   if (sgl.freed) throw new MemsysError('ERR_MEMSYS_SGL_FREED', 'sendSGL: the SGL was freed');
   if (res.writableEnded) throw new MemsysError('ERR_MEMSYS_STATE', 'sendSGL: the response was already ended');
@@ -212,7 +211,7 @@ export function sendSGL(res: BodyResponse, sgl: SGL, opts: SendOptions = {}): Pr
     // RFC 9112 6.2 and RFC 9110 8.6: never with a Transfer-Encoding, never in a 204.
     if (res.statusCode !== 204 && !res.hasHeader('transfer-encoding')) res.setHeader('content-length', sgl.len);
   }
-  if (free) freeOnClose(res, sgl);
+  if (free) freeAtClose(res, sgl);
   sending.add(res);
   return new Promise<boolean>((resolve) => {
     res.once('close', () => resolve(res.writableFinished));
@@ -224,13 +223,38 @@ export function sendSGL(res: BodyResponse, sgl: SGL, opts: SendOptions = {}): Pr
  * once if it has). To keep a body past its response, take it over first:
  * `mm.receive(sgl.handoff())` (nothing is copied; the freeing then finds nothing to free). */
 export function freeOnClose(res: BodyResponse, sgl: SGL): void {
-  if (!isResponse(res)) throw invalidArg('response', res, 'must be an http.ServerResponse or an http2.Http2ServerResponse');
-  if (!(sgl instanceof SGLClass)) throw invalidArg('sgl', sgl, 'must be an SGL');
-  if (closed(res) || res.writableFinished) sgl.free();
-  else res.once('close', () => sgl.free());
+  checkPair(res, sgl);
+  freeAtClose(res, sgl);
+}
+
+/** @internal Reads `req`'s body (readBody, options already checked) and ties the SGL to `res`
+ * (freed when it closes), reporting through `done` as the frameworks' callbacks want: an error
+ * thrown or rejected, or the SGL. */
+export function bodyFor(mm: MMSA, req: BodyRequest, res: BodyResponse | undefined, opts: BodyOptions,
+  done: (err: unknown, sgl?: SGL) => void): void {
+  let body;
+  try {
+    body = readBody(mm, req, opts);
+  } catch (e) {
+    return done(e);
+  }
+  body.then((sgl) => {
+    if (res) freeAtClose(res, sgl);
+    done(null, sgl);
+  }, done);
 }
 
 // ---- helpers -------------------------------------------------------------------------------------
+
+function checkPair(res: BodyResponse, sgl: SGL): void {
+  if (!isResponse(res)) throw invalidArg('response', res, 'must be an http.ServerResponse or an http2.Http2ServerResponse');
+  if (!(sgl instanceof SGLClass)) throw invalidArg('sgl', sgl, 'must be an SGL');
+}
+
+function freeAtClose(res: BodyResponse, sgl: SGL): void {
+  if (closed(res) || res.writableFinished) sgl.free();
+  else res.once('close', () => sgl.free());
+}
 
 // True once `res` has closed (its 'close' will not come again): Node's ServerResponse is destroyed
 // then; HTTP/2's compatibility response has no such flag, its stream has.
