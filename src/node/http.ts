@@ -76,9 +76,9 @@ export class BodyError extends MemsysError {
 /** The kinds of BodyError, by body-parser's names. */
 export type BodyErrorType = 'entity.too.large' | 'request.aborted' | 'request.size.invalid';
 
-// What a body may still take, and what its end must match.
-interface Meter {
-  readonly limit: number;
+/** @internal What a body may still take, and what its end must match. */
+export interface Meter {
+  limit: number;
   length: number | undefined;
   received: number;
 }
@@ -104,6 +104,8 @@ export function hasBody(req: IncomingMessage): boolean {
 export function readBody(mm: MMSA, req: BodyRequest, opts: BodyOptions = {}): Promise<SGL> {
   const { limit, sbufSize } = bodyOptions(mm, opts);
   if (!isRequest(req)) throw invalidArg('request', req, 'must be an http.IncomingMessage or an http2.Http2ServerRequest');
+  const t = taken.get(req);
+  if (t) return t.claim(mm, limit);
   if (typeof req.readableEncoding === 'string') {
     throw invalidArg('request', req, `must give bytes, but has the encoding ${show(req.readableEncoding)} set (setEncoding)`);
   }
@@ -169,6 +171,23 @@ export function readBody(mm: MMSA, req: BodyRequest, opts: BodyOptions = {}): Pr
     req.on('close', onClose);
     req.resume(); // 'data' alone does not start a request that was paused
   });
+}
+
+/** @internal A body takeBodies() reads off the socket (wire.ts): readBody() claims it. */
+export interface TakenBody {
+  claim(mm: MMSA, limit: number): Promise<SGL>;
+}
+
+const taken = new WeakMap<object, TakenBody>();
+
+/** @internal */
+export function setTaken(req: IncomingMessage, body: TakenBody): void {
+  taken.set(req, body);
+}
+
+/** @internal True when takeBodies() reads `req`'s body (its request stream stays empty). */
+export function isTaken(req: object): boolean {
+  return taken.has(req);
 }
 
 /** Options of sendSGL(). */
@@ -289,14 +308,16 @@ function sendOptions(opts: SendOptions): { free: boolean; contentType: string | 
   return { free, contentType, status };
 }
 
-function wentAway(m: Meter, reading: boolean): BodyError {
+/** @internal */
+export function wentAway(m: Meter, reading: boolean): BodyError {
   const of = m.length === undefined ? '' : ` of ${m.length}`;
   return new BodyError('request.aborted', reading
     ? `the client went away after ${m.received}${of} bytes of the request body`
     : 'the client went away before its request body was read', m);
 }
 
-function tooLarge(m: Meter): BodyError {
+/** @internal */
+export function tooLarge(m: Meter): BodyError {
   const what = m.received === 0 && m.length !== undefined ? `its Content-Length is ${m.length}` : `${m.received} bytes arrived`;
   return new BodyError('entity.too.large', `the request body is larger than its limit of ${m.limit} bytes: ${what}`, m);
 }

@@ -389,6 +389,17 @@ export class SGL implements AsyncIterable<Uint8Array> {
     return this.arenas[i].u8.subarray(at, at + Math.min(this.bsize - (pos - i * this.bsize), this.woff - pos, max));
   }
 
+  /** @internal The room after the written bytes, at most `max` bytes within one buffer, as a view
+   * (a buffer added first when the last is full): what a reader writes into, then counts in with
+   * `woff`. Throws the pool's error when it has no room. */
+  room(max: number): Uint8Array {
+    if (this.woff === this.cap) this.grow(this.woff + 1);
+    const i = (this.woff / this.bsize) | 0;
+    const o = this.woff - i * this.bsize;
+    const at = this.offs[i] + o;
+    return this.arenas[i].u8.subarray(at, at + Math.min(this.bsize - o, max));
+  }
+
   /** @internal Copies [from, to) into dst at dstOff. */
   copyOut(from: number, to: number, dst: Uint8Array, dstOff: number): void {
     const bs = this.bsize;

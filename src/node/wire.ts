@@ -1,0 +1,674 @@
+// Request bodies read off the socket straight into pool buffers: takeBodies(mm, server).
+//
+// Node's HTTP parser copies every chunk of a body into a fresh Buffer (one per read, 64 KiB at
+// most), whatever reads the request afterwards; at a server's rate those Buffers are most of its
+// garbage. Here the server's connections are read with `onread` (net.Socket's user buffer): the
+// kernel writes a body's bytes into the tail of its SGL, and Node's parser is given only the
+// request heads, with the body's framing taken out, so it sees requests without bodies. Node still
+// parses and checks every head, answers, keeps connections alive and times them out; the body
+// waits for readBody() (and so expressBody() and fastifyBody()), which finds it here.
+//
+// One connection, as it reads:
+//
+//        ┌───────── head (scratch) ◄──────────────────────────────────────────┐
+//        │   a head whose framing is plain: a Content-Length, or chunked alone │
+//        ▼                                                                     │
+//   body, by length ──── kernel → SGL tail, each read bounded by what is left ─┤
+//   chunk size line (scratch) ──► chunk data: kernel → SGL tail ──► CRLF ──┐   │
+//        ▲                                                                 │   │
+//        └─────────────────────────────────────────────────────────────────┘   │
+//   last chunk ──► trailer lines (scratch, dropped) ───────────────────────────┘
+//
+//   anything else (an Upgrade or CONNECT, a framing that is not plain, a head larger than the
+//   buffer) goes to Node's parser as it came, for the rest of the connection: Node decides, and
+//   the bytes are copied as Node would.
+//
+// Reads that are not a body's data land in one scratch buffer the server's connections share
+// (libuv reads a socket and hands the bytes over before it reads the next); what is left of a head
+// or a chunk line when a read ends is copied aside. Memory a client makes the server hold is bounded
+// by what it sends, as in readBody(): an SGL grows one buffer at a time, as bytes arrive.
+//
+// Node's parser sees a Content-Length of zeros (its digits overwritten, the head's length kept) or
+// a chunked head followed by its last chunk; the request's headers are put back before the
+// server's 'request' listeners run. The request stream itself stays empty: a server that takes its
+// bodies reads them with readBody() (a `filter` leaves some to Node, read as usual).
+//
+// Node's headersTimeout and requestTimeout see a head complete at once and a request without a
+// body; they are applied here to the head as it arrives and to the body.
+
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import net from 'node:net';
+import type { MMSA, SGL } from '../index.js';
+import { MAX_SIZE, MemsysError, invalidArg } from '../index.js';
+import { BodyError, type BodyOptions, type Meter, bodyOptions, setTaken, tooLarge, wentAway } from './http.js';
+
+/** Options of takeBodies(). */
+export interface TakeOptions extends BodyOptions {
+  /** Which requests' bodies to take (called with the request's method, target and headers, names
+   * in lower case); the others are read by Node as usual. Default: every body with a plain
+   * framing. */
+  filter?: (method: string, url: string, headers: Readonly<Record<string, string>>) => boolean;
+}
+
+/**
+ * Makes `server` (a node:http Server, listening or not) read the bodies of its requests into SGLs
+ * of `mm` as they arrive, without Node's copies: readBody(mm, req) (and expressBody, fastifyBody)
+ * then resolves to that SGL. `limit` bounds every body (readBody's own limit applies too, the
+ * smaller wins); `sbufSize` is the SGL's buffer size (default: from the Content-Length). A body no
+ * one asks for is freed when its response closes; one over its limit is read and dropped, so the
+ * connection stays usable. The request stream of a taken body is empty: read it with readBody().
+ * Throws ERR_MEMSYS_INVALID_ARG for bad arguments (a server that is not node:http's: HTTPS and
+ * HTTP/2 servers among them), ERR_MEMSYS_STATE for a server whose bodies are taken already.
+ */
+export function takeBodies(mm: MMSA, server: http.Server, opts: TakeOptions = {}): void {
+  const { limit, sbufSize } = bodyOptions(mm, opts);
+  const { filter } = opts;
+  if (filter !== undefined && typeof filter !== 'function') throw invalidArg('option filter', filter, 'must be a function');
+  if (!(server instanceof http.Server)) throw invalidArg('server', server, 'must be a node:http Server');
+  const listeners = server.listeners('connection');
+  const own = listeners.find((f) => f.name === 'connectionListener') as ((s: net.Socket) => void) | undefined;
+  if (taking.has(server)) throw new MemsysError('ERR_MEMSYS_STATE', 'takeBodies: this server\'s bodies are taken already');
+  if (!own) throw invalidArg('server', server, 'must be a node:http Server with its own connection listener');
+  const t = new Taker(mm, server, own, { limit, sbufSize, filter });
+  taking.add(server);
+  server.removeListener('connection', own);
+  server.prependListener('connection', (s: net.Socket) => t.accept(s));
+  for (const ev of ['request', 'checkContinue', 'checkExpectation'] as const) {
+    server.prependListener(ev, (req: IncomingMessage, res: ServerResponse) => t.link(req, res));
+  }
+  (server as { pauseOnConnect?: boolean }).pauseOnConnect = true;
+}
+
+const taking = new WeakSet<http.Server>();
+
+// ---- the server's side ---------------------------------------------------------------------------
+
+const SCRATCH = 64 << 10;
+const PRESIZE = MAX_SIZE;
+const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
+
+interface Settings {
+  limit: number;
+  sbufSize: number | undefined;
+  filter: TakeOptions['filter'];
+}
+
+// A socket as Node's net makes it, with the parts of it used here (Node has no other way to read an
+// accepted connection into a buffer of one's own).
+type Accepted = net.Socket & { _handle: (object & { isStreamBase?: boolean; _consumed?: boolean }) | null };
+
+class Taker {
+  readonly scratch = Buffer.allocUnsafe(SCRATCH);
+  readonly conns = new Set<Conn>();
+  current: Body | undefined;        // the body of the head being given to Node's parser
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(readonly mm: MMSA, readonly server: http.Server, private readonly own: (s: net.Socket) => void,
+    readonly cfg: Settings) {}
+
+  get headMax(): number {
+    return 2 * ((this.server as { maxHeaderSize?: number }).maxHeaderSize ?? http.maxHeaderSize) + 1024;
+  }
+
+  accept(s0: Net): void {
+    const handle = (s0 as Accepted)._handle;
+    if (!handle?.isStreamBase || handle._consumed || s0.destroyed) return this.own.call(this.server, s0); // a Duplex injected by hand
+    const conn = new Conn(this, s0, handle);
+    this.conns.add(conn);
+    this.watch();
+    this.own.call(this.server, conn.s);
+  }
+
+  // A request Node has parsed: its body (if taken) learns its request and response.
+  link(req: IncomingMessage, res: ServerResponse): void {
+    const b = this.current;
+    if (!b || req.socket !== b.conn.s) return;
+    this.current = undefined;
+    b.link(req, res);
+  }
+
+  // Timeouts, while a connection is in the middle of a head or a body.
+  private watch(): void {
+    if (this.timer) return;
+    const period = Math.max(10, Math.min(1000, this.server.headersTimeout / 4, (this.server.requestTimeout || 4000) / 4));
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      const now = performance.now();
+      for (const c of this.conns) c.check(now);
+      if (this.conns.size > 0) this.watch();
+    }, period);
+    this.timer.unref();
+  }
+}
+
+type Net = net.Socket;
+
+// How a connection is reading.
+const enum Phase {
+  Head,         // a request head, into scratch
+  Length,       // a body of known length
+  ChunkLine,    // a chunk's size line
+  ChunkData,    // a chunk's bytes
+  ChunkEnd,     // the CRLF after them
+  Trailers,     // the lines after the last chunk
+  Raw,          // everything to Node's parser, as it comes
+  Closing,      // bytes dropped until the client closes
+}
+
+// Where a body's bytes go.
+const enum Sink { Keep, Drop, Node }
+
+class Conn {
+  readonly s: Net;
+  private phase = Phase.Head;
+  private pending: Buffer | undefined;  // bytes of an unfinished head or chunk line, or held while Node is paused
+  private left = 0;                     // bytes of the body (Length) or the chunk (ChunkData) to come
+  private sink = Sink.Keep;
+  private body: Body | undefined;
+  private since = 0;                    // when the head or the body began (performance.now()); 0: neither
+  // The body whose SGL the socket reads into next: its buffer is not freed before the socket aims
+  // elsewhere (after the next read, or once it closes).
+  aimed: Body | undefined;
+
+  constructor(readonly t: Taker, s0: Net, handle: object) {
+    (s0 as Accepted)._handle = null;
+    (handle as { _consumed?: boolean })._consumed = true;   // not Node's parser's to read
+    this.s = new net.Socket({
+      handle, allowHalfOpen: s0.allowHalfOpen,
+      onread: { buffer: () => this.target(), callback: (n: number) => this.onRead(n) },
+    } as net.SocketConstructorOpts);
+    (this.s as { server?: http.Server }).server = t.server;
+    this.s.on('close', () => this.closed(s0));
+    this.s.on('resume', () => { if (this.pending) this.feed(this.takePending()); });
+  }
+
+  // Where the next read goes: the body's SGL when its bytes come next, else the scratch buffer.
+  private target(): Uint8Array {
+    this.unaim();
+    const b = this.body;
+    if (b && this.sink === Sink.Keep && !this.pending && (this.phase === Phase.Length || this.phase === Phase.ChunkData)) {
+      const room = b.room(this.left);
+      if (room) {
+        this.aimed = b;
+        return room;
+      }
+      this.sink = Sink.Drop;   // refused: over its limit, or the pool had no room
+    }
+    return this.t.scratch;
+  }
+
+  private unaim(): void {
+    const a = this.aimed;
+    this.aimed = undefined;
+    a?.aimedAway();
+  }
+
+  private onRead(n: number): boolean {
+    const a = this.aimed;
+    if (a) {
+      // The bytes are in the body's SGL (counted in unless it was refused since).
+      a.wrote(n);
+      this.left -= n;
+      if (this.left === 0) this.endOfData();
+      return true;
+    }
+    const got = this.t.scratch.subarray(0, n);
+    this.feed(this.pending ? Buffer.concat([this.takePending(), got]) : got);
+    return true;
+  }
+
+  private takePending(): Buffer {
+    const p = this.pending!;
+    this.pending = undefined;
+    return p;
+  }
+
+  // Bytes in hand (scratch or a copy): through the phases until they run out or Node must wait.
+  private feed(buf: Uint8Array): void {
+    let at = 0;
+    while (at < buf.length) {
+      switch (this.phase) {
+        case Phase.Head: {
+          while (at + 1 < buf.length && buf[at] === CR && buf[at + 1] === LF) at += 2;   // RFC 9112 2.2: empty lines before a request
+          if (at === buf.length) return;
+          if (this.s.isPaused()) return this.keep(buf, at);   // Node holds back pipelined requests
+          const end = headEnd(buf, at);
+          if (end < 0) {
+            if (buf.length - at > this.t.headMax) return this.raw(buf.subarray(at));
+            if (this.since === 0) this.since = performance.now();
+            return this.keep(buf, at);
+          }
+          this.since = 0;
+          if (!this.head(buf.subarray(at, end))) return this.raw(buf.subarray(end));
+          at = end;
+          break;
+        }
+        case Phase.Length:
+        case Phase.ChunkData: {
+          const n = Math.min(this.left, buf.length - at);
+          this.data(buf.subarray(at, at + n));
+          at += n;
+          this.left -= n;
+          if (this.left === 0) this.endOfData();
+          break;
+        }
+        case Phase.ChunkLine:
+        case Phase.ChunkEnd:
+        case Phase.Trailers: {
+          const eol = lineEnd(buf, at);
+          if (eol === -2) return void this.malformed('a line ending in LF without CR');
+          if (eol < 0) {
+            if (buf.length - at > LINE_MAX) return void this.malformed(`a line longer than ${LINE_MAX} bytes`);
+            return this.keep(buf, at);
+          }
+          this.pass(buf.subarray(at, eol));
+          const line = buf.subarray(at, eol - 2);
+          at = eol;
+          if (!this.line(line)) return;
+          break;
+        }
+        case Phase.Raw:
+          if (this.s.isPaused()) return this.keep(buf, at);
+          return this.toNode(buf.subarray(at));
+        case Phase.Closing:
+          return;
+      }
+    }
+  }
+
+  private keep(buf: Uint8Array, at: number): void {
+    this.pending = Buffer.from(buf.subarray(at));
+  }
+
+  // A complete head (its CRLFCRLF included): false if it goes to Node as it came, with all after it.
+  private head(h: Uint8Array): boolean {
+    const p = parseHead(h);
+    if (!p) return false;
+    const { t } = this;
+    if (p.length === undefined && !p.chunked) {   // no body
+      this.toNode(h);
+      return true;
+    }
+    if (t.cfg.filter && !t.cfg.filter(p.method, p.url, p.headers())) {
+      this.toNode(h);
+      this.startBody(p, Sink.Node, undefined);
+      return true;
+    }
+    const body = new Body(this, p.length, p.lengthText, t.cfg.limit);
+    const copy = p.chunked ? Buffer.concat([h, LAST_CHUNK]) : Buffer.from(h);
+    if (p.lengthAt >= 0) copy.fill(0x30, p.lengthAt, p.lengthAt + p.lengthText.length);
+    t.current = body;
+    try {
+      this.s.emit('data', copy);
+    } finally {
+      if (t.current === body) {   // Node did not take it as a request: it answers the head itself
+        t.current = undefined;
+        body.resClosed();
+      }
+    }
+    this.startBody(p, body.start(t.cfg.sbufSize) ? Sink.Keep : Sink.Drop, body);
+    return true;
+  }
+
+  private startBody(p: Head, sink: Sink, body: Body | undefined): void {
+    this.sink = sink;
+    this.body = body;
+    this.since = performance.now();
+    if (p.chunked) {
+      this.phase = Phase.ChunkLine;
+    } else {
+      this.phase = Phase.Length;
+      this.left = p.length!;
+      if (this.left === 0) this.endOfBody();
+    }
+  }
+
+  // Body bytes that came in scratch (with a head, after a refusal, or to give Node).
+  private data(d: Uint8Array): void {
+    if (this.sink === Sink.Keep) {
+      if (!this.body!.write(d)) this.sink = Sink.Drop;
+    } else if (this.sink === Sink.Node) {
+      this.toNode(d);
+    }
+  }
+
+  private pass(d: Uint8Array): void {
+    if (this.sink === Sink.Node) this.toNode(d);
+  }
+
+  private endOfData(): void {
+    if (this.phase === Phase.Length) this.endOfBody();
+    else this.phase = Phase.ChunkEnd;
+  }
+
+  // A chunk size line, the CRLF after a chunk's data, or a trailer line (without its CRLF): false
+  // when the connection is done for.
+  private line(l: Uint8Array): boolean {
+    switch (this.phase) {
+      case Phase.ChunkEnd:
+        if (l.length !== 0) return this.malformed('a chunk not followed by CRLF');
+        this.phase = Phase.ChunkLine;
+        return true;
+      case Phase.Trailers:
+        if (l.length === 0) this.endOfBody();
+        return true;
+      default: {
+        const size = chunkSize(l);
+        if (size < 0) return this.malformed('a chunk size that is not hexadecimal digits');
+        if (size === 0) {
+          this.phase = Phase.Trailers;
+        } else {
+          this.phase = Phase.ChunkData;
+          this.left = size;
+          if (this.sink === Sink.Keep && !this.body!.expect(size)) this.sink = Sink.Drop;
+        }
+        return true;
+      }
+    }
+  }
+
+  private endOfBody(): void {
+    this.body?.complete();
+    this.body = undefined;
+    this.phase = Phase.Head;
+    this.since = 0;
+  }
+
+  // A body whose framing broke: its request fails, and the connection closes once its answer is out.
+  private malformed(what: string): false {
+    const res = this.body?.res;
+    this.body?.fail('request.size.invalid', `the request body is malformed: ${what}`);
+    this.body = undefined;
+    this.close(res);
+    return false;
+  }
+
+  private close(res: ServerResponse | undefined): void {
+    this.phase = Phase.Closing;
+    this.pending = undefined;
+    this.since = 0;
+    if (res && !res.writableFinished && !res.destroyed) res.once('finish', () => this.s.end());
+    else this.s.end();
+    setTimeout(() => this.s.destroy(), 5000).unref();
+  }
+
+  // Everything from here on to Node, as it came.
+  private raw(d: Uint8Array): void {
+    this.phase = Phase.Raw;
+    this.since = 0;
+    if (d.length) this.toNode(d);
+  }
+
+  private toNode(d: Uint8Array): void {
+    this.s.emit('data', Buffer.from(d));
+  }
+
+  // The server's headersTimeout over a head that is still arriving, its requestTimeout over a body.
+  check(now: number): void {
+    if (this.since === 0 || this.s.isPaused()) return;
+    const { headersTimeout, requestTimeout } = this.t.server;
+    if (this.phase === Phase.Head) {
+      if (headersTimeout > 0 && now - this.since > headersTimeout) {
+        this.s.write('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n');
+        this.close(undefined);
+      }
+    } else if (requestTimeout > 0 && now - this.since > requestTimeout) {
+      this.body?.fail('request.aborted', `the request body did not arrive within the server's requestTimeout of ${requestTimeout} ms`);
+      this.body = undefined;
+      this.s.destroy();
+    }
+  }
+
+  private closed(s0: Net): void {
+    this.t.conns.delete(this);
+    this.body?.gone();
+    this.body = undefined;
+    this.unaim();
+    this.pending = undefined;
+    s0.destroy();   // the accepted socket, without its handle: the server counts the connection closed
+  }
+}
+
+// ---- a body ----------------------------------------------------------------------------------------
+
+// A taken body, read into an SGL as it arrives. It is readBody()'s once claimed; until then it is
+// kept for its request, and freed when the response closes.
+class Body {
+  private sgl: SGL | undefined;        // filling, or complete and not handed over
+  private state: 'filling' | 'complete' | 'refused' = 'filling';
+  private error: unknown;
+  private waiter: { resolve(sgl: SGL): void; reject(e: unknown): void } | undefined;
+  private claimed = false;
+  private freeLater = false;
+  private readonly m: Meter;
+  res: ServerResponse | undefined;
+
+  constructor(readonly conn: Conn, length: number | undefined, private readonly lengthText: string, limit: number) {
+    this.m = { limit, length, received: 0 };
+  }
+
+  // The SGL, once Node has seen the head (and a handler may have claimed the body under a lower
+  // limit): false if the body is refused before its first byte.
+  start(sbufSize: number | undefined): boolean {
+    if (this.state !== 'filling') return false;
+    const { length, limit } = this.m;
+    if (length !== undefined && length > limit) return this.refuse(tooLarge(this.m));
+    try {
+      this.sgl = this.conn.t.mm.newSGL(Math.min(length ?? 0, limit, PRESIZE), sbufSize);
+    } catch (e) {
+      return this.refuse(e);
+    }
+    return true;
+  }
+
+  // Room for the next read, at most `left` bytes; undefined once refused.
+  room(left: number): Uint8Array | undefined {
+    if (this.state !== 'filling') return undefined;
+    if (this.m.received >= this.m.limit) return void this.refuse(tooLarge({ ...this.m, received: this.m.received + 1 }));
+    try {
+      return this.sgl!.room(Math.min(left, this.m.limit - this.m.received));
+    } catch (e) {
+      return void this.refuse(e);
+    }
+  }
+
+  // `n` bytes were read into room(): counted in, unless refused since (then dropped).
+  wrote(n: number): void {
+    if (this.state !== 'filling') return;
+    this.sgl!.woff += n;
+    this.m.received += n;
+  }
+
+  // Bytes copied in: false once refused.
+  write(d: Uint8Array): boolean {
+    if (this.state !== 'filling') return false;
+    if (this.m.received + d.length > this.m.limit) return this.refuse(tooLarge({ ...this.m, received: this.m.received + d.length }));
+    try {
+      this.sgl!.write(d);
+    } catch (e) {
+      return this.refuse(e);
+    }
+    this.m.received += d.length;
+    return true;
+  }
+
+  // A chunk of `size` bytes comes: false (refused) if it would pass the limit.
+  expect(size: number): boolean {
+    if (this.state !== 'filling') return false;
+    return this.m.received + size > this.m.limit ? this.refuse(tooLarge({ ...this.m, received: this.m.received + size })) : true;
+  }
+
+  complete(): void {
+    if (this.state !== 'filling') return;
+    this.state = 'complete';
+    if (this.waiter) this.waiter.resolve(this.handOver());
+    else if (!this.res || this.res.destroyed || this.res.writableFinished) this.release();   // no one will ask
+  }
+
+  fail(type: 'request.aborted' | 'request.size.invalid', message: string): void {
+    this.refuse(new BodyError(type, message, this.m));
+  }
+
+  gone(): void {
+    this.refuse(wentAway(this.m, true));
+  }
+
+  private refuse(e: unknown): false {
+    if (this.state !== 'filling') return false;
+    this.state = 'refused';
+    this.error = e;
+    this.release();
+    this.waiter?.reject(e);
+    return false;
+  }
+
+  private handOver(): SGL {
+    const sgl = this.sgl!;
+    this.sgl = undefined;
+    return sgl;
+  }
+
+  private release(): void {
+    if (this.conn.aimed === this) {
+      this.freeLater = true;   // the socket reads into it once more
+      return;
+    }
+    this.sgl?.free();
+    this.sgl = undefined;
+  }
+
+  // The socket reads elsewhere now.
+  aimedAway(): void {
+    if (this.freeLater) {
+      this.freeLater = false;
+      this.release();
+    }
+  }
+
+  // Node parsed the head: the request gets its headers as the client sent them, and the body.
+  link(req: IncomingMessage, res: ServerResponse): void {
+    this.res = res;
+    if (this.lengthText !== '') {
+      const raw = req.rawHeaders;
+      for (let i = 0; i < raw.length; i += 2) if (raw[i].toLowerCase() === 'content-length') raw[i + 1] = this.lengthText;
+      req.headers['content-length'] = this.lengthText;
+    }
+    setTaken(req, this);
+    res.once('close', () => this.resClosed());
+  }
+
+  // The exchange is over: a body no one claimed is let go.
+  resClosed(): void {
+    if (this.claimed) return;
+    if (this.state === 'filling') this.refuse(new MemsysError('ERR_MEMSYS_STATE', 'the response closed before the request body was read'));
+    else this.release();
+  }
+
+  // readBody(): the body, under `limit` too.
+  claim(mm: MMSA, limit: number): Promise<SGL> {
+    if (mm !== this.conn.t.mm) throw invalidArg('mm', mm, "must be the MMSA takeBodies() reads this server's bodies into");
+    if (this.claimed) throw new MemsysError('ERR_MEMSYS_STATE', 'the request body is already being read, or was read');
+    this.claimed = true;
+    if (limit < this.m.limit) {
+      this.m.limit = limit;
+      const over = (this.m.length ?? this.m.received) > limit;
+      if (over && this.state === 'filling') this.refuse(tooLarge(this.m));
+      else if (over && this.state === 'complete') { this.state = 'refused'; this.error = tooLarge(this.m); this.release(); }
+    }
+    if (this.state === 'complete') return Promise.resolve(this.handOver());
+    if (this.state === 'refused') return Promise.reject(this.error);
+    return new Promise<SGL>((resolve, reject) => { this.waiter = { resolve, reject }; });
+  }
+}
+
+// ---- the framing ---------------------------------------------------------------------------------
+
+const LINE_MAX = 4096;
+const CR = 13;
+const LF = 10;
+
+// The index after a head's CRLFCRLF, from `at`, or -1.
+function headEnd(b: Uint8Array, at: number): number {
+  for (let i = b.indexOf(LF, at); i >= 0; i = b.indexOf(LF, i + 1)) {
+    if (i >= at + 3 && b[i - 1] === CR && b[i - 2] === LF && b[i - 3] === CR) return i + 1;
+  }
+  return -1;
+}
+
+// The index after a CRLF, from `at`, or -1.
+function lineEnd(b: Uint8Array, at: number): number {
+  const i = b.indexOf(LF, at);
+  return i > at && b[i - 1] === CR ? i + 1 : i < 0 ? -1 : -2;
+}
+
+// A chunk line's size (RFC 9112 7.1: hex digits, then extensions after ';'), or -1.
+function chunkSize(l: Uint8Array): number {
+  let n = 0;
+  let i = 0;
+  for (; i < l.length && i < 12; i++) {
+    const c = l[i];
+    const d = c >= 48 && c <= 57 ? c - 48 : (c | 32) >= 97 && (c | 32) <= 102 ? (c | 32) - 87 : -1;
+    if (d < 0) break;
+    n = n * 16 + d;
+  }
+  if (i === 0) return -1;
+  if (i < l.length && l[i] !== 0x3b && l[i] !== 0x20 && l[i] !== 0x09) return -1;
+  return n;
+}
+
+interface Head {
+  method: string;
+  url: string;
+  length: number | undefined;
+  lengthText: string;   // the Content-Length as sent, '' without one
+  lengthAt: number;     // where its digits are in the head, -1 without one
+  chunked: boolean;
+  headers(): Record<string, string>;
+}
+
+// The framing of a head, or undefined when it is not plain enough to take (Node then decides).
+function parseHead(h: Uint8Array): Head | undefined {
+  const text = Buffer.from(h.buffer, h.byteOffset, h.length).toString('latin1');
+  const first = text.indexOf('\r\n');
+  const [method, url, version, extra] = text.slice(0, first).split(' ');
+  if (extra !== undefined || !url || (version !== 'HTTP/1.1' && version !== 'HTTP/1.0') || method === 'CONNECT') return undefined;
+  let length: number | undefined;
+  let lengthText = '';
+  let lengthAt = -1;
+  let te = 0;
+  for (let at = first + 2; at < text.length - 2;) {
+    const eol = text.indexOf('\r\n', at);
+    const colon = text.indexOf(':', at);
+    if (colon < 0 || colon > eol || /[\s]/.test(text[at])) return undefined;
+    const name = text.slice(at, colon);
+    if (/[\s]/.test(name)) return undefined;
+    const lower = name.toLowerCase();
+    if (lower === 'content-length') {
+      if (lengthAt >= 0) return undefined;
+      const raw = text.slice(colon + 1, eol);
+      lengthText = raw.trim();
+      if (!/^\d{1,15}$/.test(lengthText)) return undefined;
+      lengthAt = colon + 1 + raw.indexOf(lengthText);
+      length = Number(lengthText);
+    } else if (lower === 'transfer-encoding') {
+      if (te++ > 0 || text.slice(colon + 1, eol).trim().toLowerCase() !== 'chunked' || version !== 'HTTP/1.1') return undefined;
+    } else if (lower === 'upgrade') {
+      return undefined;
+    }
+    at = eol + 2;
+  }
+  if (te > 0 && lengthAt >= 0) return undefined;
+  return {
+    method, url, length, lengthText, lengthAt, chunked: te > 0,
+    headers() {
+      const out: Record<string, string> = {};
+      for (const l of text.slice(first + 2, -4).split('\r\n')) {
+        const c = l.indexOf(':');
+        const k = l.slice(0, c).toLowerCase();
+        const v = l.slice(c + 1).trim();
+        out[k] = k in out ? `${out[k]}, ${v}` : v;
+      }
+      return out;
+    },
+  };
+}
