@@ -1,7 +1,8 @@
 // Server benchmark (`npm run bench` part 10; alone: `node --import tsx bench/server.ts`,
 // `BENCH_QUICK=1` for a short run): an upload / echo / download server on 127.0.0.1 (bench/server/
 // app.ts) driven by autocannon in another process (bench/server/load.ts), for each way of holding
-// a body: memsys SGLs (readBody / sendSGL), raw-body (Express's reader), Buffer.concat of the
+// a body: memsys SGLs (readBody / sendSGL, on a plain server and on one whose bodies takeBodies()
+// reads off the socket), raw-body (Express's reader), Buffer.concat of the
 // chunks, Fastify's collector, and a floor that drops the body. Bodies of 64 KiB, 1 MiB and
 // 16 MiB at a few concurrency levels.
 //
@@ -23,9 +24,11 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { LoadResult, LoadSpec } from './server/load.js';
 
-type Strategy = 'memsys' | 'raw-body' | 'concat' | 'fastify' | 'drain';
+type Strategy = 'memsys' | 'memsys-wire' | 'raw-body' | 'concat' | 'fastify' | 'drain';
 type Route = 'upload' | 'echo' | 'download' | 'send';
-const ALL: Strategy[] = ['memsys', 'raw-body', 'concat', 'fastify', 'drain'];
+const ALL: Strategy[] = ['memsys', 'memsys-wire', 'raw-body', 'concat', 'fastify', 'drain'];
+// The strategies the goals are judged on.
+const MEMSYS: Strategy[] = ['memsys', 'memsys-wire'];
 // 'drain' is the floor, upload only: the body read and dropped.
 const runs = (s: Strategy, r: Route) => s !== 'drain' || r === 'upload';
 // BENCH_STRATEGIES=memsys,concat, BENCH_SIZES='1 MiB' and BENCH_ROUTES=echo narrow a run (raw-body
@@ -261,35 +264,36 @@ const md: string[] = [];
 const out: string[] = [];
 const head = ['route', 'conc.', 'strategy', 'req/s', 'vs rb', 'p50 ms', 'vs rb', 'p99 ms', 'vs rb', 'server CPU ms/req', 'vs rb', 'GC ms (collections)', 'GC/req vs rb', 'peak RSS MiB', 'vs rb'];
 type Ratios = { rps: number; p99: number; gc: number; route: Route; c: number };
-const memsysRatios = new Map<SizeSpec, Ratios[]>();
+const memsysRatios = new Map<string, Ratios[]>();
 for (const size of SIZES) {
   const rows: string[][] = [];
-  const rs: Ratios[] = [];
   for (const route of ROUTES) {
     for (const { c } of size.cells) {
       for (const s of STRATEGIES.filter((x) => runs(x, route))) {
         const { abs: a, vs } = agg(s, size, route, c);
-        if (s === 'memsys') rs.push({ rps: vs.rps, p99: vs.p99, gc: vs.gcPerReq, route, c });
+        if (MEMSYS.includes(s)) {
+          const key = `${s} ${size.label}`;
+          memsysRatios.set(key, [...memsysRatios.get(key) ?? [], { rps: vs.rps, p99: vs.p99, gc: vs.gcPerReq, route, c }]);
+        }
         rows.push([route, String(c), s, f0(a.rps), fx(vs.rps), f2(a.p50), fx(vs.p50), f2(a.p99), fx(vs.p99), f2(a.cpu), fx(vs.cpu),
           `${f1(a.gcMs)} (${f0(a.gcCount)})`, fx(vs.gcPerReq), mib(a.peak), fx(vs.peak)]);
       }
     }
   }
-  memsysRatios.set(size, rs);
   md.push(`#### ${size.label} bodies`, '', markdown(head, rows), '');
-  out.push(`${size.label} bodies`, ...rows.map((r) => `  ${r[0].padEnd(8)} c=${r[1].padEnd(3)} ${r[2].padEnd(9)} ${r[3].padStart(6)} req/s ${r[4].padStart(6)}  p50 ${r[5].padStart(6)} ${r[6].padStart(6)}  p99 ${r[7].padStart(6)} ${r[8].padStart(6)}  CPU ${r[9].padStart(6)} ${r[10].padStart(6)}  GC ${r[11].padStart(12)} ${r[12].padStart(6)}  peak ${r[13].padStart(5)} ${r[14].padStart(6)}`), '');
+  out.push(`${size.label} bodies`, ...rows.map((r) => `  ${r[0].padEnd(8)} c=${r[1].padEnd(3)} ${r[2].padEnd(11)} ${r[3].padStart(6)} req/s ${r[4].padStart(6)}  p50 ${r[5].padStart(6)} ${r[6].padStart(6)}  p99 ${r[7].padStart(6)} ${r[8].padStart(6)}  CPU ${r[9].padStart(6)} ${r[10].padStart(6)}  GC ${r[11].padStart(12)} ${r[12].padStart(6)}  peak ${r[13].padStart(5)} ${r[14].padStart(6)}`), '');
 }
 
 // RSS: idle before any load, the highest peak of the set, and as it falls after the last load.
 const lastS = `${AFTER_MS.at(-1)! / 1000} s`;
 const memHead = ['body', 'strategy', 'idle MiB', 'peak MiB', ...AFTER_MS.map((a) => `${a / 1000} s after MiB`), `${lastS} after − idle MiB`, 'share of the rise kept', 'V8 heap idle → after MiB', 'memsys pool after'];
 const memRows: string[][] = [];
-const memsysBack: { size: SizeSpec; m: Mem }[] = [];
+const memsysBack: { s: Strategy; size: SizeSpec; m: Mem }[] = [];
 const kept = (m: Mem) => (m.after.at(-1)! - m.idle) / Math.max(1, m.peak - m.idle);
 for (const size of SIZES) {
   for (const s of STRATEGIES) {
     const m = mem(s, size);
-    if (s === 'memsys') memsysBack.push({ size, m });
+    if (MEMSYS.includes(s)) memsysBack.push({ s, size, m });
     memRows.push([size.label, s === 'drain' ? 'drain (upload only)' : s, mib(m.idle), mib(m.peak), ...m.after.map(mib), mib(m.after.at(-1)! - m.idle), `${f0(100 * kept(m))} %`,
       `${mib(m.heapIdle)} → ${mib(m.heapAfter)}`, m.pool ? `${m.pool.arenas} arenas, ${mib(m.pool.kept)} MiB not given back` : '']);
   }
@@ -298,13 +302,13 @@ for (const size of SIZES) {
 // Goals: every cell must meet one for it to be met; the geometric mean and the worst cell shown.
 const goalRows: string[][] = [];
 const goal = (what: string, sizes: SizeSpec[], pick: (r: Ratios) => number, ok: (x: number) => boolean, target: string, worstIsMax: boolean) => {
-  for (const size of sizes) {
-    const rs = memsysRatios.get(size)!;
+  for (const size of sizes) for (const s of MEMSYS.filter((x) => STRATEGIES.includes(x))) {
+    const rs = memsysRatios.get(`${s} ${size.label}`)!;
     const xs = rs.map(pick);
     const worstI = xs.reduce((wi, x, i) => ((worstIsMax ? x > xs[wi] : x < xs[wi]) ? i : wi), 0);
     const n = xs.filter(ok).length;
     const finite = xs.filter((x) => Number.isFinite(x) && x > 0);
-    goalRows.push([`${what}, ${size.label}`, target, finite.length ? fx(geomean(finite)) : '–', `${fx(xs[worstI])} (${rs[worstI].route}, c=${rs[worstI].c})`,
+    goalRows.push([`${s}: ${what}, ${size.label}`, target, finite.length ? fx(geomean(finite)) : '–', `${fx(xs[worstI])} (${rs[worstI].route}, c=${rs[worstI].c})`,
       n === xs.length ? 'met' : `NOT MET (${n} of ${xs.length} cells)`]);
   }
 };
@@ -314,15 +318,15 @@ goal('GC time per request vs raw-body', SIZES, (r) => r.gc, (x) => x <= 0.1, '<=
 goal('throughput vs raw-body', SIZES, (r) => r.rps, (x) => x >= 1.0, '>= 1.0x', false);
 // "Near idle": no more than a tenth of the rise from idle to the peak still held. The pool's own
 // part is judged apart: what it holds and has not given back.
-for (const { size, m } of memsysBack) {
-  goalRows.push([`RSS back near idle ${lastS} after, ${size.label}`, '<= 10 % of the rise kept', `${f0(100 * kept(m))} % (${mib(m.after.at(-1)! - m.idle)} MiB)`, `peak ${mib(m.peak)} MiB, idle ${mib(m.idle)} MiB`, kept(m) <= 0.1 ? 'met' : 'NOT MET']);
-  if (m.pool) goalRows.push([`memsys pool given back ${lastS} after, ${size.label}`, '<= 1 MiB not given back', `${mib(m.pool.kept)} MiB`, `${m.pool.arenas} arenas`, m.pool.kept <= MiB ? 'met' : 'NOT MET']);
+for (const { s, size, m } of memsysBack) {
+  goalRows.push([`${s}: RSS back near idle ${lastS} after, ${size.label}`, '<= 10 % of the rise kept', `${f0(100 * kept(m))} % (${mib(m.after.at(-1)! - m.idle)} MiB)`, `peak ${mib(m.peak)} MiB, idle ${mib(m.idle)} MiB`, kept(m) <= 0.1 ? 'met' : 'NOT MET']);
+  if (m.pool) goalRows.push([`${s}: memsys pool given back ${lastS} after, ${size.label}`, '<= 1 MiB not given back', `${mib(m.pool.kept)} MiB`, `${m.pool.arenas} arenas`, m.pool.kept <= MiB ? 'met' : 'NOT MET']);
 }
 
 console.log('\n== results (medians over reps; ratios against raw-body) ==\n');
 console.log(out.join('\n'));
 console.log(memRows.map((r) => `  ${r.join('  ')}`).join('\n'));
-console.log('\ngoals (memsys):');
+console.log('\ngoals (memsys, memsys-wire):');
 for (const r of goalRows) console.log(`  ${r[0]}: target ${r[1]}; geomean ${r[2]}, worst ${r[3]}: ${r[4]}`);
 if (problems.length) {
   console.log('\n!!! PROBLEMS: these runs had errors or were cut short; their figures are not comparable:');
@@ -339,7 +343,7 @@ const mdAll = [
   '',
   markdown(memHead, memRows, 2),
   '',
-  '#### Goals (memsys against raw-body)',
+  '#### Goals (memsys and memsys-wire against raw-body)',
   '',
   markdown(['goal', 'target', 'geomean over cells', 'worst cell', 'status'], goalRows, 5),
   ...(problems.length ? ['', '**Runs with errors or cut short (not comparable):**', '', ...problems.map((p) => `- ${p}`)] : []),

@@ -15,6 +15,7 @@
 //
 // Strategies: how the body is collected and sent.
 //   memsys      readBody into an SGL, sendSGL of it (download: readFrom the upstream)
+//   memsys-wire the same, on a server whose bodies takeBodies() reads off the socket into the SGL
 //   raw-body    getRawBody(req, { length, limit }) (Express's body reader), res.end(buffer)
 //   concat      'data' chunks into an array, Buffer.concat, res.end(buffer)
 //   fastify     Fastify 5: an application/octet-stream parser with parseAs 'buffer' (Fastify has
@@ -30,9 +31,9 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import Fastify from 'fastify';
 import getRawBody from 'raw-body';
-import { MMSA, type MMSAOptions, type SGL, freeOnClose, readBody, sendSGL } from '../../src/node/index.js';
+import { MMSA, type MMSAOptions, type SGL, freeOnClose, readBody, sendSGL, takeBodies } from '../../src/node/index.js';
 
-const STRATEGIES = ['memsys', 'raw-body', 'concat', 'fastify', 'drain'] as const;
+const STRATEGIES = ['memsys', 'memsys-wire', 'raw-body', 'concat', 'fastify', 'drain'] as const;
 type Strategy = (typeof STRATEGIES)[number];
 
 const LIMIT = 32 << 20;
@@ -127,7 +128,7 @@ function sendWindow(res: ServerResponse, sgl: SGL, opts: { free?: boolean } = {}
   });
 }
 function handlers(): { upload: Handler; echo: Handler; download: Handler; send: Handler } {
-  if (strategy === 'memsys') {
+  if (strategy === 'memsys' || strategy === 'memsys-wire') {
     // The driver passes its options (MEMSYS_OPTS in bench/server.ts).
     const opts: MMSAOptions = { name: 'bench-server', ...JSON.parse(process.env.MEMSYS_OPTS ?? '{}') };
     mm = new MMSA(opts);
@@ -285,6 +286,7 @@ async function listen(): Promise<number> {
     route(req, res).then(() => { served++; }, (e) => fail(res, e));
   });
   server.keepAliveTimeout = 30_000;
+  if (strategy === 'memsys-wire') takeBodies(mm!, server, { limit: LIMIT });
   track(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return (server.address() as AddressInfo).port;

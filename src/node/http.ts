@@ -104,7 +104,7 @@ export function hasBody(req: IncomingMessage): boolean {
 export function readBody(mm: MMSA, req: BodyRequest, opts: BodyOptions = {}): Promise<SGL> {
   const { limit, sbufSize } = bodyOptions(mm, opts);
   if (!isRequest(req)) throw invalidArg('request', req, 'must be an http.IncomingMessage or an http2.Http2ServerRequest');
-  const t = taken.get(req);
+  const t = takenOf(req);
   if (t) return t.claim(mm, limit);
   if (typeof req.readableEncoding === 'string') {
     throw invalidArg('request', req, `must give bytes, but has the encoding ${show(req.readableEncoding)} set (setEncoding)`);
@@ -178,16 +178,19 @@ export interface TakenBody {
   claim(mm: MMSA, limit: number): Promise<SGL>;
 }
 
-const taken = new WeakMap<object, TakenBody>();
+// On the request itself, not in a WeakMap: V8's young-generation collections keep a WeakMap's
+// values alive, and with them each request and response, until a full collection.
+const kTaken = Symbol('memsys.takenBody');
+const takenOf = (req: object) => (req as { [kTaken]?: TakenBody })[kTaken];
 
 /** @internal */
 export function setTaken(req: IncomingMessage, body: TakenBody): void {
-  taken.set(req, body);
+  (req as { [kTaken]?: TakenBody })[kTaken] = body;
 }
 
 /** @internal True when takeBodies() reads `req`'s body (its request stream stays empty). */
 export function isTaken(req: object): boolean {
-  return taken.has(req);
+  return takenOf(req) !== undefined;
 }
 
 /** Options of sendSGL(). */
