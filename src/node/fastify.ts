@@ -24,6 +24,11 @@ interface FastifyLike {
   addHook(name: 'onRequest', hook: (req: FastifyRequestLike, reply: FastifyReplyLike, done: () => void) => void): unknown;
 }
 
+// Each request's response, on the request: in a WeakMap the response (which holds its request)
+// would keep both alive through every young-generation collection.
+const kResponse = Symbol('memsys.response');
+type Tied = IncomingMessage & { [kResponse]?: ServerResponse };
+
 /** A Fastify plugin, for `fastify.register()` (generic in the instance, so that it is one whatever
  * Fastify's types make of the server). */
 export type FastifyPlugin = <I>(instance: I, opts: unknown, done: (err?: Error) => void) => void;
@@ -45,15 +50,14 @@ export function fastifyBody(mm: MMSA, opts: FastifyBodyOptions = {}): FastifyPlu
   if (list.length === 0 || !list.every((t) => typeof t === 'string' && t.length > 0)) {
     throw invalidArg('option contentTypes', types, "must be a content type such as 'application/octet-stream', '*', or a list of them");
   }
-  const responses = new WeakMap<IncomingMessage, ServerResponse>();
   const plugin = (instance: FastifyLike, _opts: unknown, done: (err?: Error) => void) => {
     instance.addHook('onRequest', (req, reply, next) => {
-      responses.set(req.raw, reply.raw);
+      (req.raw as Tied)[kResponse] = reply.raw;
       next();
     });
     instance.addContentTypeParser(types, (req, payload, parsed) => {
       const bodyLimit = explicit ? limit : req.routeOptions?.bodyLimit ?? limit;
-      bodyFor(mm, payload, responses.get(req.raw), { limit: bodyLimit, sbufSize }, parsed);
+      bodyFor(mm, payload, (req.raw as Tied)[kResponse], { limit: bodyLimit, sbufSize }, parsed);
     });
     done();
   };

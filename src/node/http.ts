@@ -178,8 +178,9 @@ export interface TakenBody {
   claim(mm: MMSA, limit: number): Promise<SGL>;
 }
 
-// On the request itself, not in a WeakMap: V8's young-generation collections keep a WeakMap's
-// values alive, and with them each request and response, until a full collection.
+// On the request itself: in a WeakMap the body (which holds the response, and so the request)
+// would keep both alive through every young-generation collection (under load: scavenges of
+// 5-11 ms, the heap twice its size).
 const kTaken = Symbol('memsys.takenBody');
 const takenOf = (req: object) => (req as { [kTaken]?: TakenBody })[kTaken];
 
