@@ -29,7 +29,7 @@ export type { ChannelPort } from './realms/channel.js';
 // memsys/node's stream classes read their options as the browser-safe ones do.
 /** @internal */
 export { copyOption } from './sgl/streams.js';
-export type { ByteChunk, ByteSink, ByteSource, ChunkOptions, NodeWritableLike, WriteOptions } from './sgl/streams.js';
+export type { ByteChunk, ByteSink, ByteSource, ChunkOptions, FileSource, NodeWritableLike, WriteOptions } from './sgl/streams.js';
 export { MemsysError, MemsysRangeError, MemsysTypeError } from './errors.js';
 export type { MemsysErrorCode } from './errors.js';
 // memsys/node names bad values and holds its handles as the browser-safe code does, through this

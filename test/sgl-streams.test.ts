@@ -1,11 +1,12 @@
-// SGL streams: readFrom each kind of source, writeTo / writeAllTo with back-pressure and errors,
+// SGL streams: readFrom each kind of source (a file read straight into the buffers among them), writeTo / writeAllTo with back-pressure and errors,
 // WHATWG streams with pipeTo, Node streams in stream.pipeline, and a 256 MiB file through an SGL
 // checked by SHA-256.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
@@ -255,6 +256,81 @@ test('without memsys/node, toReadable and toWritable say where Node streams are'
   const lines = r.stdout.trim().split('\n');
   assert.is(lines.length, 2);
   for (const l of lines) assert.match(l, /^ERR_MEMSYS_UNSUPPORTED .*memsys\/node/);
+});
+
+test('readFrom a FileHandle: straight into the buffers, from its position to its end, no spare buffer kept', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'memsys-file-'));
+  try {
+    for (const [n, bs] of [[0, 4096], [1, 4096], [4096, 4096], [3 * 4096, 4096], [1_000_003, 131072]] as const) {
+      const data = pattern(n, n & 255);
+      const file = join(dir, `f${n}`);
+      writeFileSync(file, data);
+      const fh = await open(file);
+      const sgl = mm.newSGL(0, bs);
+      try {
+        assert.is(await sgl.readFrom(fh), n, `${n} bytes`);
+        assert.is(sgl.size, n);
+        assert.is(sgl.cap, Math.ceil(n / bs) * bs, `${n} bytes: the buffer taken for the read that found the end is given back`);
+        assert.equal(sgl.readAll(), data);
+      } finally {
+        sgl.free();
+        await fh.close();
+      }
+    }
+    // From the handle's position on, appended to what the SGL holds.
+    const file = join(dir, 'f1000003');
+    const fh = await open(file);
+    await fh.read(new Uint8Array(10), 0, 10, null);
+    const sgl = mm.newSGL(0, 4096);
+    sgl.write(new Uint8Array([1, 2, 3]));
+    assert.is(await sgl.readFrom(fh), 1_000_003 - 10);
+    assert.is(sgl.size, 1_000_003 - 10 + 3);
+    assert.equal([...sgl.bytes().subarray(0, 4)], [1, 2, 3, pattern(1_000_003, 1_000_003 & 255)[10]]);
+    sgl.free();
+    await fh.close();
+    assert.is(inUse(mm), 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('readFrom a file: freed while a read is in flight, the buffers wait for the read; a failing read rejects', async () => {
+  // A file whose read is held until released: the read's buffer must not go back to the slab
+  // (and to another SGL) while the read may still write into it.
+  let release!: () => void;
+  let target: Uint8Array | undefined;
+  const slow = {
+    fd: 99,
+    read(buf: Uint8Array, off: number, len: number) {
+      target = buf;
+      return new Promise<{ bytesRead: number }>((r) => { release = () => { buf.fill(7, off, off + len); r({ bytesRead: len }); }; });
+    },
+  };
+  const sgl = mm.newSGL(0, 4096);
+  const reading = sgl.readFrom(slow);
+  await new Promise((r) => setTimeout(r, 5));
+  assert.ok(target && target.length === 4096);
+  throwsCode(() => sgl.handoff(), 'ERR_MEMSYS_STATE', 'in flight');
+  sgl.free();
+  assert.is(inUse(mm), 1, 'the buffer under the read stays out of the slab');
+  const other = mm.newSGL(4096, 4096);
+  release();
+  let err: { code?: string } | undefined;
+  try { await reading; } catch (e) { err = e as { code?: string }; }
+  assert.is(err?.code, 'ERR_MEMSYS_SGL_FREED');
+  assert.is(inUse(mm), 1, 'given back once the read ended');
+  assert.equal([...other.bytes()].filter((b) => b === 7).length, 0, 'the other SGL did not get the late bytes');
+  other.free();
+
+  const broken = { fd: 98, read: () => Promise.reject(Object.assign(new Error('EIO'), { code: 'EIO' })) };
+  const s2 = mm.newSGL(0, 4096);
+  s2.write(new Uint8Array([5]));
+  err = undefined;
+  try { await s2.readFrom(broken); } catch (e) { err = e as { code?: string }; }
+  assert.is(err?.code, 'EIO');
+  assert.equal([...s2.readAll()], [5], 'what was there stays');
+  s2.free();
+  assert.is(inUse(mm), 0);
 });
 
 test('a 256 MiB file streams into an SGL and out again with the same SHA-256', async () => {

@@ -166,9 +166,9 @@ class Conn {
   private sink = Sink.Keep;
   private body: Body | undefined;
   private since = 0;                    // when the head or the body began (performance.now()); 0: neither
-  // The body whose SGL the socket reads into next: its buffer is not freed before the socket aims
-  // elsewhere (after the next read, or once it closes).
-  aimed: Body | undefined;
+  // The body whose SGL the socket reads into next (pinned: its buffer stays out of the slab until
+  // the socket reads elsewhere, after the next read, or closes).
+  private aimed: Body | undefined;
 
   constructor(readonly t: Taker, s0: Net, handle: object) {
     (s0 as Accepted)._handle = null;
@@ -198,9 +198,8 @@ class Conn {
   }
 
   private unaim(): void {
-    const a = this.aimed;
+    this.aimed?.unpin();
     this.aimed = undefined;
-    a?.aimedAway();
   }
 
   private onRead(n: number): boolean {
@@ -435,11 +434,11 @@ class Conn {
 // kept for its request, and freed when the response closes.
 class Body {
   private sgl: SGL | undefined;        // filling, or complete and not handed over
+  private pinned: SGL | undefined;     // the SGL the socket reads into next
   private state: 'filling' | 'complete' | 'refused' = 'filling';
   private error: unknown;
   private waiter: { resolve(sgl: SGL): void; reject(e: unknown): void } | undefined;
   private claimed = false;
-  private freeLater = false;
   private readonly m: Meter;
   res: ServerResponse | undefined;
 
@@ -465,17 +464,27 @@ class Body {
   room(left: number): Uint8Array | undefined {
     if (this.state !== 'filling') return undefined;
     if (this.m.received >= this.m.limit) return void this.refuse(tooLarge({ ...this.m, received: this.m.received + 1 }));
+    const sgl = this.sgl!;
+    let room;
     try {
-      return this.sgl!.room(Math.min(left, this.m.limit - this.m.received));
+      room = sgl.room(Math.min(left, this.m.limit - this.m.received));
     } catch (e) {
       return void this.refuse(e);
     }
+    sgl.pin();
+    this.pinned = sgl;
+    return room;
+  }
+
+  unpin(): void {
+    this.pinned?.unpin();
+    this.pinned = undefined;
   }
 
   // `n` bytes were read into room(): counted in, unless refused since (then dropped).
   wrote(n: number): void {
     if (this.state !== 'filling') return;
-    this.sgl!.woff += n;
+    this.sgl!.commit(n);
     this.m.received += n;
   }
 
@@ -529,20 +538,8 @@ class Body {
   }
 
   private release(): void {
-    if (this.conn.aimed === this) {
-      this.freeLater = true;   // the socket reads into it once more
-      return;
-    }
-    this.sgl?.free();
+    this.sgl?.free();   // a pinned SGL's buffers go back once the socket reads elsewhere
     this.sgl = undefined;
-  }
-
-  // The socket reads elsewhere now.
-  aimedAway(): void {
-    if (this.freeLater) {
-      this.freeLater = false;
-      this.release();
-    }
   }
 
   // Node parsed the head: the request gets its headers as the client sent them, and the body.

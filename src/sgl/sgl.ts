@@ -99,6 +99,10 @@ export class SGL implements AsyncIterable<Uint8Array> {
   /** @internal */ roff = 0;
   /** @internal */ st: typeof OPEN | typeof FREED | typeof MOVED = OPEN;
   private readonly bsize: number;
+  // Reads in flight into the room (a file's, the socket's): until the last ends, free() keeps the
+  // buffers from the slab, since the reads may still write into them, and handoff() is refused.
+  private pins = 0;
+  private held: { arenas: Arena[]; offs: number[] } | undefined;
 
   // The published declarations keep only the `never` overload: a constructor that is stripped
   // whole would leave an implicit `new SGL()` that type-checks and then fails.
@@ -190,9 +194,11 @@ export class SGL implements AsyncIterable<Uint8Array> {
     return src.length;
   }
 
-  /** Appends everything `source` yields: a Node Readable, a WHATWG ReadableStream, or any
-   * (async) iterable of byte chunks or strings (as UTF-8). Resolves to the bytes read; rejects
-   * with the source's error (what was read before it stays written). */
+  /** Appends everything `source` yields: a Node Readable, a WHATWG ReadableStream, any (async)
+   * iterable of byte chunks or strings (as UTF-8), or a file (Node's FileHandle, read from its
+   * current position to its end straight into the SGL's buffers, no copy). Resolves to the bytes
+   * read; rejects with the source's error (what was read before it stays written), and with
+   * ERR_MEMSYS_SGL_FREED when the SGL is freed while a file read is in flight. */
   readFrom(source: ByteSource): Promise<number> {
     this.writable('readFrom');
     return fillFrom(this, source);
@@ -347,6 +353,11 @@ export class SGL implements AsyncIterable<Uint8Array> {
     this.offs = [];
     this.woff = this.roff = 0;
     this.st = FREED;
+    if (this.pins > 0) this.held = { arenas, offs };
+    else this.giveBack(arenas, offs);
+  }
+
+  private giveBack(arenas: Arena[], offs: number[]): void {
     // After terminate() the buffers went with their arenas.
     if (this.slab.pool.usable && offs.length > 0) this.slab.pool.giveSlots(this.slab, arenas, offs);
   }
@@ -361,6 +372,7 @@ export class SGL implements AsyncIterable<Uint8Array> {
    * after free(), ERR_MEMSYS_STATE after the MMSA's terminate(). */
   handoff(): SGLHandoff {
     this.writable('handoff');
+    if (this.pins > 0) throw new MemsysError('ERR_MEMSYS_STATE', 'handoff: a read into the SGL is in flight');
     this.slab.pool.ready();
     const d = packSlots(this.slab.pool, this.slab.cls, this.arenas, this.offs, { woff: this.woff, roff: this.roff });
     const out: SGLHandoff = { kind: 'memsys.sgl', ...d, woff: this.woff, roff: this.roff };
@@ -393,11 +405,39 @@ export class SGL implements AsyncIterable<Uint8Array> {
    * (a buffer added first when the last is full): what a reader writes into, then counts in with
    * `woff`. Throws the pool's error when it has no room. */
   room(max: number): Uint8Array {
+    this.writable('readFrom');
     if (this.woff === this.cap) this.grow(this.woff + 1);
     const i = (this.woff / this.bsize) | 0;
     const o = this.woff - i * this.bsize;
     const at = this.offs[i] + o;
     return this.arenas[i].u8.subarray(at, at + Math.min(this.bsize - o, max));
+  }
+
+  /** @internal `n` bytes were read into room(): they are the SGL's now. Throws
+   * ERR_MEMSYS_SGL_FREED when it was freed meanwhile. */
+  commit(n: number): void {
+    this.writable('readFrom');
+    this.woff += n;
+  }
+
+  /** @internal Gives back the buffers wholly past the written bytes (a room taken and not used). */
+  trim(): void {
+    const keep = Math.ceil(this.woff / this.bsize);
+    if (keep >= this.offs.length || this.pins > 0 || this.st !== OPEN) return;
+    this.giveBack(this.arenas.splice(keep), this.offs.splice(keep));
+  }
+
+  /** @internal A read into room() is in flight: the buffers stay out of the slab until unpin(). */
+  pin(): void {
+    this.pins++;
+  }
+
+  /** @internal */
+  unpin(): void {
+    if (--this.pins > 0 || !this.held) return;
+    const { arenas, offs } = this.held;
+    this.held = undefined;
+    this.giveBack(arenas, offs);
   }
 
   /** @internal Copies [from, to) into dst at dstOff. */

@@ -10,13 +10,24 @@ import { MemsysError, invalidArg } from '../errors.js';
 export interface ByteWriter {
   write(chunk: ArrayBufferView | ArrayBufferLike): number;
   writeString(s: string): number;
+  room(max: number): Uint8Array;
+  commit(n: number): void;
+  trim(): void;
+  pin(): void;
+  unpin(): void;
 }
 
 /** A chunk an SGL takes in: bytes (a view or an ArrayBuffer, copied in) or a string (as UTF-8). */
 export type ByteChunk = ArrayBufferView | ArrayBufferLike | string;
-/** What sgl.readFrom() reads: a Node Readable (an async iterable), a WHATWG ReadableStream, or any
- * (async) iterable of chunks. */
-export type ByteSource = AsyncIterable<ByteChunk> | Iterable<ByteChunk> | ReadableStream<ByteChunk>;
+/** A file sgl.readFrom() reads into the SGL's buffers: Node's FileHandle (`fs/promises` open()),
+ * or anything with its `fd` and its `read(buffer, offset, length, position)`. */
+export interface FileSource {
+  readonly fd: number;
+  read(buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<{ bytesRead: number }>;
+}
+/** What sgl.readFrom() reads: a Node Readable (an async iterable), a WHATWG ReadableStream, any
+ * (async) iterable of chunks, or a file. */
+export type ByteSource = AsyncIterable<ByteChunk> | Iterable<ByteChunk> | ReadableStream<ByteChunk> | FileSource;
 
 /** The subset of a Node Writable that writeTo uses, recognised by these methods (so that the
  * browser-safe code needs no Node types). */
@@ -70,7 +81,29 @@ export function fillFrom(sgl: ByteWriter, source: ByteSource): Promise<number> {
     for (const c of source as Iterable<ByteChunk>) n += put(c);
     return Promise.resolve(n);
   }
-  throw invalidArg('source', source, 'must be a Node Readable, a ReadableStream, or an (async) iterable of byte chunks');
+  if (s !== null && typeof s === 'object' && typeof s.read === 'function' && typeof s.fd === 'number') return fromFile(sgl, source as FileSource);
+  throw invalidArg('source', source, 'must be a Node Readable, a ReadableStream, an (async) iterable of byte chunks, or a FileHandle');
+}
+
+// A file's reads go straight into the room at the SGL's end, a buffer at a time.
+async function fromFile(sgl: ByteWriter, f: FileSource): Promise<number> {
+  let n = 0;
+  for (;;) {
+    const room = sgl.room(Infinity);
+    sgl.pin();
+    let got: number;
+    try {
+      ({ bytesRead: got } = await f.read(room, 0, room.length, null));
+    } finally {
+      sgl.unpin();
+    }
+    if (got === 0) {
+      sgl.trim();
+      return n;
+    }
+    sgl.commit(got);
+    n += got;
+  }
 }
 
 async function fromReader(r: ReadableStreamDefaultReader<ByteChunk>, put: (c: ByteChunk) => number): Promise<number> {
