@@ -8,13 +8,14 @@
 //   POST /upload        collect the body, reply JSON { n, first, last } (its length and first and
 //                       last bytes: the body is really held)
 //   POST /echo          collect the body, send it back whole
-//   GET  /download/N    collect N bytes from an upstream Readable of fresh 64 KiB Buffers (what an
-//                       fs or net stream gives), then send them
+//   GET  /download/N    collect N bytes from a file (in the page cache), then send them: through
+//                       fs.createReadStream (a fresh 64 KiB Buffer per read), or for memsys read
+//                       straight into the SGL (sgl.readFrom of a FileHandle)
 //   GET  /send/N        send N bytes held from the start (an SGL kept for the next request, or a
 //                       Buffer): the sending alone (not in the default run: BENCH_ROUTES=send)
 //
 // Strategies: how the body is collected and sent.
-//   memsys      readBody into an SGL, sendSGL of it (download: readFrom the upstream)
+//   memsys      readBody into an SGL, sendSGL of it (download: readFrom the file's FileHandle)
 //   memsys-wire the same, on a server whose bodies takeBodies() reads off the socket into the SGL
 //   raw-body    getRawBody(req, { length, limit }) (Express's body reader), res.end(buffer)
 //   concat      'data' chunks into an array, Buffer.concat, res.end(buffer)
@@ -24,7 +25,10 @@
 //   drain       upload only, the floor: reads the body and keeps nothing but its length and first
 //               and last bytes (what Node's HTTP layer costs, GC included, with no body held)
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -44,25 +48,23 @@ if (!STRATEGIES.includes(strategy)) {
   process.exit(2);
 }
 
-// ---- the upstream of the download route ---------------------------------------------------------
+// ---- the file of the download route -------------------------------------------------------------
 
 const pattern = Buffer.allocUnsafe(CHUNK);
 for (let i = 0; i < CHUNK; i++) pattern[i] = (i * 131 + 7) & 255;
 
-class Upstream extends Readable {
-  private left: number;
-  constructor(n: number) {
-    super({ highWaterMark: CHUNK });
-    this.left = n;
-  }
-  override _read(): void {
-    if (this.left === 0) { this.push(null); return; }
-    const n = Math.min(CHUNK, this.left);
+const dir = mkdtempSync(join(tmpdir(), 'memsys-bench-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+const files = new Map<number, string>();
+function fileOf(n: number): string {
+  let f = files.get(n);
+  if (!f) {
+    files.set(n, f = join(dir, String(n)));
     const b = Buffer.allocUnsafe(n);
-    b.set(n === CHUNK ? pattern : pattern.subarray(0, n));
-    this.left -= n;
-    this.push(b);
+    for (let at = 0; at < n; at += CHUNK) b.set(pattern.subarray(0, Math.min(CHUNK, n - at)), at);
+    writeFileSync(f, b);
   }
+  return f;
 }
 
 function concatOf(src: Readable): Promise<Buffer> {
@@ -159,11 +161,14 @@ function handlers(): { upload: Handler; echo: Handler; download: Handler; send: 
       async download(req, res) {
         const n = sizeOf(req.url!);
         const sgl = m.newSGL(n);
+        const fh = await open(fileOf(n));
         try {
-          await sgl.readFrom(new Upstream(n));
+          await sgl.readFrom(fh);
         } catch (e) {
           sgl.free();
           throw e;
+        } finally {
+          await fh.close();
         }
         await send(res, sgl);
       },
@@ -222,7 +227,8 @@ function handlers(): { upload: Handler; echo: Handler; download: Handler; send: 
     },
     async download(req, res) {
       const n = sizeOf(req.url!);
-      send(res, strategy === 'raw-body' ? await getRawBody(new Upstream(n), { length: n, limit: LIMIT }) : await concatOf(new Upstream(n)));
+      const file = createReadStream(fileOf(n));
+      send(res, strategy === 'raw-body' ? await getRawBody(file, { length: n, limit: LIMIT }) : await concatOf(file));
     },
     async send(req, res) {
       send(res, heldBuffer(sizeOf(req.url!)));
@@ -256,7 +262,7 @@ async function listen(): Promise<number> {
       return req.body as Buffer;
     });
     app.get('/download/:n', async (req, reply) => {
-      const b = await concatOf(new Upstream(Number((req.params as { n: string }).n)));
+      const b = await concatOf(createReadStream(fileOf(Number((req.params as { n: string }).n))));
       served++;
       reply.type('application/octet-stream');
       return b;
