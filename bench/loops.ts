@@ -54,6 +54,100 @@ export class CheckedPool {
   }
 }
 
+// The floor of what memsys's safety costs (docs/architecture.md): the pool that refuses double
+// frees, plus a state byte per buffer in shared memory, stored on alloc and checked and stored on
+// free (what makes a free in another worker visible), and a magazine refilled from and flushed to
+// a backing list in batches, as memsys's is. Its keys are read off the prototype, as memsys's are.
+const fOwner: unique symbol = Symbol('floor.owner');
+const fState: unique symbol = Symbol('floor.state');
+const fSlot: unique symbol = Symbol('floor.slot');
+type FloorView = Uint8Array & { [fOwner]?: FloorPool | null; [fState]?: Uint8Array; [fSlot]?: number };
+const LIVE = 2;
+const OUT = 1;
+
+export class FloorPool {
+  declare readonly kOwner: typeof fOwner;
+  declare readonly kState: typeof fState;
+  declare readonly kSlot: typeof fSlot;
+  private readonly mag: FloorView[];
+  private readonly backing: FloorView[];
+  private readonly cap: number;
+  private readonly batch: number;
+  constructor(readonly size: number, n: number) {
+    this.mag = [null].slice(1) as unknown as FloorView[];
+    this.backing = [null].slice(1) as unknown as FloorView[];
+    this.cap = 16;
+    this.batch = 8;
+    const mem = new SharedArrayBuffer(n * size + n);
+    const state = new Uint8Array(mem, n * size, n);
+    for (let i = 0; i < n; i++) {
+      const v: FloorView = new Uint8Array(mem, i * size, size);
+      v[fOwner] = this;
+      v[fState] = state;
+      v[fSlot] = i;
+      state[i] = OUT;
+      this.backing.push(v);
+    }
+  }
+  alloc(): Uint8Array {
+    let v = this.mag.pop();
+    if (v === undefined) {
+      this.refill();
+      v = this.mag.pop()!;
+    }
+    v[this.kState]![v[this.kSlot]!] = LIVE;
+    return v;
+  }
+  free(buf: Uint8Array): void {
+    const v = buf as FloorView;
+    if (v[this.kOwner] !== this) throw new Error('not a buffer of this pool');
+    const st = v[this.kState]!;
+    const i = v[this.kSlot]!;
+    if (st[i] !== LIVE) throw new Error('not a live buffer');
+    st[i] = OUT;
+    const mag = this.mag;
+    mag.push(v);
+    if (mag.length > this.cap) this.flush();
+  }
+  private refill(): void {
+    for (let k = 0; k < this.batch && this.backing.length > 0; k++) this.mag.push(this.backing.pop()!);
+    if (this.mag.length === 0) throw new Error('floor pool: out of buffers');
+  }
+  private flush(): void {
+    for (let k = 0; k < this.batch; k++) this.backing.push(this.mag.pop()!);
+  }
+}
+for (const [name, key] of [['kOwner', fOwner], ['kState', fState], ['kSlot', fSlot]] as const) {
+  Object.defineProperty(FloorPool.prototype, name, { value: key, writable: false, enumerable: false, configurable: false });
+}
+
+export function floorRing(p: FloorPool, iters: number): number {
+  const ring: Uint8Array[] = [];
+  for (let j = 0; j < ringLen; j++) { const b = p.alloc(); b[0] = j; ring.push(b); }
+  for (let i = 0; i < iters; i++) {
+    const k = i & ringMask;
+    const b = p.alloc();
+    b[0] = i;
+    const old = ring[k];
+    ring[k] = b;
+    p.free(old);
+  }
+  let sum = 0;
+  for (let j = 0; j < ringLen; j++) { sum += ring[j][0]; p.free(ring[j]); }
+  return sum;
+}
+
+export function floorLifo(p: FloorPool, iters: number): number {
+  let sum = 0;
+  for (let i = 0; i < iters; i++) {
+    const b = p.alloc();
+    b[0] = i;
+    sum += b[0];
+    p.free(b);
+  }
+  return sum;
+}
+
 // Allocate a new buffer, touch it, free the oldest of the ring.
 export function slabRing(s: Slab, iters: number): number {
   const ring: Uint8Array[] = [];

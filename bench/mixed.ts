@@ -5,14 +5,15 @@
 //
 // Before anything is timed: an MMSA, a worker attached to it (share / MMSA.attach), and MIXED
 // mm.allocSize + mm.free over the 32 page classes (4 KiB … 128 KiB). Then the ring and LIFO loops
-// of the slab, and mm.alloc / mm.free, side by side with the JS array pool's (bench/measure.ts).
+// of the slab, and mm.alloc / mm.free, side by side with the JS array pool's and the safety
+// floor's (bench/loops.ts; bench/measure.ts).
 // Prints { mixed: MIXED, results } as one line of JSON.
 //
 //   node --expose-gc --import tsx bench/mixed.ts
 
 import { MMSA } from '../src/node/index.js';
 import { startWorker } from './boot.js';
-import { ArrayPool, RING, SIZE, mmRing, poolLifo, poolRing, slabLifo, slabRing } from './loops.js';
+import { ArrayPool, FloorPool, RING, SIZE, floorLifo, floorRing, mmRing, poolLifo, poolRing, slabLifo, slabRing } from './loops.js';
 import { side } from './measure.js';
 
 const MIXED = 200_000;
@@ -27,12 +28,17 @@ for (let i = 0; i < MIXED; i++) mm.free(mm.allocSize(4096 * (1 + (i & 31))));
 
 const slab = mm.getSlab(SIZE);
 const pool = new ArrayPool(SIZE, 2 * RING);
+const floor = new FloorPool(SIZE, 4 * RING);
+// The floor's slow paths too have run before, as memsys's have: its refill and flush with feedback.
+for (let i = 0; i < MIXED >> 4; i++) { const held = Array.from({ length: 3 * RING }, () => floor.alloc()); for (const b of held) floor.free(b); }
 const results = side([
   { name: 'slab ring', run: (n) => slabRing(slab, n) },
   { name: 'pool ring', run: (n) => poolRing(pool, n) },
   { name: 'slab LIFO', run: (n) => slabLifo(slab, n) },
   { name: 'pool LIFO', run: (n) => poolLifo(pool, n) },
   { name: 'mm ring', run: (n) => mmRing(mm, n) },
+  { name: 'floor ring', run: (n) => floorRing(floor, n) },
+  { name: 'floor LIFO', run: (n) => floorLifo(floor, n) },
 ]);
 
 worker.postMessage({ cmd: 'stop' });

@@ -22,7 +22,7 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { MMSA, type Slab, type ShareDescriptor } from '../src/node/index.js';
 import { startWorker as startTsWorker } from './boot.js';
-import { ArrayPool, CheckedPool, MASK, RING, SIZE, checkedRing, mmRing, poolLifo, poolRing, slabLifo, slabRing } from './loops.js';
+import { ArrayPool, CheckedPool, FloorPool, MASK, RING, SIZE, checkedRing, floorLifo, floorRing, mmRing, poolLifo, poolRing, slabLifo, slabRing } from './loops.js';
 import { REPS, REP_MS, type Result, WARM_MS, checksum, ratio, side } from './measure.js';
 
 const MAX = 128 * 1024;
@@ -297,13 +297,16 @@ console.log(`method: ring of ${RING} live buffers, allocate then free the oldest
 const log = (r: Result) => process.stdout.write(`  ${r.name.padEnd(34)} ${fmtNs(r.median).padStart(9)} ns/op (best ${fmtNs(r.best)}, ${r.iters} ops x ${REPS})\n`);
 
 console.log('\n1. alloc+free, 32 KiB, this process (fresh)');
-const [slab1, mm1, pool1, checked1, slabLifo1, poolLifo1] = side([
+const floor32 = new FloorPool(SIZE, 4 * RING);
+const [slab1, mm1, pool1, checked1, floor1, slabLifo1, poolLifo1, floorLifo1] = side([
   { name: 'memsys slab.alloc/free', run: (n) => slabRing(slab, n) },
   { name: 'memsys mm.alloc/mm.free', run: (n) => mmRing(mm, n) },
   { name: 'JS array pool pop/push', run: (n) => poolRing(pool32, n) },
   { name: 'JS pool that refuses double frees', run: (n) => checkedRing(checked32, n) },
+  { name: 'safety floor: that pool + a shared state byte', run: (n) => floorRing(floor32, n) },
   { name: 'memsys slab.alloc/free, LIFO', run: (n) => slabLifo(slab, n) },
   { name: 'JS array pool, LIFO', run: (n) => poolLifo(pool32, n) },
+  { name: 'safety floor, LIFO', run: (n) => floorLifo(floor32, n) },
 ], log);
 // The allocating contenders in rounds of their own: the garbage they leave has every collection
 // move the pools' objects, which the pools then time.
@@ -315,8 +318,8 @@ const [unsafe1, u8_1] = side([
 console.log('1. the same loops in a process that used the other page classes and attached a worker (mixed, bench/mixed.ts)');
 const mixedOut = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', new URL('./mixed.ts', import.meta.url).pathname], { encoding: 'utf8' });
 const mixed = JSON.parse(mixedOut.trim().split('\n').at(-1)!) as { mixed: number; results: Result[] };
-const [slabMixed, poolMixed, slabLifoMixed, poolLifoMixed, mmMixed] = mixed.results;
-for (const r of [slabMixed, poolMixed, slabLifoMixed, poolLifoMixed, mmMixed]) log(r);
+const [slabMixed, poolMixed, slabLifoMixed, poolLifoMixed, mmMixed, floorMixed, floorLifoMixed] = mixed.results;
+for (const r of mixed.results) log(r);
 
 console.log('\n2. alloc+free, random sizes 1..131072');
 const [mm2, pool2] = side([
@@ -342,19 +345,22 @@ const r3ref = await scaling('pool', pool1.median);
 // ---- tables --------------------------------------------------------------------------------------
 
 // Part 1: every ratio is to the JS pool of the same process, ring to ring and LIFO to LIFO.
-const head1 = ['contender', 'process', 'ns/op (median)', 'best', 'Mops/s', 'vs pool'];
-const row1 = (name: string, proc: string, r: Result, base: Result): Row => [
-  name, proc, fmtNs(r.median), fmtNs(r.best), fmtMops(1e9 / r.median), `${fmtX(ratio(r, base))}x`,
+// The memsys rows also against the safety floor of the same process and loop.
+const head1 = ['contender', 'process', 'ns/op (median)', 'best', 'Mops/s', 'vs pool', 'vs floor'];
+const row1 = (name: string, proc: string, r: Result, base: Result, floor?: Result): Row => [
+  name, proc, fmtNs(r.median), fmtNs(r.best), fmtMops(1e9 / r.median), `${fmtX(ratio(r, base))}x`, floor ? `${fmtX(ratio(r, floor))}x` : '',
 ];
 const rows1: Row[] = [
-  ...[slab1, mm1, pool1, checked1].map((r) => row1(r.name, 'fresh', r, pool1)),
-  ...[unsafe1, u8_1].map((r): Row => [r.name, 'fresh', fmtNs(r.median), fmtNs(r.best), fmtMops(1e9 / r.median), `${fmtX(r.median / pool1.median)}x`]),
-  ...[slabLifo1, poolLifo1].map((r) => row1(r.name, 'fresh', r, poolLifo1)),
-  row1(slab1.name, 'mixed', slabMixed, poolMixed),
-  row1(mm1.name, 'mixed', mmMixed, poolMixed),
-  row1(pool1.name, 'mixed', poolMixed, poolMixed),
-  row1(slabLifo1.name, 'mixed', slabLifoMixed, poolLifoMixed),
-  row1(poolLifo1.name, 'mixed', poolLifoMixed, poolLifoMixed),
+  ...[slab1, mm1].map((r) => row1(r.name, 'fresh', r, pool1, floor1)),
+  ...[pool1, checked1, floor1].map((r) => row1(r.name, 'fresh', r, pool1)),
+  ...[unsafe1, u8_1].map((r): Row => [r.name, 'fresh', fmtNs(r.median), fmtNs(r.best), fmtMops(1e9 / r.median), `${fmtX(r.median / pool1.median)}x`, '']),
+  row1(slabLifo1.name, 'fresh', slabLifo1, poolLifo1, floorLifo1),
+  ...[poolLifo1, floorLifo1].map((r) => row1(r.name, 'fresh', r, poolLifo1)),
+  row1(slab1.name, 'mixed', slabMixed, poolMixed, floorMixed),
+  row1(mm1.name, 'mixed', mmMixed, poolMixed, floorMixed),
+  ...[poolMixed, floorMixed].map((r) => row1(r.name, 'mixed', r, poolMixed)),
+  row1(slabLifo1.name, 'mixed', slabLifoMixed, poolLifoMixed, floorLifoMixed),
+  ...[poolLifoMixed, floorLifoMixed].map((r) => row1(r.name, 'mixed', r, poolLifoMixed)),
 ];
 const head2 = ['contender', 'ns/op (median)', 'best', 'Mops/s', 'vs pool', 'vs memsys'];
 // The allocating rows were timed in other rounds than the pools: their ratios are of medians.
@@ -379,6 +385,12 @@ const targets = [
   atMost('32 KiB slab.alloc/free vs JS pool, LIFO, mixed process', ratio(slabLifoMixed, poolLifoMixed), 1.6),
   atMost('32 KiB mm.alloc/mm.free vs JS pool, ring, fresh process', ratio(mm1, pool1), 1.6),
   atMost('32 KiB mm.alloc/mm.free vs JS pool, ring, mixed process', ratio(mmMixed, poolMixed), 1.6),
+  atMost('32 KiB slab.alloc/free vs the safety floor, ring, fresh process', ratio(slab1, floor1), 1.1),
+  atMost('32 KiB slab.alloc/free vs the safety floor, ring, mixed process', ratio(slabMixed, floorMixed), 1.1),
+  atMost('32 KiB slab.alloc/free vs the safety floor, LIFO, fresh process', ratio(slabLifo1, floorLifo1), 1.1),
+  atMost('32 KiB slab.alloc/free vs the safety floor, LIFO, mixed process', ratio(slabLifoMixed, floorLifoMixed), 1.1),
+  atMost('32 KiB mm.alloc/mm.free vs the safety floor, ring, fresh process', ratio(mm1, floor1), 1.1),
+  atMost('32 KiB mm.alloc/mm.free vs the safety floor, ring, mixed process', ratio(mmMixed, floorMixed), 1.1),
   atLeast('32 KiB Buffer.allocUnsafe vs slab.alloc/free', unsafe1.median / slab1.median, 50),
   atLeast('32 KiB Buffer.allocUnsafe vs mm.alloc/mm.free', unsafe1.median / mm1.median, 50),
   atLeast('scaling, 2 workers / 1 worker (slab)', r3.two / r3.one, 1.6),
