@@ -73,9 +73,14 @@ export function takeBodies(mm: MMSA, server: http.Server, opts: TakeOptions = {}
   taking.add(server);
   server.removeListener('connection', own);
   server.prependListener('connection', (s: net.Socket) => t.accept(s));
-  for (const ev of ['request', 'checkContinue', 'checkExpectation'] as const) {
-    server.prependListener(ev, (req: IncomingMessage, res: ServerResponse) => t.link(req, res));
-  }
+  // A request meets its body before any listener sees it, however the listeners were added; a
+  // listener of ours would not do: one prepended later runs first, and a 'checkContinue' listener
+  // would stop Node answering 100 Continue itself.
+  const emit = server.emit;
+  server.emit = function (this: http.Server, ev: string | symbol, ...args: unknown[]): boolean {
+    if (ev === 'request' || ev === 'checkContinue' || ev === 'checkExpectation') t.link(args[0] as IncomingMessage, args[1] as ServerResponse);
+    return Reflect.apply(emit, this, [ev, ...args]) as boolean;
+  };
   (server as { pauseOnConnect?: boolean }).pauseOnConnect = true;
 }
 
@@ -171,7 +176,12 @@ class Conn {
   private aimed: Body | undefined;
 
   constructor(readonly t: Taker, s0: Net, handle: object) {
+    // The accepted socket stays what the server and its 'connection' listeners hold: its addresses
+    // read (and kept) before its handle goes, its destroy() ending the connection.
+    void s0.remoteAddress;
+    void s0.localAddress;
     (s0 as Accepted)._handle = null;
+    s0.once('close', () => this.s.destroy());
     (handle as { _consumed?: boolean })._consumed = true;   // not Node's parser's to read
     this.s = new net.Socket({
       handle, allowHalfOpen: s0.allowHalfOpen,
@@ -238,12 +248,13 @@ class Conn {
             return this.keep(buf, at);
           }
           this.since = 0;
-          if (!this.head(buf.subarray(at, end))) return this.raw(buf.subarray(end));
+          if (!this.head(buf.subarray(at, end))) return this.raw(buf.subarray(at));
           at = end;
           break;
         }
         case Phase.Length:
         case Phase.ChunkData: {
+          if (this.sink === Sink.Node && this.s.isPaused()) return this.keep(buf, at);
           const n = Math.min(this.left, buf.length - at);
           this.data(buf.subarray(at, at + n));
           at += n;
@@ -254,12 +265,11 @@ class Conn {
         case Phase.ChunkLine:
         case Phase.ChunkEnd:
         case Phase.Trailers: {
+          if (this.sink === Sink.Node && this.s.isPaused()) return this.keep(buf, at);
           const eol = lineEnd(buf, at);
           if (eol === -2) return void this.malformed('a line ending in LF without CR');
-          if (eol < 0) {
-            if (buf.length - at > LINE_MAX) return void this.malformed(`a line longer than ${LINE_MAX} bytes`);
-            return this.keep(buf, at);
-          }
+          if ((eol < 0 ? buf.length : eol - 2) - at > LINE_MAX) return void this.malformed(`a line longer than ${LINE_MAX} bytes`);
+          if (eol < 0) return this.keep(buf, at);
           this.pass(buf.subarray(at, eol));
           const line = buf.subarray(at, eol - 2);
           at = eol;
@@ -439,6 +449,7 @@ class Body {
   private error: unknown;
   private waiter: { resolve(sgl: SGL): void; reject(e: unknown): void } | undefined;
   private claimed = false;
+  private dropped = false;             // no one claimed it before its response closed
   private readonly m: Meter;
   res: ServerResponse | undefined;
 
@@ -511,7 +522,7 @@ class Body {
     if (this.state !== 'filling') return;
     this.state = 'complete';
     if (this.waiter) this.waiter.resolve(this.handOver());
-    else if (!this.res || this.res.destroyed || this.res.writableFinished) this.release();   // no one will ask
+    else if (!this.res || this.res.destroyed || this.res.writableFinished) this.resClosed();   // no one will ask
   }
 
   fail(type: 'request.aborted' | 'request.size.invalid', message: string): void {
@@ -557,6 +568,7 @@ class Body {
   // The exchange is over: a body no one claimed is let go.
   resClosed(): void {
     if (this.claimed) return;
+    this.dropped = true;
     if (this.state === 'filling') this.refuse(new MemsysError('ERR_MEMSYS_STATE', 'the response closed before the request body was read'));
     else this.release();
   }
@@ -565,6 +577,7 @@ class Body {
   claim(mm: MMSA, limit: number): Promise<SGL> {
     if (mm !== this.conn.t.mm) throw invalidArg('mm', mm, "must be the MMSA takeBodies() reads this server's bodies into");
     if (this.claimed) throw new MemsysError('ERR_MEMSYS_STATE', 'the request body is already being read, or was read');
+    if (this.dropped) throw new MemsysError('ERR_MEMSYS_STATE', 'the request body was dropped: its response closed before it was read');
     this.claimed = true;
     if (limit < this.m.limit) {
       this.m.limit = limit;
