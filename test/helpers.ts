@@ -1,6 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -67,6 +70,75 @@ export function pattern(n: number, seed = 1): Uint8Array {
   let x = seed * 2654435761 >>> 0 || 1;
   for (let i = 0; i < n; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; out[i] = x; }
   return out;
+}
+
+// ---- servers on 127.0.0.1 -------------------------------------------------------------------------
+
+export const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+// The sha256 of an SGL's unread bytes (it is rewound afterwards).
+export function sglSha(s: { nextChunk(): Uint8Array | null | undefined; rewind(): unknown }): string {
+  const h = createHash('sha256');
+  for (let c = s.nextChunk(); c; c = s.nextChunk()) h.update(c);
+  s.rewind();
+  return h.digest('hex');
+}
+
+export const tick = (ms = 20): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// Waits until `cond` holds; fails after `ms` (two seconds), saying `what`.
+export async function until(cond: () => boolean, what: string, ms = 2000): Promise<void> {
+  for (let i = 0; i < ms / 10 && !cond(); i++) await tick(10);
+  assert.ok(cond(), what);
+}
+
+// A wait until `m`'s pool holds nothing (frees happen on 'close', a tick after the client has its
+// answer); it fails after a second.
+export function drainer(m: { stats(): { classes: { inUse: number }[] } }): (what: string) => Promise<void> {
+  return async (what) => {
+    for (let i = 0; i < 100 && inUse(m) !== 0; i++) await tick(10);
+    assert.is(inUse(m), 0, `${what}: the pool still holds ${inUse(m)} buffers`);
+  };
+}
+
+export async function listen(server: http.Server): Promise<number> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return (server.address() as AddressInfo).port;
+}
+
+export async function closeServer(server: { close(cb: () => void): unknown; closeAllConnections?: () => void }): Promise<void> {
+  server.closeAllConnections?.();
+  await new Promise<void>((r) => server.close(() => r()));
+}
+
+export interface Answer { status: number; headers: http.IncomingHttpHeaders; body: Buffer }
+
+export interface RequestOptions {
+  /** Send the body without a Content-Length (chunked), in 64 KiB writes. */
+  chunked?: boolean;
+  /** The Content-Type; default application/octet-stream. */
+  type?: string;
+  agent?: http.Agent;
+  /** More request headers. */
+  headers?: Record<string, string>;
+}
+
+// One request with node:http's client; it fails after 5 s of silence rather than hanging.
+export function request(port: number, method: string, path: string, body?: Uint8Array, opts: RequestOptions = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = { 'content-type': opts.type ?? 'application/octet-stream', ...opts.headers };
+    if (body && !opts.chunked) headers['content-length'] = body.length;
+    const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent: opts.agent }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.setTimeout(5000, () => req.destroy(new Error(`${method} ${path}: no answer after 5 s of silence`)));
+    if (body) for (let i = 0; i < body.length; i += 65536) req.write(body.subarray(i, i + 65536));
+    req.end();
+  });
 }
 
 // Declares a suite's tests (`define`) where what they need is here. Without it: with CI set, one

@@ -6,7 +6,6 @@
 // of silence rather than hanging the suite.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
@@ -14,51 +13,12 @@ import { connect } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
 import { BodyError, MAX_SIZE, MMSA, type SGL, expressBody, fastifyBody, freeOnClose, readBody, sendSGL } from '../src/node/index.js';
-import { inUse, pattern, throwsCode } from './helpers.js';
+import { closeServer, drainer, inUse, listen, pattern, request, sglSha, sha, throwsCode, tick, until } from './helpers.js';
 
 const mm = new MMSA({ name: 'http', arenaSize: 64 << 20, env: {}, housekeeping: false });
 mm.init();
 
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-const sglSha = (s: SGL) => { const h = createHash('sha256'); for (let c = s.nextChunk(); c; c = s.nextChunk()) h.update(c); s.rewind(); return h.digest('hex'); };
-const tick = (ms = 20) => new Promise((r) => setTimeout(r, ms));
-
-// Waits until the pool holds nothing (frees happen on 'close', a tick after the client has its
-// answer); fails after a second.
-async function drained(what: string): Promise<void> {
-  for (let i = 0; i < 100 && inUse(mm) !== 0; i++) await tick(10);
-  assert.is(inUse(mm), 0, `${what}: the pool still holds ${inUse(mm)} buffers`);
-}
-
-async function listen(server: http.Server): Promise<number> {
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return (server.address() as AddressInfo).port;
-}
-
-async function closeServer(server: { close(cb: () => void): unknown; closeAllConnections?: () => void }): Promise<void> {
-  server.closeAllConnections?.();
-  await new Promise<void>((r) => server.close(() => r()));
-}
-
-interface Answer { status: number; headers: http.IncomingHttpHeaders; body: Buffer }
-
-// One request; `chunked` sends the body without a Content-Length, in 64 KiB writes.
-function request(port: number, method: string, path: string, body?: Uint8Array, opts: { chunked?: boolean; type?: string; agent?: http.Agent } = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string | number> = { 'content-type': opts.type ?? 'application/octet-stream' };
-    if (body && !opts.chunked) headers['content-length'] = body.length;
-    const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent: opts.agent }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.setTimeout(5000, () => req.destroy(new Error(`${method} ${path}: no answer after 5 s of silence`)));
-    if (body) for (let i = 0; i < body.length; i += 65536) req.write(body.subarray(i, i + 65536));
-    req.end();
-  });
-}
+const drained = drainer(mm);
 
 // A raw connection that sends a head declaring `declared` bytes, then `sent` of them, then goes away.
 async function cutShort(port: number, declared: number, sent: number, path = '/up'): Promise<void> {
@@ -318,12 +278,6 @@ async function exchange(port: number, text: string, until: (got: string) => bool
   for (let i = 0; i < 200 && !ended && !until(got); i++) await tick(10);
   s.destroy();
   return got;
-}
-
-// Waits until `cond` holds; fails after two seconds, saying `what`.
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200 && !cond(); i++) await tick(10);
-  assert.ok(cond(), what);
 }
 
 // Bytes of the buffers the pool has given out.

@@ -1,0 +1,1079 @@
+// takeBodies(): request bodies read off a node:http server's connections straight into SGLs.
+// Real servers on 127.0.0.1, driven by node:http's client, fetch, and raw sockets that write
+// requests byte for byte: Content-Length and chunked bodies (extensions, trailers, one byte per
+// write), pipelining, keep-alive, the server's and readBody's limits, framings left to Node
+// (and Node's answer to them, compared with a server that does not take bodies), broken chunked
+// bodies, Upgrade and Expect: 100-continue, clients that go away, bodies never read or read late,
+// `filter`, headersTimeout and requestTimeout, Express and Fastify, argument errors, the server's
+// connections, close() and its 'connection' and 'request' listeners, and SGLs echoed with sendSGL. Every case checks the bytes that went through (sha256),
+// the status codes, and that the pool holds nothing afterwards. A request that gets no answer
+// fails its test after about 5 s instead of hanging the suite.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFile } from 'node:child_process';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http2 from 'node:http2';
+import https from 'node:https';
+import { type Socket, connect } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import express from 'express';
+import Fastify from 'fastify';
+import {
+  BodyError, type BodyOptions, MMSA, SGL, type TakeOptions, expressBody, fastifyBody, hasBody, readBody, sendSGL, takeBodies,
+} from '../src/node/index.js';
+import { closeServer, drainer, inUse, listen, pattern, request, sglSha, sha, throwsCode, tick, until } from './helpers.js';
+
+const mm = new MMSA({ name: 'wire', arenaSize: 96 << 20, env: {}, housekeeping: false });
+mm.init();
+const drained = drainer(mm);
+
+// ---- helpers -------------------------------------------------------------------------------------
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+// What a handler saw of a request and its body (the `describe` handler answers with it as JSON).
+interface Seen {
+  method: string; url: string; len: number; sha: string; cl: string | null; rawCl: string | null;
+  te: string | null; hasBody: boolean;
+}
+
+// The default handler: reads the body with readBody (`read`, default a limit of 8 MiB) and answers
+// what it held. `?late=N` waits N ms before reading, `?delay=N` N ms before answering.
+function describe(read: BodyOptions = { limit: 8 << 20 }): Handler {
+  return async (req, res) => {
+    const q = new URL(req.url!, 'http://x').searchParams;
+    if (q.has('late')) await tick(Number(q.get('late')));
+    const b = await readBody(mm, req, read);
+    const seen: Seen = {
+      method: req.method!, url: req.url!, len: b.len, sha: sglSha(b),
+      cl: req.headers['content-length'] ?? null, rawCl: rawHeader(req, 'content-length'),
+      te: req.headers['transfer-encoding'] ?? null, hasBody: hasBody(req),
+    };
+    b.free();
+    if (q.has('delay')) await tick(Number(q.get('delay')));
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify(seen));
+  };
+}
+
+function rawHeader(req: IncomingMessage, name: string): string | null {
+  const i = req.rawHeaders.findIndex((v, j) => j % 2 === 0 && v.toLowerCase() === name);
+  return i < 0 ? null : req.rawHeaders[i + 1];
+}
+
+// A failure of a handler, answered with its BodyError's status and what it says, as JSON.
+function answerError(res: ServerResponse, e: unknown): void {
+  if (res.headersSent || res.destroyed) return;
+  const err = e as { status?: number; code?: string; type?: string; message?: string };
+  res.statusCode = err.status ?? 500;
+  res.setHeader('content-type', 'application/json');
+  res.end(JSON.stringify({ code: err.code, type: err.type ?? null, message: err.message }));
+}
+
+interface Served {
+  server: http.Server;
+  port: number;
+  errors: unknown[];            // what the handler threw or rejected with, in order
+  connections(): number;        // connections accepted so far
+}
+
+// Runs `run` against a server whose bodies are taken (`take`, default a limit of 8 MiB; `take:
+// false` for a server as Node makes it) and answered by `handler` (default `describe()`); closes
+// it afterwards and checks that the pool holds nothing.
+async function serving(opts: { take?: TakeOptions | false; handler?: Handler; setup?: (s: http.Server) => void },
+  run: (t: Served) => Promise<void>): Promise<void> {
+  const errors: unknown[] = [];
+  const handler = opts.handler ?? describe();
+  const server = http.createServer((req, res) => {
+    handler(req, res).catch((e) => { errors.push(e); answerError(res, e); });
+  });
+  let accepted = 0;
+  server.on('connection', () => { accepted++; });
+  opts.setup?.(server);
+  if (opts.take !== false) takeBodies(mm, server, opts.take ?? { limit: 8 << 20 });
+  const port = await listen(server);
+  try {
+    await run({ server, port, errors, connections: () => accepted });
+  } finally {
+    await within(closeServer(server), 5000, 'server.close()');
+  }
+  await drained('after the server closed');
+}
+
+// `p`, or a failure saying `what` did not complete within `ms`.
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not complete within ${ms} ms`)), ms); });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const json = (b: Buffer) => JSON.parse(b.toString('utf8'));
+const bytes = (s: string) => Buffer.from(s, 'latin1');
+
+// A request head: `headers` in the order and spelling given.
+function head(method: string, path: string, headers: Record<string, string | number> = {}, version = 'HTTP/1.1'): string {
+  return `${method} ${path} ${version}\r\nHost: x\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
+}
+
+// `parts` as a chunked body: each a chunk (its size in `upper`-case hex, with extension `ext`),
+// then the last chunk and the `trailers` lines.
+function chunked(parts: Uint8Array[], o: { ext?: string; upper?: boolean; trailers?: string[] } = {}): Buffer {
+  const out: Buffer[] = [];
+  for (const p of parts) {
+    const size = p.length.toString(16);
+    out.push(bytes(`${o.upper ? size.toUpperCase() : size}${o.ext ?? ''}\r\n`), Buffer.from(p), bytes('\r\n'));
+  }
+  out.push(bytes(`0\r\n${(o.trailers ?? []).map((t) => `${t}\r\n`).join('')}\r\n`));
+  return Buffer.concat(out);
+}
+
+// `data` cut into pieces of the sizes given, round and round.
+function pieces(data: Uint8Array, sizes: number[]): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let at = 0, i = 0; at < data.length; i++) {
+    out.push(data.subarray(at, at + sizes[i % sizes.length]));
+    at += sizes[i % sizes.length];
+  }
+  return out;
+}
+
+// Polls `cond` every 10 ms for up to `ms`: whether it came to hold.
+async function settles(cond: () => boolean, ms: number): Promise<boolean> {
+  for (let i = 0; i < ms / 10 && !cond(); i++) await tick(10);
+  return cond();
+}
+
+interface Reply { status: number; headers: Record<string, string>; body: Buffer }
+
+// The complete responses at the start of `b` (interim 1xx ones left out); a response without a
+// length ends with the connection (`closed`).
+function parseReplies(b: Buffer, closed: boolean): Reply[] {
+  const out: Reply[] = [];
+  let at = 0;
+  for (;;) {
+    const end = b.indexOf('\r\n\r\n', at);
+    if (end < 0) return out;
+    const lines = b.subarray(at, end).toString('latin1').split('\r\n');
+    const status = Number(lines[0].split(' ')[1]);
+    const headers: Record<string, string> = {};
+    for (const l of lines.slice(1)) headers[l.slice(0, l.indexOf(':')).toLowerCase()] = l.slice(l.indexOf(':') + 1).trim();
+    let p = end + 4;
+    if (status < 200) { at = p; continue; }
+    let body: Buffer;
+    if (headers['content-length'] !== undefined) {
+      const n = Number(headers['content-length']);
+      if (b.length < p + n) return out;
+      body = b.subarray(p, p + n);
+      p += n;
+    } else if (headers['transfer-encoding'] === 'chunked') {
+      const parts: Buffer[] = [];
+      for (;;) {
+        const eol = b.indexOf('\r\n', p);
+        if (eol < 0) return out;
+        const n = parseInt(b.subarray(p, eol).toString('latin1'), 16);
+        if (b.length < eol + 2 + n + 2) return out;
+        parts.push(b.subarray(eol + 2, eol + 2 + n));
+        p = eol + 2 + n + 2;
+        if (n === 0) break;
+      }
+      body = Buffer.concat(parts);
+    } else {
+      if (!closed) return out;
+      body = b.subarray(p);
+      p = b.length;
+    }
+    out.push({ status, headers, body });
+    at = p;
+  }
+}
+
+// A raw connection: requests written as given (byte by byte, if asked), the responses parsed off
+// what comes back.
+class Raw {
+  private got = Buffer.alloc(0);
+  closed = false;   // the server ended or closed the connection
+
+  private constructor(readonly s: Socket) {
+    s.on('data', (c: Buffer) => { this.got = Buffer.concat([this.got, c]); });
+    s.on('end', () => { this.closed = true; });
+    s.on('close', () => { this.closed = true; });
+  }
+
+  static async open(port: number): Promise<Raw> {
+    const s = connect(port, '127.0.0.1');
+    s.setNoDelay(true);
+    s.on('error', () => {});
+    await new Promise((resolve, reject) => { s.once('connect', resolve); s.once('error', reject); });
+    return new Raw(s);
+  }
+
+  send(d: string | Uint8Array): void {
+    if (!this.s.destroyed) this.s.write(typeof d === 'string' ? bytes(d) : d);
+  }
+
+  // `d` one byte per write, `ms` apart.
+  async trickle(d: string | Uint8Array, ms = 1): Promise<void> {
+    const b = typeof d === 'string' ? bytes(d) : d;
+    for (let i = 0; i < b.length; i++) {
+      this.send(b.subarray(i, i + 1));
+      await tick(ms);
+    }
+  }
+
+  get text(): string { return this.got.toString('latin1'); }
+  get replies(): Reply[] { return parseReplies(this.got, this.closed); }
+
+  // The first `n` responses: fails if they have not all come within 5 s (or the connection closed
+  // before they did).
+  async answers(n: number, what: string): Promise<Reply[]> {
+    await settles(() => this.closed || this.replies.length >= n, 5000);
+    const r = this.replies;
+    assert.ok(r.length >= n, `${what}: ${r.length} of ${n} answers ${this.closed ? 'before the connection closed' : 'after 5 s'}; got ${JSON.stringify(this.text.slice(0, 300))}`);
+    return r;
+  }
+
+  async answer(what: string): Promise<Reply> { return (await this.answers(1, what))[0]; }
+
+  // Whether the server ends the connection within `ms`.
+  async ends(ms = 5000): Promise<boolean> { return settles(() => this.closed, ms); }
+
+  destroy(): void { this.s.destroy(); }
+}
+
+// What a server answers a raw request with: the status of its first response, 'closed' when it
+// closes the connection without one, 'none' when 5 s pass in silence; with `reasons` (from
+// clientErrors()), the code of the parse error Node answered, after the status.
+async function answerTo(port: number, text: string | Uint8Array, reasons?: Map<number, string>): Promise<number | string> {
+  const c = await Raw.open(port);
+  const local = c.s.localPort!;
+  c.send(text);
+  await settles(() => c.closed || c.replies.length > 0, 5000);
+  const r = c.replies[0];
+  const status = r ? r.status : c.closed ? 'closed' : 'none';
+  const why = reasons?.get(local);
+  c.destroy();
+  return why ? `${status} ${why}` : status;
+}
+
+// The errors Node's parser answers with a 400 (its 'clientError'), by the client's port: the
+// server's emit is watched rather than listened to, so that Node answers as it does with no
+// 'clientError' listener.
+function clientErrors(server: http.Server): Map<number, string> {
+  const codes = new Map<number, string>();
+  const emit = server.emit as (ev: string | symbol, ...args: unknown[]) => boolean;
+  server.emit = function (this: http.Server, ev: string | symbol, ...args: unknown[]) {
+    if (ev === 'clientError') codes.set((args[1] as Socket).remotePort!, (args[0] as { code: string }).code);
+    return emit.call(this, ev, ...args);
+  } as typeof server.emit;
+  return codes;
+}
+
+// ---- Content-Length and chunked bodies -------------------------------------------------------------
+
+test('Content-Length bodies of 0, 1, 64 KiB and 5 MiB arrive whole; the request shows the Content-Length the client sent', () => serving({}, async ({ port, errors }) => {
+  for (const n of [0, 1, 64 << 10, 5 << 20]) {
+    const data = pattern(n, n + 1);
+    const a = await request(port, 'POST', '/cl', data);
+    assert.is(a.status, 200, `${n} bytes`);
+    const seen: Seen = json(a.body);
+    assert.is(seen.len, n);
+    assert.is(seen.sha, sha(data), `the SGL holds the ${n} bytes sent`);
+    assert.is(seen.cl, String(n), "req.headers['content-length'] as sent, not Node's zeros");
+    assert.is(seen.rawCl, String(n), 'req.rawHeaders as sent');
+    assert.is(seen.te, null);
+    assert.is(seen.hasBody, true);
+    await drained(`${n} bytes`);
+  }
+  // A header name in odd case and a value with leading zeros come back as they were written.
+  const c = await Raw.open(port);
+  c.send(`${head('POST', '/odd', { 'content-LENGTH': '0005' })}hello`);
+  const seen: Seen = json((await c.answer('odd Content-Length')).body);
+  assert.equal([seen.len, seen.sha, seen.cl, seen.rawCl], [5, sha(bytes('hello')), '0005', '0005']);
+  c.destroy();
+  assert.equal(errors, []);
+}));
+
+test('chunked bodies: fetch with a ReadableStream, raw chunks with extensions, upper-case hex and trailers, and all of it one byte per write', () => serving({}, async ({ port, errors }) => {
+  // fetch streams its body chunked (undici), in writes of the sizes the stream gives.
+  const data = pattern(300_000, 21);
+  const parts = pieces(data, [1, 7000, 65536, 13, 100_000]);
+  const stream = new ReadableStream<Uint8Array>({
+    pull(ctl) { const p = parts.shift(); if (p) ctl.enqueue(p); else ctl.close(); },
+  });
+  const r = await fetch(`http://127.0.0.1:${port}/fetch`, {
+    method: 'POST', body: stream, duplex: 'half', headers: { 'content-type': 'application/octet-stream' }, signal: AbortSignal.timeout(5000),
+  } as RequestInit);
+  assert.is(r.status, 200);
+  const f: Seen = await r.json();
+  assert.equal([f.len, f.sha, f.te, f.cl, f.hasBody], [data.length, sha(data), 'chunked', null, true]);
+
+  // Raw: chunk extensions, upper- and lower-case hex sizes, trailers.
+  const body = pattern(5000, 22);
+  const framed = chunked(pieces(body, [26, 255, 4096, 1]), { ext: ';a=b;c="d e"', upper: true, trailers: ['X-Trailer: 1', 'X-Other: two'] });
+  const lower = chunked(pieces(body, [171, 3000]), { ext: ';x' });
+  const c = await Raw.open(port);
+  c.send(Buffer.concat([bytes(head('POST', '/raw', { 'Transfer-Encoding': 'chunked' })), framed,
+    bytes(head('POST', '/lower', { 'transfer-encoding': 'Chunked' })), lower]));
+  const [a, b] = await c.answers(2, 'raw chunked');
+  for (const x of [a, b]) {
+    assert.is(x.status, 200);
+    assert.equal([json(x.body).len, json(x.body).sha], [body.length, sha(body)]);
+  }
+  assert.is(c.closed, false, 'the connection stays open after the trailers');
+
+  // A chunked request and a Content-Length one, one byte per write: heads, size lines, CRLFs and
+  // trailers split everywhere.
+  const slow = await Raw.open(port);
+  await slow.trickle(Buffer.concat([bytes(head('POST', '/trickle', { 'Transfer-Encoding': 'chunked' })),
+    chunked(pieces(body.subarray(0, 300), [26, 255, 19]), { ext: ';a=b', upper: true, trailers: ['X-T: 1'] }),
+    bytes(head('POST', '/trickle-cl', { 'Content-Length': 40 })), body.subarray(0, 40)]));
+  const [t1, t2] = await slow.answers(2, 'byte by byte');
+  assert.equal([t1.status, json(t1.body).len, json(t1.body).sha], [200, 300, sha(body.subarray(0, 300))]);
+  assert.equal([t2.status, json(t2.body).len, json(t2.body).sha], [200, 40, sha(body.subarray(0, 40))]);
+  c.destroy();
+  slow.destroy();
+  assert.equal(errors, []);
+  await drained('chunked');
+}));
+
+// ---- one connection, many requests -----------------------------------------------------------------
+
+test('pipelining: Content-Length, chunked and bodiless requests in one write are answered in order; a head split across writes', () => serving({}, async ({ port, errors }) => {
+  const a = pattern(10_000, 31);
+  const b = pattern(70_000, 32);
+  const d = pattern(3, 33);
+  const c = await Raw.open(port);
+  c.send(Buffer.concat([
+    bytes(head('POST', '/a?delay=60', { 'Content-Length': a.length })), a,            // answered last of all, yet first
+    bytes(head('POST', '/b', { 'Transfer-Encoding': 'chunked' })), chunked(pieces(b, [30_000])),
+    bytes(head('GET', '/c')),
+    bytes(head('POST', '/d?delay=20', { 'Content-Length': d.length })), d,
+    bytes(head('POST', '/e', { 'Content-Length': 0 })),
+  ]));
+  const replies = await c.answers(5, 'five pipelined requests');
+  assert.equal(replies.map((r) => r.status), [200, 200, 200, 200, 200]);
+  const seen: Seen[] = replies.map((r) => json(r.body));
+  assert.equal(seen.map((s) => s.url), ['/a?delay=60', '/b', '/c', '/d?delay=20', '/e'], 'in the order sent');
+  assert.equal(seen.map((s) => s.sha), [a, b, new Uint8Array(0), d, new Uint8Array(0)].map(sha));
+  assert.equal(seen.map((s) => s.hasBody), [true, true, false, true, true]);
+
+  // A head in pieces, its body after it: the parts meet.
+  c.send('POST /split HTTP/1.1\r\nHo');
+  await tick(20);
+  c.send('st: x\r\nContent-Len');
+  await tick(20);
+  c.send('gth: 4\r\n\r');
+  await tick(20);
+  c.send('\nab');
+  await tick(20);
+  c.send('cd');
+  const split = (await c.answers(6, 'the split head'))[5];
+  assert.equal([split.status, json(split.body).url, json(split.body).sha], [200, '/split', sha(bytes('abcd'))]);
+  c.destroy();
+  assert.equal(errors, []);
+}));
+
+test('pipelining: requests Node holds back (its socket paused while answers queue) are read once it resumes', async () => {
+  let paused = 0;
+  await serving({
+    handler: async (req, res) => {
+      if (req.url === '/slow') {
+        req.socket.on('pause', () => { paused++; });
+        await tick(200);
+        return void res.end('slow');
+      }
+      const b = await readBody(mm, req);
+      const s = sglSha(b);
+      b.free();
+      res.end(`${req.url} ${s} ${'x'.repeat(4000)}`);   // forty of these pass the socket's highWaterMark
+    },
+  }, async ({ port, errors }) => {
+    const c = await Raw.open(port);
+    c.send(head('GET', '/slow'));
+    const sent: string[] = [];
+    for (let batch = 0, k = 0; batch < 4; batch++) {
+      const out: Uint8Array[] = [];
+      for (let i = 0; i < 10; i++, k++) {
+        const body = pattern(100 + k, k);
+        sent.push(`/p${k} ${sha(body)}`);
+        out.push(k % 2 ? bytes(head('POST', `/p${k}`, { 'Content-Length': body.length })) : bytes(head('POST', `/p${k}`, { 'Transfer-Encoding': 'chunked' })),
+          k % 2 ? body : chunked(pieces(body, [50])));
+      }
+      c.send(Buffer.concat(out));
+      await tick(30);
+    }
+    const replies = await c.answers(41, 'forty-one pipelined requests');
+    assert.ok(paused > 0, 'Node paused the socket (else this test tests nothing)');
+    assert.equal(replies.slice(1).map((r) => r.body.toString('latin1').split(' ').slice(0, 2).join(' ')), sent);
+    assert.equal(errors, []);
+    c.destroy();
+  });
+});
+
+test('pipelining: requests whose bodies are left to Node (filter) while Node holds the socket back', () => {
+  // DEFECT: expected 41 answers of 200, as without takeBodies. Actual: the server process dies
+  // (uncaught ERR_INTERNAL_ASSERTION from `assert(!socket._paused)` in Node's socketOnData). A
+  // filtered head given to Node can make Node pause the socket (parserOnIncoming, answers queued
+  // past the highWaterMark); feed() then goes on handing that body's bytes to Node in the same
+  // read (Phase.Length/ChunkData → data() → toNode(), wire.ts:249/331, and pass() at 336) without
+  // the isPaused() check it makes in Phase.Head (234) and Phase.Raw (271). Any client can do
+  // this to a server with a filter. Run in a child process, as it takes the process down.
+  const script = fileURLToPath(new URL('./fixtures/wire-flood.ts', import.meta.url));
+  return new Promise<void>((resolve, reject) => {
+    execFile(process.execPath, ['--import', 'tsx', script], { timeout: 10_000 }, (err, stdout, stderr) => {
+      try {
+        assert.ok(!err, `the server process failed: ${stderr.split('\n').filter((l) => /Error|at /.test(l)).slice(0, 4).join(' / ') || String(err)}`);
+        const out = JSON.parse(stdout) as { statuses: string[]; bodies: string[] };
+        assert.is(out.statuses.length, 41);
+        assert.ok(out.statuses.every((s) => s === 'HTTP/1.1 200'), out.statuses.join(','));
+        assert.equal(out.bodies, Array.from({ length: 40 }, (_, k) => `/node${k} 5`));
+        resolve();
+      } catch (e) {
+        reject(e);
+      }
+    });
+  });
+});
+
+test('keep-alive: forty requests in turn, Content-Length and chunked, over one connection', () => serving({}, async ({ port, errors, connections }) => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    for (let i = 0; i < 40; i++) {
+      const data = pattern([0, 1, 1000, 70_000, 300_000][i % 5], i);
+      const a = await request(port, 'POST', `/ka${i}`, data, { agent, chunked: i % 2 === 1 });
+      assert.is(a.status, 200);
+      assert.is(json(a.body).sha, sha(data), `request ${i}`);
+    }
+    assert.is(connections(), 1, 'one connection served them all');
+    assert.equal(errors, []);
+    await drained('keep-alive');
+  } finally {
+    agent.destroy();
+  }
+}));
+
+test('concurrent connections: eight large uploads at once, Content-Length and chunked, each body whole', () => serving({}, async ({ port, errors }) => {
+  const datas = Array.from({ length: 8 }, (_, i) => pattern((2 << 20) + i * 4099, 40 + i));
+  const answers = await Promise.all(datas.map((d, i) => request(port, 'POST', `/up${i}`, d, { chunked: i % 2 === 0 })));
+  assert.equal(answers.map((a) => json(a.body).sha), datas.map(sha));
+  assert.equal(errors, []);
+}));
+
+// ---- limits -------------------------------------------------------------------------------------
+
+// Requests on one keep-alive connection: [path, bytes, chunked, expected status].
+async function limitCases(port: number, connections: () => number, cases: [string, number, boolean, number][]): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    for (const [path, n, isChunked, status] of cases) {
+      const data = pattern(n, n);
+      const a = await request(port, 'POST', path, data, { agent, chunked: isChunked });
+      const what = `${n} bytes${isChunked ? ', chunked' : ''}`;
+      assert.is(a.status, status, what);
+      if (status === 200) assert.is(json(a.body).sha, sha(data), what);
+      else assert.is(json(a.body).code, 'ERR_MEMSYS_BODY_TOO_LARGE', what);
+      await drained(what);
+    }
+    assert.is(connections(), 1, 'the connection outlived every 413');
+  } finally {
+    agent.destroy();
+  }
+}
+
+test("limits: the server's limit, by Content-Length before a byte is read and by the bytes of a chunked body; exactly the limit passes; the connection is reused", () => serving({ take: { limit: 1000 } }, async ({ port, errors, connections }) => {
+  await limitCases(port, connections, [
+    ['/over', 1001, false, 413], ['/ok', 1000, false, 200], ['/over', 1001, true, 413], ['/ok', 1000, true, 200],
+    ['/big', 3 << 20, false, 413], ['/big', 3 << 20, true, 413], ['/after', 10, false, 200],
+  ]);
+  const [declared, counted] = errors as BodyError[];
+  assert.instance(declared, BodyError);
+  assert.equal([declared.code, declared.type, declared.status, declared.limit, declared.length, declared.received],
+    ['ERR_MEMSYS_BODY_TOO_LARGE', 'entity.too.large', 413, 1000, 1001, 0], 'refused on its Content-Length');
+  assert.equal([counted.code, counted.length], ['ERR_MEMSYS_BODY_TOO_LARGE', undefined]);
+  assert.ok(counted.received > 1000, `refused on the bytes (${counted.received})`);
+  assert.is(errors.length, 4);
+}));
+
+test("limits: readBody's own limit, lower than the server's, applies (and exactly it passes)", () => serving({ take: { limit: 1 << 20 }, handler: describe({ limit: 1000 }) }, async ({ port, errors, connections }) => {
+  await limitCases(port, connections, [
+    ['/over', 1001, false, 413], ['/ok', 1000, false, 200], ['/over', 1001, true, 413], ['/ok', 1000, true, 200], ['/big', 2 << 20, true, 413],
+  ]);
+  assert.equal((errors as BodyError[]).map((e) => e.limit), [1000, 1000, 1000]);
+}));
+
+test('limits: a pool without room refuses the body (the pool error), holds nothing, and the connection goes on', async () => {
+  const tight = new MMSA({ name: 'wire-tight', arenaSize: 4 << 20, env: {}, housekeeping: false, budget: { floor: 4 << 20, ceiling: 4 << 20 } });
+  tight.init();
+  const errors: unknown[] = [];
+  const server = http.createServer(async (req, res) => {
+    try {
+      const b = await readBody(tight, req, { limit: Infinity });
+      res.end(sglSha(b));
+      b.free();
+    } catch (e) {
+      errors.push(e);
+      answerError(res, e);
+    }
+  });
+  takeBodies(tight, server, { limit: Infinity });
+  const port = await listen(server);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const a = await request(port, 'POST', '/huge', pattern(6 << 20, 1), { agent, chunked: true });
+    assert.is(a.status, 500);
+    assert.is((errors[0] as { code?: string }).code, 'ERR_MEMSYS_BUDGET', String(errors[0]));
+    for (let i = 0; i < 100 && inUse(tight) !== 0; i++) await tick(10);
+    assert.is(inUse(tight), 0, 'what was taken before the budget refused went back');
+    const data = pattern(100_000, 2);
+    const b = await request(port, 'POST', '/after', data, { agent });
+    assert.equal([b.status, b.body.toString()], [200, sha(data)]);
+  } finally {
+    agent.destroy();
+    await closeServer(server);
+    tight.terminate();
+  }
+});
+
+// ---- framings left to Node ----------------------------------------------------------------------
+
+const hostile: Record<string, string> = {
+  'Content-Length with Transfer-Encoding': `${head('POST', '/h', { 'Content-Length': 5, 'Transfer-Encoding': 'chunked' })}5\r\nhello\r\n0\r\n\r\n`,
+  'two Content-Lengths': `${head('POST', '/h', { 'Content-Length': 5, 'content-length': 5 })}hello`,
+  'two Content-Lengths, no body': head('POST', '/h', { 'Content-Length': 0, 'content-length': 0 }),
+  'Content-Length: abc': head('POST', '/h', { 'Content-Length': 'abc' }),
+  'an obs-fold header': `POST /h HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\nContent-Length: 5\r\n\r\nhello`,
+  'Transfer-Encoding: gzip, chunked': `${head('POST', '/h', { 'Transfer-Encoding': 'gzip, chunked' })}5\r\nhello\r\n0\r\n\r\n`,
+  'chunked in HTTP/1.0': `${head('POST', '/h', { 'Transfer-Encoding': 'chunked' }, 'HTTP/1.0')}5\r\nhello\r\n0\r\n\r\n`,
+  'a space in a header name': `${head('POST', '/h', { 'Content-Length ': 5 })}hello`,
+  'a head over twice maxHeaderSize': head('GET', '/h', { 'X-Big': 'a'.repeat(40_000) }),
+};
+
+test('framings not plain enough to take go to Node as they came, and Node answers them as it answers without takeBodies', async () => {
+  // DEFECT: expected the statuses of a server without takeBodies for every case. Actual: for a
+  // head that parseHead() rejects, feed() (wire.ts:242) hands Node only the bytes *after* the head
+  // — `this.raw(buf.subarray(end))` instead of `buf.subarray(at)` — so the head is lost: Node
+  // parses the body as a request line (a 400 where it would have answered 200, or a 400 for the
+  // wrong reason) or gets nothing and never answers. Only the head over twice maxHeaderSize, sent
+  // from `at`, reaches Node whole.
+  const answers = async (take: boolean) => {
+    const out: Record<string, number | string> = {};
+    let reasons = new Map<number, string>();
+    await serving({ take: take ? undefined : false, setup: (s) => { reasons = clientErrors(s); } }, async ({ port }) => {
+      await Promise.all(Object.entries(hostile).map(async ([k, text]) => { out[k] = await answerTo(port, text, reasons); }));
+    });
+    return out;
+  };
+  const plainStatus = await answers(false);
+  const takenStatus = await answers(true);
+  // What Node itself says, so that a change in Node shows here rather than as a difference.
+  assert.equal(Object.fromEntries(Object.entries(plainStatus).map(([k, v]) => [k, parseInt(String(v), 10)])), {
+    'Content-Length with Transfer-Encoding': 400, 'two Content-Lengths': 400, 'two Content-Lengths, no body': 400,
+    'Content-Length: abc': 400, 'an obs-fold header': 400, 'Transfer-Encoding: gzip, chunked': 200,
+    'chunked in HTTP/1.0': 200, 'a space in a header name': 400, 'a head over twice maxHeaderSize': 431,
+  });
+  assert.equal(takenStatus, plainStatus);
+});
+
+test("an Upgrade request reaches the server's 'upgrade' listener with its socket and head; bytes go both ways through 'data' events", async () => {
+  // DEFECT: expected a 101 and the bytes echoed. Actual: no answer; the Upgrade head is never given
+  // to Node (wire.ts:242, as in the test above), so 'upgrade' is never emitted.
+  const upgrades: { url: string; head: string }[] = [];
+  await serving({
+    setup: (server) => server.on('upgrade', (req: IncomingMessage, socket: Socket, early: Buffer) => {
+      upgrades.push({ url: req.url!, head: early.toString('latin1') });
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+      socket.on('data', (c: Buffer) => socket.write(Buffer.from(c).reverse()));
+      socket.on('end', () => socket.end());   // the server's side ends with the client's
+    }),
+  }, async ({ port }) => {
+    const c = await Raw.open(port);
+    c.send(`${head('GET', '/ws', { Connection: 'Upgrade', Upgrade: 'websocket' })}early`);
+    assert.ok(await settles(() => c.text.includes('\r\n\r\n'), 5000), `no answer to the Upgrade after 5 s: ${JSON.stringify(c.text)}`);
+    assert.match(c.text, /^HTTP\/1\.1 101 /);
+    c.send('ping');
+    assert.ok(await settles(() => c.text.endsWith('gnip'), 5000), `the upgraded socket echoes: ${JSON.stringify(c.text)}`);
+    assert.equal(upgrades, [{ url: '/ws', head: 'early' }]);
+    c.destroy();
+  });
+});
+
+test('Expect: 100-continue gets its 100 Continue and the body is read; an unknown expectation gets Node\'s 417', () => serving({}, async ({ port }) => {
+  // DEFECT: expected what Node does without takeBodies: "100 Continue", then the request, and 417
+  // for an unknown Expect. Actual: no answer at all. takeBodies prepends listeners for
+  // 'checkContinue' and 'checkExpectation' (wire.ts:76-78), so Node (lib/_http_server.js,
+  // parserOnIncoming) sees a listener and emits those events instead of writing 100 Continue (or
+  // 417) and emitting 'request': the server's handler never runs. curl sends this header for large
+  // uploads.
+  const cont = await Raw.open(port);
+  const other = await Raw.open(port);
+  cont.send(head('POST', '/continue', { 'Content-Length': 5, Expect: '100-continue' }));
+  other.send(`${head('POST', '/expect', { 'Content-Length': 5, Expect: 'x-unknown' })}hello`);
+  const [gotContinue] = await Promise.all([
+    settles(() => cont.text.startsWith('HTTP/1.1 100 Continue\r\n\r\n'), 5000),
+    other.answers(1, 'an unknown expectation').catch(() => []),   // its outcome is read below
+  ]);
+  const outcome: Record<string, unknown> = { continue: gotContinue, unknown: other.replies[0]?.status ?? 'none' };
+  if (gotContinue) {
+    cont.send('hello');
+    const r = await cont.answer('the body after 100 Continue');
+    outcome.body = json(r.body).sha === sha(bytes('hello'));
+  }
+  assert.equal(outcome, { continue: true, unknown: 417, body: true });
+  cont.destroy();
+  other.destroy();
+}));
+
+// ---- broken bodies, clients that go away -----------------------------------------------------------
+
+test('a malformed chunked body: readBody rejects with a 400 BodyError, the answer goes out, the connection ends, nothing is held', async () => {
+  // DEFECT (the one case marked): a chunk line over 4096 bytes is refused only when it arrives
+  // without its CRLF (wire.ts:261); when the same line comes whole in one read, lineEnd() finds its
+  // end first and the line is taken (size 5, the rest an extension): expected 400, actual 200.
+  const chunkHead = head('POST', '/bad', { 'Transfer-Encoding': 'chunked' });
+  const longLine = `5;${'a'.repeat(5000)}\r\nhello\r\n0\r\n\r\n`;
+  const cases: Record<string, (c: Raw) => Promise<void>> = {
+    'a size that is not hex': async (c) => c.send(`${chunkHead}5\r\nhello\r\nzz\r\nhello\r\n0\r\n\r\n`),
+    'no CRLF after the chunk data': async (c) => c.send(`${chunkHead}5\r\nhelloXX\r\n0\r\n\r\n`),
+    'a bare LF line ending': async (c) => c.send(`${chunkHead}5\nhello\r\n0\r\n\r\n`),
+    'a chunk line over 4096 bytes, in pieces': async (c) => {
+      c.send(chunkHead + longLine.slice(0, 4500));
+      await tick(30);
+      c.send(longLine.slice(4500));
+    },
+    'a chunk line over 4096 bytes, in one write': async (c) => c.send(chunkHead + longLine), // DEFECT: see above
+  };
+  const outcomes: Record<string, unknown> = {};
+  await serving({}, async ({ port, errors }) => {
+    for (const [what, send] of Object.entries(cases)) {
+      const c = await Raw.open(port);
+      await send(c);
+      await settles(() => c.replies.length > 0 || c.closed, 5000);
+      const r = c.replies[0];
+      const ended = await c.ends(2000);
+      const e = errors.shift() as BodyError | undefined;
+      outcomes[what] = {
+        status: r?.status ?? 'none',
+        code: r ? json(r.body).code ?? null : null,
+        error: e ? [e instanceof BodyError, e.code, e.status, e.type] : null,
+        ended,
+      };
+      c.destroy();
+      await drained(what);
+    }
+  });
+  const refused = () => ({ status: 400, code: 'ERR_MEMSYS_BODY', error: [true, 'ERR_MEMSYS_BODY', 400, 'request.size.invalid'], ended: true });
+  assert.equal(outcomes, Object.fromEntries(Object.keys(cases).map((k) => [k, refused()])));
+});
+
+test("a client that goes away mid-body (Content-Length and chunked; read at once or later): readBody rejects, 'request.aborted', nothing held", () => serving({}, async ({ port, errors }) => {
+  const cuts: [string, string | Uint8Array][] = [
+    ['/cl', Buffer.concat([bytes(head('POST', '/cl', { 'Content-Length': 1 << 20 })), pattern(100_000, 1)])],
+    ['/chunked', Buffer.concat([bytes(head('POST', '/chunked', { 'Transfer-Encoding': 'chunked' })), chunked([pattern(1000, 2)]).subarray(0, -5), bytes('10000\r\n'), pattern(30_000, 3)])],
+    ['/cl?late=150', Buffer.concat([bytes(head('POST', '/cl?late=150', { 'Content-Length': 1 << 20 })), pattern(100_000, 4)])],
+  ];
+  for (const [path, text] of cuts) {
+    const c = await Raw.open(port);
+    c.send(text);
+    await tick(50);
+    c.destroy();
+    await until(() => errors.length === 1, `${path}: readBody settled`, 3000);
+    const e = errors.shift() as BodyError;
+    assert.instance(e, BodyError, path);
+    assert.equal([e.code, e.type, e.status], ['ERR_MEMSYS_BODY', 'request.aborted', 400], path);
+    assert.ok(e.received > 0, `${path}: ${e.received} bytes had arrived`);
+    await drained(path);
+  }
+  // The server goes on.
+  const data = pattern(50_000, 5);
+  assert.is(json((await request(port, 'POST', '/after', data)).body).sha, sha(data));
+}));
+
+// ---- bodies never read, read late, read twice --------------------------------------------------
+
+test('a body no one reads is freed when its response closes, whether it had arrived or not; the next request on the connection is served', () => serving({
+  handler: async (req, res) => {
+    if (req.url === '/read') return describe()(req, res);
+    res.end('not read');
+  },
+}, async ({ port, connections }) => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    for (const [n, isChunked] of [[100, false], [3 << 20, false], [2 << 20, true], [0, false]] as const) {
+      const a = await request(port, 'POST', '/ignore', pattern(n, 1), { agent, chunked: isChunked });
+      assert.equal([a.status, a.body.toString()], [200, 'not read']);
+      await drained(`${n} bytes not read`);
+      const data = pattern(5000, n);
+      const b = await request(port, 'POST', '/read', data, { agent });
+      assert.is(json(b.body).sha, sha(data), `the request after ${n} bytes not read`);
+      await drained(`after ${n} bytes not read`);
+    }
+    assert.is(connections(), 1);
+  } finally {
+    agent.destroy();
+  }
+}));
+
+test('a handler that reads 50 ms late, after the whole body arrived, gets its bytes; a lower limit then still applies', async () => {
+  await serving({}, async ({ port, errors }) => {
+    for (const isChunked of [false, true]) {
+      const data = pattern(200_000, 7);
+      const a = await request(port, 'POST', '/x?late=50', data, { chunked: isChunked });
+      assert.equal([a.status, json(a.body).sha], [200, sha(data)]);
+      await drained(`late, chunked ${isChunked}`);
+    }
+    assert.equal(errors, []);
+  });
+  await serving({ handler: describe({ limit: 1000 }) }, async ({ port, errors }) => {
+    const a = await request(port, 'POST', '/x?late=50', pattern(5000, 8));
+    assert.is(a.status, 413);
+    assert.equal([(errors[0] as BodyError).code, (errors[0] as BodyError).limit], ['ERR_MEMSYS_BODY_TOO_LARGE', 1000]);
+  });
+});
+
+// How a call settles: 'an SGL', 'undefined', or the code it threw or rejected with.
+async function outcomeOf(f: () => Promise<SGL>): Promise<string> {
+  try {
+    const b = await f();
+    if (b instanceof SGL) b.free();
+    return b instanceof SGL ? 'an SGL' : String(b);
+  } catch (e) {
+    return (e as { code?: string }).code ?? String(e);
+  }
+}
+
+test('readBody after the response closed fails with ERR_MEMSYS_STATE, whether the body had all arrived or not', async () => {
+  // DEFECT: expected ERR_MEMSYS_STATE for every case, as readBody gives on a server without
+  // takeBodies. Actual: for a body that had all arrived, readBody resolves to undefined. When the
+  // response closes, Body.resClosed() (wire.ts:564) frees the SGL of a 'complete' body but leaves
+  // its state 'complete', and claim() (wire.ts:578) then hands over `this.sgl`, undefined.
+  const outcomes: Record<string, string> = {};
+  await serving({
+    handler: async (req, res) => {
+      res.end('answered');
+      await new Promise((r) => res.once('close', r));
+      outcomes[req.url!] = await outcomeOf(() => readBody(mm, req, { limit: 8 << 20 }));
+    },
+  }, async ({ port }) => {
+    await request(port, 'POST', '/whole', pattern(100, 1));
+    await request(port, 'POST', '/whole-chunked', pattern(100, 1), { chunked: true });
+    await request(port, 'POST', '/arriving', pattern(4 << 20, 1));
+    await until(() => Object.keys(outcomes).length === 3, 'the handlers settled');
+  });
+  assert.equal(outcomes, { '/whole': 'ERR_MEMSYS_STATE', '/whole-chunked': 'ERR_MEMSYS_STATE', '/arriving': 'ERR_MEMSYS_STATE' });
+});
+
+test('readBody twice on a request throws ERR_MEMSYS_STATE; with another MMSA, ERR_MEMSYS_INVALID_ARG (and the body is still there)', async () => {
+  const other = new MMSA({ name: 'wire-other', arenaSize: 4 << 20, env: {}, housekeeping: false });
+  other.init();
+  try {
+    await serving({
+      handler: async (req, res) => {
+        throwsCode(() => readBody(other, req), 'ERR_MEMSYS_INVALID_ARG', 'mm');
+        const first = readBody(mm, req);
+        throwsCode(() => readBody(mm, req), 'ERR_MEMSYS_STATE', 'already');
+        const b = await first;
+        throwsCode(() => readBody(mm, req), 'ERR_MEMSYS_STATE', 'already');
+        res.end(sglSha(b));
+        b.free();
+      },
+    }, async ({ port, errors }) => {
+      for (const isChunked of [false, true]) {
+        const data = pattern(10_000, 9);
+        const a = await request(port, 'POST', '/twice', data, { chunked: isChunked });
+        assert.equal([a.status, a.body.toString()], [200, sha(data)], String(errors[0]));
+      }
+      assert.equal(errors, []);
+      assert.is(inUse(other), 0);
+    });
+  } finally {
+    other.terminate();
+  }
+});
+
+// ---- filter, timeouts --------------------------------------------------------------------------
+
+test("filter: bodies it refuses are Node's to read (the request stream, or readBody through it); the others are taken; it sees method, target and lower-case headers", async () => {
+  const calls: [string, string, Record<string, string>][] = [];
+  await serving({
+    take: { limit: 8 << 20, filter: (method, url, headers) => { calls.push([method, url, { ...headers }]); return !url.startsWith('/node'); } },
+    handler: async (req, res) => {
+      if (req.url === '/node/stream') {
+        const parts: Buffer[] = [];
+        for await (const c of req) parts.push(c as Buffer);
+        const all = Buffer.concat(parts);
+        return void res.end(JSON.stringify({ len: all.length, sha: sha(all), cl: req.headers['content-length'] ?? null }));
+      }
+      return describe()(req, res);
+    },
+  }, async ({ port, errors }) => {
+    const data = pattern(300_000, 11);
+    const headers = { 'X-Custom-Header': 'Mixed Case Value' };
+    for (const isChunked of [false, true]) {
+      const s = await request(port, 'POST', '/node/stream', data, { chunked: isChunked, headers });
+      assert.equal([s.status, json(s.body).len, json(s.body).sha, json(s.body).cl], [200, data.length, sha(data), isChunked ? null : String(data.length)], 'read by for await');
+      const r = await request(port, 'PUT', '/node/readBody', data, { chunked: isChunked, headers });
+      assert.equal([r.status, json(r.body).sha], [200, sha(data)], 'readBody through Node');
+      const t = await request(port, 'POST', '/taken', data, { chunked: isChunked, headers });
+      assert.equal([t.status, json(t.body).sha], [200, sha(data)], 'taken');
+    }
+    await request(port, 'GET', '/no-body');
+    assert.equal(calls.map(([m, u]) => `${m} ${u}`), ['POST /node/stream', 'PUT /node/readBody', 'POST /taken', 'POST /node/stream', 'PUT /node/readBody', 'POST /taken'],
+      'called once per request with a body, not for a GET without one');
+    for (const [, , h] of calls) {
+      assert.is(h['x-custom-header'], 'Mixed Case Value');
+      assert.is(h['content-type'], 'application/octet-stream');
+      assert.ok(Object.keys(h).every((k) => k === k.toLowerCase()), Object.keys(h).join());
+    }
+    assert.is(calls[0][2]['content-length'], String(data.length));
+    assert.is(calls[3][2]['transfer-encoding'], 'chunked');
+    assert.equal(errors, []);
+  });
+});
+
+test('headersTimeout: a head that stops half-way gets a 408 and the connection closes', () => serving({ setup: (s) => { s.headersTimeout = 300; } }, async ({ port }) => {
+  const c = await Raw.open(port);
+  c.send('POST /slow HTTP/1.1\r\nHost: x\r\nContent-Le');
+  const r = await c.answer('a 408 within 5 s');
+  assert.is(r.status, 408);
+  assert.ok(await c.ends(3000), 'the connection closes');
+  c.destroy();
+}));
+
+test('requestTimeout: a body that stops half-way: readBody rejects, the socket is closed, nothing held', () => serving({ setup: (s) => { s.requestTimeout = 500; } }, async ({ port, errors }) => {
+  const c = await Raw.open(port);
+  c.send(Buffer.concat([bytes(head('POST', '/slow', { 'Content-Length': 1 << 20 })), pattern(100_000, 1)]));
+  await until(() => errors.length > 0, 'readBody rejected within 3 s', 3000);
+  const e = errors[0] as BodyError;
+  assert.equal([e.code, e.type, e.status], ['ERR_MEMSYS_BODY', 'request.aborted', 400]);
+  assert.match(e.message, /requestTimeout of 500 ms/);
+  assert.ok(await c.ends(2000), 'the socket is closed');
+  await drained('requestTimeout');
+  c.destroy();
+}));
+
+// ---- frameworks ---------------------------------------------------------------------------------
+
+test('Express 5: expressBody over taken bodies gives req.body as an SGL, freed when the response closes; 413 through the error handler', async () => {
+  const app = express();
+  app.set('env', 'test');
+  const kinds: boolean[] = [];
+  app.post('/echo', expressBody(mm, { limit: 2 << 20 }), (req, res) => {
+    kinds.push(req.body instanceof SGL);
+    void sendSGL(res, req.body as SGL);
+  });
+  const server = http.createServer(app);
+  takeBodies(mm, server, { limit: 8 << 20 });
+  const port = await listen(server);
+  try {
+    for (const isChunked of [false, true]) {
+      const data = pattern(1 << 20, 12);
+      const a = await request(port, 'POST', '/echo', data, { chunked: isChunked });
+      assert.is(a.status, 200);
+      assert.ok(a.body.equals(data));
+      await drained('express echo');
+    }
+    const big = await request(port, 'POST', '/echo', pattern(3 << 20, 1));
+    assert.is(big.status, 413);
+    assert.match(big.body.toString(), /larger than its limit of 2097152 bytes/);
+    assert.equal(kinds, [true, true]);
+    await drained('express 413');
+  } finally {
+    await closeServer(server);
+  }
+});
+
+test("Fastify 5: fastifyBody on a server from serverFactory whose bodies are taken: SGLs under the route's bodyLimit, freed", async () => {
+  const app = Fastify({
+    serverFactory: (handler) => {
+      const s = http.createServer(handler);
+      takeBodies(mm, s, { limit: 8 << 20 });
+      return s;
+    },
+  });
+  await app.register(fastifyBody(mm));
+  app.post('/sum', { bodyLimit: 2 << 20 }, (req) => ({ sgl: req.body instanceof SGL, len: (req.body as SGL).len, sha: sglSha(req.body as SGL) }));
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const port = (app.server.address() as { port: number }).port;
+  try {
+    for (const isChunked of [false, true]) {
+      const data = pattern(1_500_000, 13);
+      const a = await request(port, 'POST', '/sum', data, { chunked: isChunked });
+      assert.is(a.status, 200);
+      assert.equal(json(a.body), { sgl: true, len: data.length, sha: sha(data) });
+      await drained('fastify');
+    }
+    const big = await request(port, 'POST', '/sum', pattern(3 << 20, 1));
+    assert.is(big.status, 413);
+    assert.is(json(big.body).code, 'ERR_MEMSYS_BODY_TOO_LARGE');
+    await drained('fastify 413');
+  } finally {
+    await app.close();
+  }
+});
+
+// ---- arguments, the server's connections ---------------------------------------------------------
+
+// What takeBodies changes on a server.
+function wiring(s: http.Server) {
+  return {
+    connection: s.listeners('connection'), request: s.listeners('request'),
+    checkContinue: s.listenerCount('checkContinue'), checkExpectation: s.listenerCount('checkExpectation'),
+    pauseOnConnect: (s as { pauseOnConnect?: boolean }).pauseOnConnect,
+  };
+}
+
+// A handler that reads the request stream itself: a taken body leaves it empty.
+const streamLength: Handler = async (req, res) => {
+  let n = 0;
+  for await (const c of req) n += (c as Buffer).length;
+  res.end(String(n));
+};
+
+test('takeBodies: bad arguments are ERR_MEMSYS_INVALID_ARG, a second call ERR_MEMSYS_STATE, and neither changes the server', async () => {
+  const tls = https.createServer();
+  const h2 = http2.createServer();
+  throwsCode(() => takeBodies({} as MMSA, http.createServer()), 'ERR_MEMSYS_INVALID_ARG', 'mm', 'must be an MMSA');
+  throwsCode(() => takeBodies(mm, tls as unknown as http.Server), 'ERR_MEMSYS_INVALID_ARG', 'server', 'node:http Server');
+  throwsCode(() => takeBodies(mm, h2 as unknown as http.Server), 'ERR_MEMSYS_INVALID_ARG', 'server', 'node:http Server');
+  throwsCode(() => takeBodies(mm, {} as http.Server), 'ERR_MEMSYS_INVALID_ARG', 'server');
+  throwsCode(() => takeBodies(mm, null as unknown as http.Server), 'ERR_MEMSYS_INVALID_ARG', 'server');
+  assert.is(tls.listenerCount('checkContinue') + h2.listenerCount('checkContinue'), 0);
+
+  // A real server: failed calls leave it as Node made it (Node reads the bodies).
+  await serving({ take: false, handler: streamLength }, async ({ server, port }) => {
+    const before = wiring(server);
+    throwsCode(() => takeBodies(mm, server, { filter: 'all' as never }), 'ERR_MEMSYS_INVALID_ARG', 'option filter', 'function');
+    throwsCode(() => takeBodies(mm, server, { limit: -1 }), 'ERR_MEMSYS_INVALID_ARG', 'option limit');
+    throwsCode(() => takeBodies(mm, server, { sbufSize: 3 }), 'ERR_MEMSYS_INVALID_SIZE');
+    throwsCode(() => takeBodies(mm, server, null as never), 'ERR_MEMSYS_INVALID_ARG', 'options');
+    assert.equal(wiring(server), before);
+    const a = await request(port, 'POST', '/x', pattern(1000, 1));
+    assert.equal([a.status, a.body.toString()], [200, '1000'], 'Node read the body');
+  });
+
+  // Taken (after listen), then a second call: refused, the wiring as the first call left it.
+  await serving({ take: false, handler: describe() }, async ({ server, port }) => {
+    takeBodies(mm, server);
+    const once = wiring(server);
+    throwsCode(() => takeBodies(mm, server), 'ERR_MEMSYS_STATE', 'taken already');
+    throwsCode(() => takeBodies(mm, server, { filter: () => false }), 'ERR_MEMSYS_STATE');
+    assert.equal(wiring(server), once);
+    const data = pattern(1000, 2);
+    const a = await request(port, 'POST', '/x', data);
+    assert.equal([a.status, json(a.body).sha], [200, sha(data)]);
+  });
+});
+
+test("the server's connections: getConnections counts them, close() completes once they end, and a 'connection' listener's socket closes with its connection", async () => {
+  const sockets: Socket[] = [];
+  let closes = 0;
+  const server = http.createServer((req, res) => { describe()(req, res).catch((e) => answerError(res, e)); });
+  server.on('connection', (s: Socket) => { sockets.push(s); s.on('close', () => { closes++; }); });
+  takeBodies(mm, server);
+  const port = await listen(server);
+  const count = () => new Promise<number>((resolve, reject) => server.getConnections((e, n) => (e ? reject(e) : resolve(n))));
+  const clients = await Promise.all([0, 1, 2].map(() => Raw.open(port)));
+  for (const c of clients) c.send(`${head('POST', '/', { 'Content-Length': 3 })}abc`);
+  for (const c of clients) assert.is((await c.answer('one request each')).status, 200);
+  assert.is(await count(), 3);
+  assert.is(sockets.length, 3);
+
+  clients[0].destroy();
+  await until(() => closes === 1, "the listener's socket emits 'close' when its connection ends");
+  assert.is(await count(), 2);
+
+  // A request half-way through its body: close() waits for it.
+  clients[1].send(`${head('POST', '/half', { 'Content-Length': 10 })}01234`);
+  await tick(50);
+  let closed = false;
+  server.close(() => { closed = true; });
+  assert.ok(await clients[2].ends(2000), 'close() ends the idle connection');
+  await until(() => closes === 2, 'and its socket closes');
+  await tick(200);
+  assert.is(closed, false, 'close() waits for the connection in the middle of a request');
+  clients[1].send('56789');
+  const r = (await clients[1].answers(2, 'the request close() waited for'))[1];
+  assert.equal([r.status, json(r.body).sha], [200, sha(bytes('0123456789'))]);
+  clients[1].destroy();
+  await until(() => closed, "close()'s callback once every connection ended", 3000);
+  assert.is(closes, 3);
+  assert.is(await count(), 0);
+  await drained('connections');
+});
+
+test("a 'connection' listener's socket stands for the connection: its remoteAddress is there, and destroy() ends the connection", async () => {
+  // DEFECT: expected what Node gives without takeBodies: the remote address, and a connection the
+  // listener destroys (as an IP block list does) ended without being served. Actual: the
+  // listeners get the accepted socket whose handle Conn took (wire.ts:174, `_handle = null`):
+  // remoteAddress is undefined, and its destroy() does not reach the connection, which goes on
+  // being served. (takeBodies' own listener runs first, wire.ts:75.)
+  const outcome = async (take: boolean) => {
+    const addresses: unknown[] = [];
+    let result: unknown;
+    await serving({
+      take: take ? undefined : false,
+      setup: (s) => s.on('connection', (sock: Socket) => {
+        addresses.push(sock.remoteAddress);
+        if (addresses.length === 1) sock.destroy();   // the first connection is refused
+      }),
+    }, async ({ port }) => {
+      const refused = await answerTo(port, `${head('POST', '/', { 'Content-Length': 3 })}abc`);
+      const next = await answerTo(port, `${head('POST', '/', { 'Content-Length': 3 })}abc`);
+      result = { addresses, refused, next };
+    });
+    return result;
+  };
+  const node = await outcome(false);
+  assert.equal(node, { addresses: ['127.0.0.1', '127.0.0.1'], refused: 'closed', next: 200 }, 'Node itself');
+  assert.equal(await outcome(true), node);
+});
+
+test("a 'request' listener prepended after takeBodies sees the client's Content-Length and gets the body from readBody", async () => {
+  // DEFECT: expected the listener to see the Content-Length sent and readBody to give the 1000
+  // bytes. Actual: it sees Node's zeros ('0000') and readBody resolves to an empty SGL, the body
+  // silently lost (then freed as unclaimed). takeBodies links a request to its body in a 'request'
+  // listener of its own, prepended when it is called (wire.ts:76-78); a listener prepended later
+  // runs before it, when req.headers still hold the zeros and the body is not yet in `taken`, so
+  // readBody reads Node's empty request stream.
+  let seen = '';
+  await serving({ handler: async () => {} }, async ({ server, port }) => {
+    server.prependListener('request', async (req: IncomingMessage, res: ServerResponse) => {
+      const cl = req.headers['content-length'];
+      const b = await readBody(mm, req);
+      seen = `${cl} ${b.len}`;
+      b.free();
+      res.end();
+    });
+    await request(port, 'POST', '/', pattern(1000, 1));
+  });
+  assert.is(seen, '1000 1000');
+});
+
+// ---- echo ---------------------------------------------------------------------------------------
+
+test('an echo handler sends the taken SGL back with sendSGL: the bytes round-trip, by Content-Length and chunked', () => serving({
+  handler: async (req, res) => { void sendSGL(res, await readBody(mm, req, { limit: 8 << 20 })); },
+}, async ({ port, errors }) => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    for (const n of [0, 1, 100_000, 3 << 20]) {
+      for (const isChunked of [false, true]) {
+        const data = pattern(n, n + 5);
+        const a = await request(port, 'POST', '/echo', data, { agent, chunked: isChunked });
+        assert.is(a.status, 200);
+        assert.is(a.headers['content-length'], String(n));
+        assert.ok(a.body.equals(data), `${n} bytes${isChunked ? ', chunked' : ''} echoed`);
+        await drained(`echo ${n}`);
+      }
+    }
+    assert.equal(errors, []);
+  } finally {
+    agent.destroy();
+  }
+}));
+
+test.run();
