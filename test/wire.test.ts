@@ -5,8 +5,9 @@
 // (and Node's answer to them, compared with a server that does not take bodies), broken chunked
 // bodies, Upgrade and Expect: 100-continue, clients that go away, bodies never read or read late,
 // `filter`, headersTimeout and requestTimeout, Express and Fastify, argument errors, the server's
-// connections, close() and its 'connection' and 'request' listeners, and SGLs echoed with sendSGL. Every case checks the bytes that went through (sha256),
-// the status codes, and that the pool holds nothing afterwards. A request that gets no answer
+// connections, close() and its 'connection' and 'request' listeners, and SGLs echoed with
+// sendSGL. Every case checks the bytes that went through (sha256), the status codes, and that the
+// pool holds nothing afterwards. A request that gets no answer
 // fails its test after about 5 s instead of hanging the suite.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -415,13 +416,9 @@ test('pipelining: requests Node holds back (its socket paused while answers queu
 });
 
 test('pipelining: requests whose bodies are left to Node (filter) while Node holds the socket back', () => {
-  // DEFECT: expected 41 answers of 200, as without takeBodies. Actual: the server process dies
-  // (uncaught ERR_INTERNAL_ASSERTION from `assert(!socket._paused)` in Node's socketOnData). A
-  // filtered head given to Node can make Node pause the socket (parserOnIncoming, answers queued
-  // past the highWaterMark); feed() then goes on handing that body's bytes to Node in the same
-  // read (Phase.Length/ChunkData → data() → toNode(), wire.ts:249/331, and pass() at 336) without
-  // the isPaused() check it makes in Phase.Head (234) and Phase.Raw (271). Any client can do
-  // this to a server with a filter. Run in a child process, as it takes the process down.
+  // A filtered head can make Node pause the socket (answers queued past the highWaterMark); the
+  // body's bytes must then wait too, or Node's socketOnData asserts and the process dies. In a
+  // child process, so that such a death fails the test rather than the suite.
   const script = fileURLToPath(new URL('./fixtures/wire-flood.ts', import.meta.url));
   return new Promise<void>((resolve, reject) => {
     execFile(process.execPath, ['--import', 'tsx', script], { timeout: 10_000 }, (err, stdout, stderr) => {
@@ -553,12 +550,8 @@ const hostile: Record<string, string> = {
 };
 
 test('framings not plain enough to take go to Node as they came, and Node answers them as it answers without takeBodies', async () => {
-  // DEFECT: expected the statuses of a server without takeBodies for every case. Actual: for a
-  // head that parseHead() rejects, feed() (wire.ts:242) hands Node only the bytes *after* the head
-  // — `this.raw(buf.subarray(end))` instead of `buf.subarray(at)` — so the head is lost: Node
-  // parses the body as a request line (a 400 where it would have answered 200, or a 400 for the
-  // wrong reason) or gets nothing and never answers. Only the head over twice maxHeaderSize, sent
-  // from `at`, reaches Node whole.
+  // Each head reaches Node whole, with what follows it: the statuses (and Node's parse errors) are
+  // those of a server that does not take bodies.
   const answers = async (take: boolean) => {
     const out: Record<string, number | string> = {};
     let reasons = new Map<number, string>();
@@ -579,8 +572,6 @@ test('framings not plain enough to take go to Node as they came, and Node answer
 });
 
 test("an Upgrade request reaches the server's 'upgrade' listener with its socket and head; bytes go both ways through 'data' events", async () => {
-  // DEFECT: expected a 101 and the bytes echoed. Actual: no answer; the Upgrade head is never given
-  // to Node (wire.ts:242, as in the test above), so 'upgrade' is never emitted.
   const upgrades: { url: string; head: string }[] = [];
   await serving({
     setup: (server) => server.on('upgrade', (req: IncomingMessage, socket: Socket, early: Buffer) => {
@@ -602,12 +593,8 @@ test("an Upgrade request reaches the server's 'upgrade' listener with its socket
 });
 
 test('Expect: 100-continue gets its 100 Continue and the body is read; an unknown expectation gets Node\'s 417', () => serving({}, async ({ port }) => {
-  // DEFECT: expected what Node does without takeBodies: "100 Continue", then the request, and 417
-  // for an unknown Expect. Actual: no answer at all. takeBodies prepends listeners for
-  // 'checkContinue' and 'checkExpectation' (wire.ts:76-78), so Node (lib/_http_server.js,
-  // parserOnIncoming) sees a listener and emits those events instead of writing 100 Continue (or
-  // 417) and emitting 'request': the server's handler never runs. curl sends this header for large
-  // uploads.
+  // Node answers these itself only while the server has no 'checkContinue' / 'checkExpectation'
+  // listener: takeBodies must not add one. curl sends this header for large uploads.
   const cont = await Raw.open(port);
   const other = await Raw.open(port);
   cont.send(head('POST', '/continue', { 'Content-Length': 5, Expect: '100-continue' }));
@@ -630,9 +617,7 @@ test('Expect: 100-continue gets its 100 Continue and the body is read; an unknow
 // ---- broken bodies, clients that go away -----------------------------------------------------------
 
 test('a malformed chunked body: readBody rejects with a 400 BodyError, the answer goes out, the connection ends, nothing is held', async () => {
-  // DEFECT (the one case marked): a chunk line over 4096 bytes is refused only when it arrives
-  // without its CRLF (wire.ts:261); when the same line comes whole in one read, lineEnd() finds its
-  // end first and the line is taken (size 5, the rest an extension): expected 400, actual 200.
+  // A chunk line over 4096 bytes is refused whether it arrives in pieces or whole in one read.
   const chunkHead = head('POST', '/bad', { 'Transfer-Encoding': 'chunked' });
   const longLine = `5;${'a'.repeat(5000)}\r\nhello\r\n0\r\n\r\n`;
   const cases: Record<string, (c: Raw) => Promise<void>> = {
@@ -644,7 +629,7 @@ test('a malformed chunked body: readBody rejects with a 400 BodyError, the answe
       await tick(30);
       c.send(longLine.slice(4500));
     },
-    'a chunk line over 4096 bytes, in one write': async (c) => c.send(chunkHead + longLine), // DEFECT: see above
+    'a chunk line over 4096 bytes, in one write': async (c) => c.send(chunkHead + longLine),
   };
   const outcomes: Record<string, unknown> = {};
   await serving({}, async ({ port, errors }) => {
@@ -746,10 +731,7 @@ async function outcomeOf(f: () => Promise<SGL>): Promise<string> {
 }
 
 test('readBody after the response closed fails with ERR_MEMSYS_STATE, whether the body had all arrived or not', async () => {
-  // DEFECT: expected ERR_MEMSYS_STATE for every case, as readBody gives on a server without
-  // takeBodies. Actual: for a body that had all arrived, readBody resolves to undefined. When the
-  // response closes, Body.resClosed() (wire.ts:564) frees the SGL of a 'complete' body but leaves
-  // its state 'complete', and claim() (wire.ts:578) then hands over `this.sgl`, undefined.
+  // As on a server that does not take bodies: once the response closed, an unread body is gone.
   const outcomes: Record<string, string> = {};
   await serving({
     handler: async (req, res) => {
@@ -1006,11 +988,8 @@ test("the server's connections: getConnections counts them, close() completes on
 });
 
 test("a 'connection' listener's socket stands for the connection: its remoteAddress is there, and destroy() ends the connection", async () => {
-  // DEFECT: expected what Node gives without takeBodies: the remote address, and a connection the
-  // listener destroys (as an IP block list does) ended without being served. Actual: the
-  // listeners get the accepted socket whose handle Conn took (wire.ts:174, `_handle = null`):
-  // remoteAddress is undefined, and its destroy() does not reach the connection, which goes on
-  // being served. (takeBodies' own listener runs first, wire.ts:75.)
+  // As without takeBodies: the listener sees the remote address, and a connection it destroys (as
+  // an IP block list does) ends without being served.
   const outcome = async (take: boolean) => {
     const addresses: unknown[] = [];
     let result: unknown;
@@ -1033,12 +1012,7 @@ test("a 'connection' listener's socket stands for the connection: its remoteAddr
 });
 
 test("a 'request' listener prepended after takeBodies sees the client's Content-Length and gets the body from readBody", async () => {
-  // DEFECT: expected the listener to see the Content-Length sent and readBody to give the 1000
-  // bytes. Actual: it sees Node's zeros ('0000') and readBody resolves to an empty SGL, the body
-  // silently lost (then freed as unclaimed). takeBodies links a request to its body in a 'request'
-  // listener of its own, prepended when it is called (wire.ts:76-78); a listener prepended later
-  // runs before it, when req.headers still hold the zeros and the body is not yet in `taken`, so
-  // readBody reads Node's empty request stream.
+  // A listener that runs before every other still finds the request's own headers and its body.
   let seen = '';
   await serving({ handler: async () => {} }, async ({ server, port }) => {
     server.prependListener('request', async (req: IncomingMessage, res: ServerResponse) => {

@@ -135,7 +135,7 @@ class Taker {
   // Timeouts, while a connection is in the middle of a head or a body.
   private watch(): void {
     if (this.timer) return;
-    const period = Math.max(10, Math.min(1000, this.server.headersTimeout / 4, (this.server.requestTimeout || 4000) / 4));
+    const period = Math.max(10, Math.min(1000, (this.server.headersTimeout || 4000) / 4, (this.server.requestTimeout || 4000) / 4));
     this.timer = setTimeout(() => {
       this.timer = undefined;
       const now = performance.now();
@@ -567,7 +567,8 @@ class Body {
 
   // The exchange is over: a body no one claimed is let go.
   resClosed(): void {
-    if (this.claimed) return;
+    if (this.claimed || this.state === 'refused') return;
+    if (this.conn.s.destroyed) return this.gone();   // the client went away: readBody says so
     this.dropped = true;
     if (this.state === 'filling') this.refuse(new MemsysError('ERR_MEMSYS_STATE', 'the response closed before the request body was read'));
     else this.release();
