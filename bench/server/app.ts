@@ -160,12 +160,13 @@ function handlers(): { upload: Handler; echo: Handler; download: Handler; send: 
       },
       async download(req, res) {
         const n = sizeOf(req.url!);
-        const sgl = m.newSGL(n);
         const fh = await open(fileOf(n));
+        let sgl: SGL | undefined;
         try {
+          sgl = m.newSGL(n);
           await sgl.readFrom(fh);
         } catch (e) {
-          sgl.free();
+          sgl?.free();
           throw e;
         } finally {
           await fh.close();

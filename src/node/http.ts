@@ -128,7 +128,7 @@ export function readBody(mm: MMSA, req: BodyRequest, opts: BodyOptions = {}): Pr
   }
   let sgl: SGL;
   try {
-    sgl = mm.newSGL(Math.min(m.length ?? 0, limit, PRESIZE), sbufSize);
+    sgl = bodySGL(mm, m, sbufSize);
   } catch (e) {
     req.resume();
     return Promise.reject(e);
@@ -171,6 +171,12 @@ export function readBody(mm: MMSA, req: BodyRequest, opts: BodyOptions = {}): Pr
     req.on('close', onClose);
     req.resume(); // 'data' alone does not start a request that was paused
   });
+}
+
+/** @internal The SGL for a body: its buffers sized by the declared length, at most PRESIZE reserved
+ * before the bytes arrive. */
+export function bodySGL(mm: MMSA, m: Meter, sbufSize: number | undefined): SGL {
+  return mm.newSGL(Math.min(m.length ?? 0, m.limit, PRESIZE), sbufSize);
 }
 
 /** @internal A body takeBodies() reads off the socket (wire.ts): readBody() claims it. */

@@ -39,8 +39,8 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
 import type { MMSA, SGL } from '../index.js';
-import { MAX_SIZE, MemsysError, invalidArg } from '../index.js';
-import { BodyError, type BodyOptions, type Meter, bodyOptions, setTaken, tooLarge, wentAway } from './http.js';
+import { MemsysError, invalidArg } from '../index.js';
+import { BodyError, type BodyOptions, type Meter, bodyOptions, bodySGL, setTaken, tooLarge, wentAway } from './http.js';
 
 /** Options of takeBodies(). */
 export interface TakeOptions extends BodyOptions {
@@ -89,7 +89,6 @@ const taking = new WeakSet<http.Server>();
 // ---- the server's side ---------------------------------------------------------------------------
 
 const SCRATCH = 64 << 10;
-const PRESIZE = MAX_SIZE;
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
 interface Settings {
@@ -464,7 +463,7 @@ class Body {
     const { length, limit } = this.m;
     if (length !== undefined && length > limit) return this.refuse(tooLarge(this.m));
     try {
-      this.sgl = this.conn.t.mm.newSGL(Math.min(length ?? 0, limit, PRESIZE), sbufSize);
+      this.sgl = bodySGL(this.conn.t.mm, this.m, sbufSize);
     } catch (e) {
       return this.refuse(e);
     }
