@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { MMSA } from '../src/node/index.js';
-import { inUse, pattern, throwsCode } from './helpers.js';
+import { inUse, pattern, throwsCode, until } from './helpers.js';
 
 const mm = new MMSA({ name: 'streams', arenaSize: 64 << 20, env: {} });
 mm.init();
@@ -314,12 +314,13 @@ test('readFrom a file: freed while a read is in flight, the buffers wait for the
   sgl.free();
   assert.is(inUse(mm), 1, 'the buffer under the read stays out of the slab');
   const other = mm.newSGL(4096, 4096);
+  other.write(new Uint8Array(4096));
   release();
   let err: { code?: string } | undefined;
   try { await reading; } catch (e) { err = e as { code?: string }; }
   assert.is(err?.code, 'ERR_MEMSYS_SGL_FREED');
   assert.is(inUse(mm), 1, 'given back once the read ended');
-  assert.equal([...other.bytes()].filter((b) => b === 7).length, 0, 'the other SGL did not get the late bytes');
+  assert.equal([other.size, [...other.bytes()].filter((b) => b === 7).length], [4096, 0], 'the other SGL did not get the late bytes');
   other.free();
 
   const broken = { fd: 98, read: () => Promise.reject(Object.assign(new Error('EIO'), { code: 'EIO' })) };
@@ -330,6 +331,63 @@ test('readFrom a file: freed while a read is in flight, the buffers wait for the
   assert.is(err?.code, 'EIO');
   assert.equal([...s2.readAll()], [5], 'what was there stays');
   s2.free();
+  assert.is(inUse(mm), 0);
+});
+
+// A file whose every read is held until the test releases it, with what it then reads.
+function heldFile(): { fd: number; read(buf: Uint8Array, off: number, len: number): Promise<{ bytesRead: number }>; release(bytes: number): void; reads: number } {
+  let pending: ((n: number) => void) | undefined;
+  const f = {
+    fd: 97,
+    reads: 0,
+    read(buf: Uint8Array, off: number, len: number) {
+      f.reads++;
+      return new Promise<{ bytesRead: number }>((r) => { pending = (n) => { buf.fill(9, off, off + Math.min(n, len)); r({ bytesRead: Math.min(n, len) }); }; });
+    },
+    release(n: number) {
+      const p = pending!;
+      pending = undefined;
+      p(n);
+    },
+  };
+  return f;
+}
+
+test('readFrom a file: while a read is in flight, appending and reset are refused (ERR_MEMSYS_STATE) and leave the bytes alone', async () => {
+  const f = heldFile();
+  const sgl = mm.newSGL(0, 4096);
+  sgl.write(new Uint8Array([1, 2, 3]));
+  const reading = sgl.readFrom(f);
+  await until(() => f.reads === 1, 'the first read began');
+  throwsCode(() => sgl.write(new Uint8Array([4])), 'ERR_MEMSYS_STATE', 'write', 'in flight');
+  throwsCode(() => sgl.writeByte(4), 'ERR_MEMSYS_STATE', 'writeByte', 'in flight');
+  throwsCode(() => sgl.writeString('x'), 'ERR_MEMSYS_STATE', 'writeString', 'in flight');
+  throwsCode(() => sgl.reset(), 'ERR_MEMSYS_STATE', 'reset', 'in flight');
+  throwsCode(() => sgl.readFrom(heldFile()), 'ERR_MEMSYS_STATE', 'readFrom', 'in flight');
+  assert.is(sgl.writeAt(new Uint8Array([8]), 0), 1, 'overwriting bytes already written is not appending');
+  f.release(5000);
+  await until(() => f.reads === 2, 'the second read began');
+  f.release(0);
+  assert.is(await reading, 4093);
+  const all = sgl.readAll();
+  assert.equal([sgl.size, ...all.subarray(0, 3)], [3 + 4093, 8, 2, 3]);
+  assert.ok(all.subarray(3).every((b) => b === 9), "the file's bytes follow, whole");
+  sgl.write(new Uint8Array([4]));
+  assert.is(sgl.size, 4097, 'appending works again once the read ended');
+  sgl.free();
+  assert.is(inUse(mm), 0);
+});
+
+test('readFrom a file: freed while the read that finds the end is in flight, it rejects with ERR_MEMSYS_SGL_FREED', async () => {
+  const f = heldFile();
+  const sgl = mm.newSGL(0, 4096);
+  const reading = sgl.readFrom(f);
+  await until(() => f.reads === 1, 'the read began');
+  sgl.free();
+  f.release(0);
+  let err: { code?: string } | undefined;
+  try { await reading; } catch (e) { err = e as { code?: string }; }
+  assert.is(err?.code, 'ERR_MEMSYS_SGL_FREED');
   assert.is(inUse(mm), 0);
 });
 

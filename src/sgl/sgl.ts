@@ -141,7 +141,7 @@ export class SGL implements AsyncIterable<Uint8Array> {
   /** Appends `chunk` (copied in), growing one buffer at a time. Returns the bytes written. Throws
    * ERR_MEMSYS_INVALID_ARG for anything but an ArrayBufferView or (Shared)ArrayBuffer. */
   write(chunk: ArrayBufferView | ArrayBufferLike): number {
-    this.writable('write');
+    this.appendable('write');
     const src = bytesOf(chunk, 'chunk');
     const n = src.length;
     if (n === 0) return 0;
@@ -153,7 +153,7 @@ export class SGL implements AsyncIterable<Uint8Array> {
 
   /** Appends one byte. Throws ERR_MEMSYS_INVALID_ARG unless `b` is an integer 0 … 255. */
   writeByte(b: number): void {
-    this.writable('writeByte');
+    this.appendable('writeByte');
     if (!Number.isInteger(b) || b < 0 || b > 255) throw invalidArg('byte', b, 'must be an integer 0 … 255');
     if (this.woff === this.cap) this.grow(this.woff + 1);
     const i = (this.woff / this.bsize) | 0;
@@ -163,7 +163,7 @@ export class SGL implements AsyncIterable<Uint8Array> {
 
   /** Appends `s` as UTF-8. Returns the bytes written (not the string's length). */
   writeString(s: string): number {
-    this.writable('writeString');
+    this.appendable('writeString');
     if (typeof s !== 'string') throw invalidArg('string', s, 'must be a string');
     if (s.length === 0) return 0;
     // Encode straight into the last buffer when the worst case (3 bytes per UTF-16 unit) fits;
@@ -198,9 +198,11 @@ export class SGL implements AsyncIterable<Uint8Array> {
    * iterable of byte chunks or strings (as UTF-8), or a file (Node's FileHandle, read from its
    * current position to its end straight into the SGL's buffers, no copy). Resolves to the bytes
    * read; rejects with the source's error (what was read before it stays written), and with
-   * ERR_MEMSYS_SGL_FREED when the SGL is freed while a file read is in flight. */
+   * ERR_MEMSYS_SGL_FREED when the SGL is freed while a file read is in flight. While one is, what
+   * would move the SGL's end (write, writeByte, writeString, reset, another readFrom, handoff)
+   * throws ERR_MEMSYS_STATE; writeAt and reading work. */
   readFrom(source: ByteSource): Promise<number> {
-    this.writable('readFrom');
+    this.appendable('readFrom');
     return fillFrom(this, source);
   }
 
@@ -340,7 +342,7 @@ export class SGL implements AsyncIterable<Uint8Array> {
 
   /** Forgets the content (size and offset 0) and keeps the buffers for the next writes. */
   reset(): void {
-    this.usable();
+    this.appendable('reset');
     this.woff = this.roff = 0;
   }
 
@@ -371,8 +373,7 @@ export class SGL implements AsyncIterable<Uint8Array> {
    * there, once. Nothing is copied; this SGL can no longer be used. Throws ERR_MEMSYS_SGL_FREED
    * after free(), ERR_MEMSYS_STATE after the MMSA's terminate(). */
   handoff(): SGLHandoff {
-    this.writable('handoff');
-    if (this.pins > 0) throw new MemsysError('ERR_MEMSYS_STATE', 'handoff: a read into the SGL is in flight');
+    this.appendable('handoff');
     this.slab.pool.ready();
     const d = packSlots(this.slab.pool, this.slab.cls, this.arenas, this.offs, { woff: this.woff, roff: this.roff });
     const out: SGLHandoff = { kind: 'memsys.sgl', ...d, woff: this.woff, roff: this.roff };
@@ -405,7 +406,7 @@ export class SGL implements AsyncIterable<Uint8Array> {
    * (a buffer added first when the last is full): what a reader writes into, then counts in with
    * `woff`. Throws the pool's error when it has no room. */
   room(max: number): Uint8Array {
-    this.writable('readFrom');
+    this.appendable('readFrom');
     if (this.woff === this.cap) this.grow(this.woff + 1);
     const i = (this.woff / this.bsize) | 0;
     const o = this.woff - i * this.bsize;
@@ -434,6 +435,7 @@ export class SGL implements AsyncIterable<Uint8Array> {
 
   /** @internal */
   unpin(): void {
+    if (this.pins === 0) throw new MemsysError('ERR_MEMSYS_STATE', 'unpin: no read into the SGL is in flight');
     if (--this.pins > 0 || !this.held) return;
     const { arenas, offs } = this.held;
     this.held = undefined;
@@ -491,6 +493,13 @@ export class SGL implements AsyncIterable<Uint8Array> {
     if (this.st === OPEN) return;
     if (this.st === MOVED) throw moved();
     throw new MemsysError('ERR_MEMSYS_SGL_FREED', `${op}: cannot write to an SGL after free()`);
+  }
+
+  // What moves the end of the written bytes waits for a read into the room: it would land after
+  // bytes the read does not know of, or be overwritten by it.
+  private appendable(op: string): void {
+    this.writable(op);
+    if (this.pins > 0) throw new MemsysError('ERR_MEMSYS_STATE', `${op}: a read into the SGL is in flight`);
   }
 
   private node(): NodeStreamFactory {

@@ -97,11 +97,11 @@ async function fromFile(sgl: ByteWriter, f: FileSource): Promise<number> {
     } finally {
       sgl.unpin();
     }
+    sgl.commit(got);   // at the end too (0 bytes): a freed SGL rejects
     if (got === 0) {
       sgl.trim();
       return n;
     }
-    sgl.commit(got);
     n += got;
   }
 }
