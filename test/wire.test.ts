@@ -371,19 +371,19 @@ test('Expect: 100-continue gets its 100 Continue and the body is read; an unknow
 // ---- broken bodies, clients that go away -----------------------------------------------------------
 
 test('a malformed chunked body: readBody rejects with a 400 BodyError, the answer goes out, the connection ends, nothing is held', async () => {
-  // A chunk line over 4096 bytes is refused whether it arrives in pieces or whole in one read.
+  // A chunk line with extensions over 16 KiB is refused whether it arrives in pieces or whole in one read.
   const chunkHead = head('POST', '/bad', { 'Transfer-Encoding': 'chunked' });
-  const longLine = `5;${'a'.repeat(5000)}\r\nhello\r\n0\r\n\r\n`;
+  const longLine = `5;${'a'.repeat(17_000)}\r\nhello\r\n0\r\n\r\n`;
   const cases: Record<string, (c: Raw) => Promise<void>> = {
     'a size that is not hex': async (c) => c.send(`${chunkHead}5\r\nhello\r\nzz\r\nhello\r\n0\r\n\r\n`),
     'no CRLF after the chunk data': async (c) => c.send(`${chunkHead}5\r\nhelloXX\r\n0\r\n\r\n`),
     'a bare LF line ending': async (c) => c.send(`${chunkHead}5\nhello\r\n0\r\n\r\n`),
-    'a chunk line over 4096 bytes, in pieces': async (c) => {
-      c.send(chunkHead + longLine.slice(0, 4500));
+    'extensions over 16 KiB, in pieces': async (c) => {
+      c.send(chunkHead + longLine.slice(0, 9000));
       await tick(30);
-      c.send(longLine.slice(4500));
+      c.send(longLine.slice(9000));
     },
-    'a chunk line over 4096 bytes, in one write': async (c) => c.send(chunkHead + longLine),
+    'extensions over 16 KiB, in one write': async (c) => c.send(chunkHead + longLine),
   };
   const outcomes: Record<string, unknown> = {};
   await serving({}, async ({ port, errors }) => {
@@ -617,6 +617,30 @@ test('Express 5: expressBody over taken bodies gives req.body as an SGL, freed w
     assert.match(big.body.toString(), /larger than its limit of 2097152 bytes/);
     assert.equal(kinds, [true, true]);
     await drained('express 413');
+  } finally {
+    await closeServer(server);
+  }
+});
+
+test('Express 5: expressBody passes a request through when a middleware before it read the taken body, as body-parser skips a read body', async () => {
+  const app = express();
+  app.set('env', 'test');
+  app.post('/first', async (req, _res, next) => {
+    const b = await readBody(mm, req);
+    (req as { mine?: string }).mine = sglSha(b);
+    b.free();
+    next();
+  }, expressBody(mm, { type: '*/*' }), (req, res) => {
+    res.json({ body: req.body === undefined ? 'untouched' : typeof req.body, mine: (req as { mine?: string }).mine });
+  });
+  const server = http.createServer(app);
+  takeBodies(mm, server);
+  const port = await listen(server);
+  try {
+    const data = pattern(100_000, 13);
+    const a = await request(port, 'POST', '/first', data);
+    assert.equal([a.status, json(a.body)], [200, { body: 'untouched', mine: sha(data) }]);
+    await drained('express after another reader');
   } finally {
     await closeServer(server);
   }

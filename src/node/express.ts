@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MMSA } from '../index.js';
 import { invalidArg } from '../index.js';
-import { type BodyOptions, bodyFor, bodyOptions, hasBody, isTaken } from './http.js';
+import { type BodyOptions, bodyFor, bodyOptions, bodyRead, hasBody } from './http.js';
 
 /** Which requests' bodies expressBody() takes, by Content-Type: a media type
  * ('application/octet-stream'), a wildcard ('image/*', '*\/*'), a list of those, or a test. */
@@ -34,7 +34,7 @@ export function expressBody(mm: MMSA, opts: ExpressBodyOptions = {}): Middleware
   const accepts = typeTest(opts.type ?? 'application/octet-stream');
   return (req, res, next) => {
     const r = req as IncomingMessage & { body?: unknown };
-    if (r.body !== undefined || (req.readableEnded && !isTaken(req)) || !hasBody(req) || !accepts(req)) return next();
+    if (r.body !== undefined || bodyRead(req) || !hasBody(req) || !accepts(req)) return next();
     bodyFor(mm, req, res, checked, (err, sgl) => {
       if (err) return next(err);
       r.body = sgl;

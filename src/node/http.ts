@@ -99,7 +99,10 @@ export function hasBody(req: IncomingMessage): boolean {
  * Content-Encoding is not decoded. Throws, leaving the request alone, ERR_MEMSYS_INVALID_ARG for
  * bad arguments (a request with an encoding set by setEncoding() among them: its bytes would
  * arrive decoded), ERR_MEMSYS_INVALID_SIZE for an `sbufSize` that is not a slab size, and
- * ERR_MEMSYS_STATE for a body already read or being read, in part or whole.
+ * ERR_MEMSYS_STATE for a body already read or being read, in part or whole. A body takeBodies()
+ * reads is the SGL it fills (its `sbufSize`, not this call's; the lower of the two limits); asked
+ * for after its response closed, ERR_MEMSYS_STATE (rejected with the BodyError 'request.aborted'
+ * when the client went away).
  */
 export function readBody(mm: MMSA, req: BodyRequest, opts: BodyOptions = {}): Promise<SGL> {
   const { limit, sbufSize } = bodyOptions(mm, opts);
@@ -181,6 +184,8 @@ export function bodySGL(mm: MMSA, m: Meter, sbufSize: number | undefined): SGL {
 
 /** @internal A body takeBodies() reads off the socket (wire.ts): readBody() claims it. */
 export interface TakenBody {
+  /** readBody() has asked for it. */
+  readonly claimed: boolean;
   claim(mm: MMSA, limit: number): Promise<SGL>;
 }
 
@@ -195,9 +200,11 @@ export function setTaken(req: IncomingMessage, body: TakenBody): void {
   (req as { [kTaken]?: TakenBody })[kTaken] = body;
 }
 
-/** @internal True when takeBodies() reads `req`'s body (its request stream stays empty). */
-export function isTaken(req: object): boolean {
-  return takenOf(req) !== undefined;
+/** @internal True when another reader has `req`'s body: read to its end, or (taken by
+ * takeBodies(), whose request stream stays empty) asked for with readBody(). */
+export function bodyRead(req: IncomingMessage): boolean {
+  const t = takenOf(req);
+  return t ? t.claimed : req.readableEnded;
 }
 
 /** Options of sendSGL(). */

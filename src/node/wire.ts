@@ -48,28 +48,36 @@ export interface TakeOptions extends BodyOptions {
    * in lower case); the others are read by Node as usual. Default: every body with a plain
    * framing. */
   filter?: (method: string, url: string, headers: Readonly<Record<string, string>>) => boolean;
+  /** Bytes of a connection's bodies read before a handler asks for them (readBody()); past it the
+   * connection is not read until one does, as Node stops reading a request no one reads. Default
+   * 1 MiB. */
+  readAhead?: number;
 }
 
 /**
  * Makes `server` (a node:http Server, listening or not) read the bodies of its requests into SGLs
  * of `mm` as they arrive, without Node's copies: readBody(mm, req) (and expressBody, fastifyBody)
  * then resolves to that SGL. `limit` bounds every body (readBody's own limit applies too, the
- * smaller wins); `sbufSize` is the SGL's buffer size (default: from the Content-Length). A body no
- * one asks for is freed when its response closes; one over its limit is read and dropped, so the
- * connection stays usable. The request stream of a taken body is empty: read it with readBody().
- * Throws ERR_MEMSYS_INVALID_ARG for bad arguments (a server that is not node:http's: HTTPS and
- * HTTP/2 servers among them), ERR_MEMSYS_STATE for a server whose bodies are taken already.
+ * smaller wins); `sbufSize` is the SGL's buffer size (default: from the Content-Length). A
+ * connection reads up to `readAhead` bytes of bodies no handler has asked for, then waits for one
+ * to. A body no one asks for is freed when its response closes or its client goes away; one over
+ * its limit is read and dropped, so the connection stays usable. The request stream of a taken
+ * body is empty: read it with readBody(). A `filter` that throws has its error thrown (uncaught,
+ * as a 'request' listener's) and leaves the connection to Node. Throws ERR_MEMSYS_INVALID_ARG for
+ * bad arguments (a server that is not node:http's: HTTPS and HTTP/2 servers among them),
+ * ERR_MEMSYS_STATE for a server whose bodies are taken already.
  */
 export function takeBodies(mm: MMSA, server: http.Server, opts: TakeOptions = {}): void {
   const { limit, sbufSize } = bodyOptions(mm, opts);
-  const { filter } = opts;
+  const { filter, readAhead = READ_AHEAD } = opts;
   if (filter !== undefined && typeof filter !== 'function') throw invalidArg('option filter', filter, 'must be a function');
+  if (!(Number.isSafeInteger(readAhead) && readAhead >= 0)) throw invalidArg('option readAhead', readAhead, 'must be a non-negative integer (bytes)');
   if (!(server instanceof http.Server)) throw invalidArg('server', server, 'must be a node:http Server');
   const listeners = server.listeners('connection');
   const own = listeners.find((f) => f.name === 'connectionListener') as ((s: net.Socket) => void) | undefined;
   if (taking.has(server)) throw new MemsysError('ERR_MEMSYS_STATE', 'takeBodies: this server\'s bodies are taken already');
   if (!own) throw invalidArg('server', server, 'must be a node:http Server with its own connection listener');
-  const t = new Taker(mm, server, own, { limit, sbufSize, filter });
+  const t = new Taker(mm, server, own, { limit, sbufSize, filter, readAhead });
   taking.add(server);
   server.removeListener('connection', own);
   server.prependListener('connection', (s: net.Socket) => t.accept(s));
@@ -89,12 +97,14 @@ const taking = new WeakSet<http.Server>();
 // ---- the server's side ---------------------------------------------------------------------------
 
 const SCRATCH = 64 << 10;
+const READ_AHEAD = 1 << 20;
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
 interface Settings {
   limit: number;
   sbufSize: number | undefined;
   filter: TakeOptions['filter'];
+  readAhead: number;
 }
 
 // A socket as Node's net makes it, with the parts of it used here (Node has no other way to read an
@@ -110,13 +120,19 @@ class Taker {
   constructor(readonly mm: MMSA, readonly server: http.Server, private readonly own: (s: net.Socket) => void,
     readonly cfg: Settings) {}
 
+  get maxHeaderSize(): number {
+    return (this.server as { maxHeaderSize?: number }).maxHeaderSize ?? http.maxHeaderSize;
+  }
+
   get headMax(): number {
-    return 2 * ((this.server as { maxHeaderSize?: number }).maxHeaderSize ?? http.maxHeaderSize) + 1024;
+    return 2 * this.maxHeaderSize + 1024;
   }
 
   accept(s0: Net): void {
     const handle = (s0 as Accepted)._handle;
-    if (!handle?.isStreamBase || handle._consumed || s0.destroyed) return this.own.call(this.server, s0); // a Duplex injected by hand
+    // A Duplex injected by hand, or a socket with bytes read from it already (a protocol sniffer's,
+    // unshifted): Node's, as it came.
+    if (!handle?.isStreamBase || handle._consumed || s0.destroyed || s0.readableLength > 0) return this.own.call(this.server, s0);
     const conn = new Conn(this, s0, handle);
     this.conns.add(conn);
     this.watch();
@@ -170,6 +186,9 @@ class Conn {
   private sink = Sink.Keep;
   private body: Body | undefined;
   private since = 0;                    // when the head or the body began (performance.now()); 0: neither
+  private trailers = 0;                 // bytes of the trailer lines so far
+  private holding = false;              // not reading: its bodies no one asked for fill the read-ahead
+  readonly unclaimed = new Set<Body>(); // its bodies that hold bytes no handler asked for yet
   // The body whose SGL the socket reads into next (pinned: its buffer stays out of the slab until
   // the socket reads elsewhere, after the next read, or closes).
   private aimed: Body | undefined;
@@ -187,6 +206,7 @@ class Conn {
       onread: { buffer: () => this.target(), callback: (n: number) => this.onRead(n) },
     } as net.SocketConstructorOpts);
     (this.s as { server?: http.Server }).server = t.server;
+    stand(s0, this.s);
     this.s.on('close', () => this.closed(s0));
     this.s.on('resume', () => { if (this.pending) this.feed(this.takePending()); });
   }
@@ -218,11 +238,26 @@ class Conn {
       a.wrote(n);
       this.left -= n;
       if (this.left === 0) this.endOfData();
-      return true;
+      return this.mayRead();
     }
     const got = this.t.scratch.subarray(0, n);
     this.feed(this.pending ? Buffer.concat([this.takePending(), got]) : got);
-    return true;
+    return this.mayRead();
+  }
+
+  // False (the socket stops reading) while the bodies no one asked for fill the read-ahead.
+  private mayRead(): boolean {
+    let ahead = 0;
+    for (const b of this.unclaimed) ahead += b.received;
+    this.holding = ahead >= this.t.cfg.readAhead && ahead > 0;
+    return !this.holding;
+  }
+
+  // A body was asked for or let go: reading goes on if it was held back for it (and Node does not
+  // hold the socket back itself: its resume() starts the reads again).
+  settled(b: Body): void {
+    this.unclaimed.delete(b);
+    if (this.holding && this.mayRead() && !this.s.destroyed && !this.s.isPaused()) this.s.resume();
   }
 
   private takePending(): Buffer {
@@ -234,7 +269,7 @@ class Conn {
   // Bytes in hand (scratch or a copy): through the phases until they run out or Node must wait.
   private feed(buf: Uint8Array): void {
     let at = 0;
-    while (at < buf.length) {
+    while (at < buf.length && !this.s.destroyed) {
       switch (this.phase) {
         case Phase.Head: {
           while (at + 1 < buf.length && buf[at] === CR && buf[at + 1] === LF) at += 2;   // RFC 9112 2.2: empty lines before a request
@@ -297,7 +332,17 @@ class Conn {
       this.toNode(h);
       return true;
     }
-    if (t.cfg.filter && !t.cfg.filter(p.method, p.url, p.headers())) {
+    let take = true;
+    if (t.cfg.filter) {
+      try {
+        take = t.cfg.filter(p.method, p.url, p.headers());
+      } catch (e) {
+        // Thrown as a 'request' listener's would be; the connection is Node's from this head on.
+        process.nextTick(() => { throw e; });
+        return false;
+      }
+    }
+    if (!take) {
       this.toNode(h);
       this.startBody(p, Sink.Node, undefined);
       return true;
@@ -358,13 +403,19 @@ class Conn {
         this.phase = Phase.ChunkLine;
         return true;
       case Phase.Trailers:
-        if (l.length === 0) this.endOfBody();
-        return true;
+        if (l.length === 0) {
+          this.endOfBody();
+          return true;
+        }
+        this.trailers += l.length + 2;
+        if (this.trailers > this.t.maxHeaderSize) return this.malformed(`trailers larger than maxHeaderSize (${this.t.maxHeaderSize} bytes)`);
+        return isTrailer(l) || this.malformed('a trailer line that is not a header field');
       default: {
         const size = chunkSize(l);
-        if (size < 0) return this.malformed('a chunk size that is not hexadecimal digits');
+        if (size < 0) return this.malformed('a chunk line that is not hexadecimal digits and extensions');
         if (size === 0) {
           this.phase = Phase.Trailers;
+          this.trailers = 0;
         } else {
           this.phase = Phase.ChunkData;
           this.left = size;
@@ -392,12 +443,20 @@ class Conn {
   }
 
   private close(res: ServerResponse | undefined): void {
+    this.stop();
+    const end = () => {
+      this.s.end();
+      setTimeout(() => this.s.destroy(), 5000).unref();   // a client that does not close its side
+    };
+    if (res && !res.writableFinished && !res.destroyed) res.once('close', end);
+    else end();
+  }
+
+  // Reads from here on are dropped.
+  private stop(): void {
     this.phase = Phase.Closing;
     this.pending = undefined;
     this.since = 0;
-    if (res && !res.writableFinished && !res.destroyed) res.once('finish', () => this.s.end());
-    else this.s.end();
-    setTimeout(() => this.s.destroy(), 5000).unref();
   }
 
   // Everything from here on to Node, as it came.
@@ -416,21 +475,29 @@ class Conn {
     if (this.since === 0 || this.s.isPaused()) return;
     const { headersTimeout, requestTimeout } = this.t.server;
     if (this.phase === Phase.Head) {
-      if (headersTimeout > 0 && now - this.since > headersTimeout) {
-        this.s.write('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n');
-        this.close(undefined);
-      }
+      if (headersTimeout > 0 && now - this.since > headersTimeout) this.timedOut();
     } else if (requestTimeout > 0 && now - this.since > requestTimeout) {
       this.body?.fail('request.aborted', `the request body did not arrive within the server's requestTimeout of ${requestTimeout} ms`);
       this.body = undefined;
-      this.s.destroy();
+      this.timedOut();
     }
+  }
+
+  // Node's own answer to a request too slow to arrive, as its timers give it (its socket error
+  // listener): the server's 'clientError' listener's to handle; without one a 408, unless a
+  // response is under way, and the connection ends.
+  private timedOut(): void {
+    this.stop();
+    const onError = this.s.listeners('error').find((f) => f.name === 'socketOnError');
+    if (onError) onError.call(this.s, Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }));
+    else this.s.destroy();
   }
 
   private closed(s0: Net): void {
     this.t.conns.delete(this);
     this.body?.gone();
     this.body = undefined;
+    for (const b of this.unclaimed) b.gone();
     this.unaim();
     this.pending = undefined;
     s0.destroy();   // the accepted socket, without its handle: the server counts the connection closed
@@ -440,21 +507,29 @@ class Conn {
 // ---- a body ----------------------------------------------------------------------------------------
 
 // A taken body, read into an SGL as it arrives. It is readBody()'s once claimed; until then it is
-// kept for its request, and freed when the response closes.
+// kept for its request (its bytes counted in its connection's read-ahead), and freed when the
+// response closes or the client goes away.
+//
+//   filling ──► complete ──► handed (readBody() has the SGL)
+//      │            │
+//      └────────────┴──► refused (over a limit, no room, malformed, dropped, the client gone)
 class Body {
-  private sgl: SGL | undefined;        // filling, or complete and not handed over
+  private sgl: SGL | undefined;        // filling or complete: not handed over
   private pinned: SGL | undefined;     // the SGL the socket reads into next
-  private state: 'filling' | 'complete' | 'refused' = 'filling';
+  private state: 'filling' | 'complete' | 'handed' | 'refused' = 'filling';
   private error: unknown;
   private waiter: { resolve(sgl: SGL): void; reject(e: unknown): void } | undefined;
-  private claimed = false;
+  claimed = false;
   private dropped = false;             // no one claimed it before its response closed
   private readonly m: Meter;
   res: ServerResponse | undefined;
 
   constructor(readonly conn: Conn, length: number | undefined, private readonly lengthText: string, limit: number) {
     this.m = { limit, length, received: 0 };
+    conn.unclaimed.add(this);
   }
+
+  get received(): number { return this.m.received; }
 
   // The SGL, once Node has seen the head (and a handler may have claimed the body under a lower
   // limit): false if the body is refused before its first byte.
@@ -528,15 +603,19 @@ class Body {
     this.refuse(new BodyError(type, message, this.m));
   }
 
+  // The client went away: whatever was read goes back; a handler that asks is told.
   gone(): void {
     this.refuse(wentAway(this.m, true));
   }
 
+  // Refused, arriving or arrived: its buffers go back, and a waiting readBody() rejects.
   private refuse(e: unknown): false {
-    if (this.state !== 'filling') return false;
+    if (this.state === 'refused' || this.state === 'handed') return false;
     this.state = 'refused';
     this.error = e;
-    this.release();
+    this.sgl?.free();   // a pinned SGL's buffers go back once the socket reads elsewhere
+    this.sgl = undefined;
+    this.conn.settled(this);
     this.waiter?.reject(e);
     return false;
   }
@@ -544,12 +623,8 @@ class Body {
   private handOver(): SGL {
     const sgl = this.sgl!;
     this.sgl = undefined;
+    this.state = 'handed';
     return sgl;
-  }
-
-  private release(): void {
-    this.sgl?.free();   // a pinned SGL's buffers go back once the socket reads elsewhere
-    this.sgl = undefined;
   }
 
   // Node parsed the head: the request gets its headers as the client sent them, and the body.
@@ -569,8 +644,7 @@ class Body {
     if (this.claimed || this.state === 'refused') return;
     if (this.conn.s.destroyed) return this.gone();   // the client went away: readBody says so
     this.dropped = true;
-    if (this.state === 'filling') this.refuse(new MemsysError('ERR_MEMSYS_STATE', 'the response closed before the request body was read'));
-    else this.release();
+    this.refuse(new MemsysError('ERR_MEMSYS_STATE', 'the response closed before the request body was read'));
   }
 
   // readBody(): the body, under `limit` too.
@@ -578,13 +652,12 @@ class Body {
     if (mm !== this.conn.t.mm) throw invalidArg('mm', mm, "must be the MMSA takeBodies() reads this server's bodies into");
     if (this.claimed) throw new MemsysError('ERR_MEMSYS_STATE', 'the request body is already being read, or was read');
     if (this.dropped) throw new MemsysError('ERR_MEMSYS_STATE', 'the request body was dropped: its response closed before it was read');
-    this.claimed = true;
     if (limit < this.m.limit) {
       this.m.limit = limit;
-      const over = (this.m.length ?? this.m.received) > limit;
-      if (over && this.state === 'filling') this.refuse(tooLarge(this.m));
-      else if (over && this.state === 'complete') { this.state = 'refused'; this.error = tooLarge(this.m); this.release(); }
+      if ((this.m.length ?? this.m.received) > limit) this.refuse(tooLarge(this.m));
     }
+    this.claimed = true;
+    this.conn.settled(this);
     if (this.state === 'complete') return Promise.resolve(this.handOver());
     if (this.state === 'refused') return Promise.reject(this.error);
     return new Promise<SGL>((resolve, reject) => { this.waiter = { resolve, reject }; });
@@ -592,10 +665,28 @@ class Body {
 }
 
 // ---- the framing ---------------------------------------------------------------------------------
+//
+// As strict as Node's parser (llhttp, without insecureHTTPParser) or stricter: what it would refuse
+// is refused here, and a head with anything unusual goes to Node whole, for it to decide.
 
-const LINE_MAX = 4096;
+const EXT_MAX = 16 << 10;          // a chunk line's extensions, at most (as Node: HPE_CHUNK_EXTENSIONS_OVERFLOW)
+const LINE_MAX = EXT_MAX + 64;
 const CR = 13;
 const LF = 10;
+const HTAB = 9;
+const SP = 32;
+const DQUOTE = 34;
+const SEMI = 59;
+const EQUALS = 61;
+const BACKSLASH = 92;
+
+// RFC 9110 5.6.2: the characters of a token.
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;   // RFC 9110 5.5: no control but HTAB
+const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
+const BARE_CR_LF = /\r(?!\n)|(?<!\r)\n/;
 
 // The index after a head's CRLFCRLF, from `at`, or -1.
 function headEnd(b: Uint8Array, at: number): number {
@@ -611,19 +702,65 @@ function lineEnd(b: Uint8Array, at: number): number {
   return i > at && b[i - 1] === CR ? i + 1 : i < 0 ? -1 : -2;
 }
 
-// A chunk line's size (RFC 9112 7.1: hex digits, then extensions after ';'), or -1.
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  const l = c | 32;
+  return l >= 97 && l <= 102 ? l - 87 : -1;
+}
+
+// A chunk line's size (RFC 9112 7.1: hex digits, then `;name[=value]` extensions, the value a
+// token or a quoted string, no whitespace anywhere, as Node takes them), or -1.
 function chunkSize(l: Uint8Array): number {
   let n = 0;
   let i = 0;
-  for (; i < l.length && i < 12; i++) {
-    const c = l[i];
-    const d = c >= 48 && c <= 57 ? c - 48 : (c | 32) >= 97 && (c | 32) <= 102 ? (c | 32) - 87 : -1;
-    if (d < 0) break;
+  for (let d; i < l.length && (d = hexDigit(l[i])) >= 0; i++) {
     n = n * 16 + d;
+    if (n > Number.MAX_SAFE_INTEGER) return -1;
   }
-  if (i === 0) return -1;
-  if (i < l.length && l[i] !== 0x3b && l[i] !== 0x20 && l[i] !== 0x09) return -1;
+  if (i === 0 || l.length - i > EXT_MAX) return -1;
+  while (i < l.length) {
+    if (l[i++] !== SEMI) return -1;
+    const name = i;
+    while (i < l.length && TCHAR[l[i]]) i++;
+    if (i === name) return -1;
+    if (i === l.length || l[i] !== EQUALS) continue;
+    i++;
+    if (i < l.length && l[i] === DQUOTE) i = quotedEnd(l, i);
+    else while (i < l.length && TCHAR[l[i]]) i++;
+    if (i < 0) return -1;
+  }
   return n;
+}
+
+// The index after the quoted string (RFC 9110 5.6.4) at `at`, or -1.
+function quotedEnd(l: Uint8Array, at: number): number {
+  for (let i = at + 1; i < l.length; i++) {
+    if (l[i] === DQUOTE) return i + 1;
+    if (l[i] === BACKSLASH) i++;   // a quoted pair: the character after it as it is
+    if (i === l.length || !isText(l[i])) return -1;
+  }
+  return -1;
+}
+
+// HTAB, SP, visible characters and obs-text: no other control.
+const isText = (c: number) => c === HTAB || (c >= SP && c !== 0x7f);
+
+// A trailer line (without its CRLF) is a header field, and not one that frames the message.
+function isTrailer(l: Uint8Array): boolean {
+  const text = Buffer.from(l.buffer, l.byteOffset, l.length).toString('latin1');
+  const colon = text.indexOf(':');
+  if (colon <= 0 || !TOKEN.test(text.slice(0, colon)) || !FIELD_VALUE.test(text.slice(colon + 1))) return false;
+  const name = text.slice(0, colon).toLowerCase();
+  return name !== 'content-length' && name !== 'transfer-encoding';
+}
+
+// RFC 9110 5.6.3: optional whitespace is SP and HTAB, nothing else.
+function trimOWS(v: string): string {
+  let a = 0;
+  let b = v.length;
+  while (a < b && (v.charCodeAt(a) === SP || v.charCodeAt(a) === HTAB)) a++;
+  while (b > a && (v.charCodeAt(b - 1) === SP || v.charCodeAt(b - 1) === HTAB)) b--;
+  return v.slice(a, b);
 }
 
 interface Head {
@@ -639,9 +776,11 @@ interface Head {
 // The framing of a head, or undefined when it is not plain enough to take (Node then decides).
 function parseHead(h: Uint8Array): Head | undefined {
   const text = Buffer.from(h.buffer, h.byteOffset, h.length).toString('latin1');
+  // A CR or LF that is not a CRLF ends a line for a lenient parser and not for this one.
+  if (BARE_CR_LF.test(text)) return undefined;
   const first = text.indexOf('\r\n');
   const [method, url, version, extra] = text.slice(0, first).split(' ');
-  if (extra !== undefined || !url || (version !== 'HTTP/1.1' && version !== 'HTTP/1.0') || method === 'CONNECT') return undefined;
+  if (extra !== undefined || !TOKEN.test(method) || !url || !TARGET.test(url) || (version !== 'HTTP/1.1' && version !== 'HTTP/1.0') || method === 'CONNECT') return undefined;
   let length: number | undefined;
   let lengthText = '';
   let lengthAt = -1;
@@ -649,19 +788,19 @@ function parseHead(h: Uint8Array): Head | undefined {
   for (let at = first + 2; at < text.length - 2;) {
     const eol = text.indexOf('\r\n', at);
     const colon = text.indexOf(':', at);
-    if (colon < 0 || colon > eol || /[\s]/.test(text[at])) return undefined;
+    if (colon < 0 || colon > eol) return undefined;
     const name = text.slice(at, colon);
-    if (/[\s]/.test(name)) return undefined;
+    const value = text.slice(colon + 1, eol);
+    if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) return undefined;
     const lower = name.toLowerCase();
     if (lower === 'content-length') {
       if (lengthAt >= 0) return undefined;
-      const raw = text.slice(colon + 1, eol);
-      lengthText = raw.trim();
+      lengthText = trimOWS(value);
       if (!/^\d{1,15}$/.test(lengthText)) return undefined;
-      lengthAt = colon + 1 + raw.indexOf(lengthText);
+      lengthAt = colon + 1 + value.indexOf(lengthText);
       length = Number(lengthText);
     } else if (lower === 'transfer-encoding') {
-      if (te++ > 0 || text.slice(colon + 1, eol).trim().toLowerCase() !== 'chunked' || version !== 'HTTP/1.1') return undefined;
+      if (te++ > 0 || trimOWS(value).toLowerCase() !== 'chunked' || version !== 'HTTP/1.1') return undefined;
     } else if (lower === 'upgrade') {
       return undefined;
     }
@@ -675,10 +814,34 @@ function parseHead(h: Uint8Array): Head | undefined {
       for (const l of text.slice(first + 2, -4).split('\r\n')) {
         const c = l.indexOf(':');
         const k = l.slice(0, c).toLowerCase();
-        const v = l.slice(c + 1).trim();
+        const v = trimOWS(l.slice(c + 1));
         out[k] = k in out ? `${out[k]}, ${v}` : v;
       }
       return out;
     },
   };
+}
+
+// ---- the accepted socket ---------------------------------------------------------------------------
+
+// What the server's 'connection' listeners do with the socket they were given (which no longer has
+// the connection's handle) reaches the connection: its timeout, TCP options, counts and references.
+function stand(s0: Net, s: Net): void {
+  Object.defineProperties(s0, {
+    bytesRead: { get: () => s.bytesRead, configurable: true },
+    bytesWritten: { get: () => s.bytesWritten, configurable: true },
+  });
+  s0.setNoDelay = (noDelay?: boolean) => { s.setNoDelay(noDelay); return s0; };
+  s0.setKeepAlive = (enable?: boolean, delay?: number) => { s.setKeepAlive(enable, delay); return s0; };
+  s0.setTimeout = (ms: number, cb?: () => void) => {
+    s.setTimeout(ms);
+    if (cb) {
+      if (ms === 0) s0.removeListener('timeout', cb);
+      else s0.once('timeout', cb);
+    }
+    return s0;
+  };
+  s0.ref = () => { s.ref(); return s0; };
+  s0.unref = () => { s.unref(); return s0; };
+  s.on('timeout', () => s0.emit('timeout'));
 }
