@@ -17,9 +17,9 @@
 // Knobs for a narrower or a diagnostic run: BENCH_STRATEGIES, BENCH_SIZES, BENCH_ROUTES (also
 // 'send', not in the default run), BENCH_REPS, BENCH_SCALE, BENCH_AFTER (ms, comma list),
 // MEMSYS_OPTS (the memsys server's MMSA options, JSON), BENCH_MEMSYS_SEND=window,
-// BENCH_SERVER_FLAGS (node flags for the servers: --cpu-prof, --trace-gc).
+// BENCH_SERVER_FLAGS (node flags for the servers: --cpu-prof, --trace-gc), BENCH_PIN=0 (no core pinning).
 
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { LoadResult, LoadSpec } from './server/load.js';
@@ -69,6 +69,21 @@ const AFTER_MS = process.env.BENCH_AFTER ? process.env.BENCH_AFTER.split(',').ma
 const MEMSYS_OPTS = process.env.MEMSYS_OPTS ?? JSON.stringify({ timeIval: 250, madvise: 'dontneed', housekeeping: true, shared: false, budget: { hold: 2, shrink: 1 } });
 
 // ---- child processes ----------------------------------------------------------------------------
+
+// The servers on the first core, the load generator on the others (BENCH_PIN=0: anywhere), with
+// util-linux's taskset: otherwise the scheduler moves them onto one core now and then, and a
+// latency percentile measures that more than the server. Undefined when not pinned.
+const PIN = process.env.BENCH_PIN !== '0' && os.cpus().length >= 2 ? { servers: '0', load: `1-${os.cpus().length - 1}` } : undefined;
+function pin(p: Proc, cpus: string | undefined): boolean {
+  if (cpus === undefined) return false;
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', cpus, String(p.child.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+let pinned = PIN !== undefined;
 
 const live = new Set<ChildProcess>();
 function killAll(): void {
@@ -149,11 +164,13 @@ async function sizeSet(rep: number, size: SizeSpec): Promise<Block[]> {
   const load = start('./server/load.ts', []);
   try {
     const blocks = new Map<Strategy, Block>();
+    await load.first;
+    pinned = pin(load, PIN?.load) && pinned;
     for (const [s, p] of servers) {
       const ready = await p.first as { port: number; rss: number; heap: HeapFigures };
+      pinned = pin(p, PIN?.servers) && pinned;
       blocks.set(s, { rep, strategy: s, size, port: ready.port, idle: ready.rss, idleHeap: ready.heap, cells: [], after: [] });
     }
-    await load.first;
     let turn = rep;
     for (const route of ROUTES) {
       for (const { c, amount } of size.cells) {
@@ -336,7 +353,7 @@ if (problems.length) {
 const mdAll = [
   '### 10. HTTP server: upload, echo, download',
   '',
-  `${cpus[0]?.model ?? 'cpu'}, ${cpus.length} cores; node ${process.version}; ${REPS} rep(s), medians; ${new Date().toISOString().slice(0, 10)}; load average ${loadStart.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end; memsys \`${MEMSYS_OPTS}\`.`,
+  `${cpus[0]?.model ?? 'cpu'}, ${cpus.length} cores; node ${process.version}; ${REPS} rep(s), medians; ${new Date().toISOString().slice(0, 10)}; load average ${loadStart.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end; ${pinned ? `servers on core ${PIN!.servers}, the load generator on ${PIN!.load} (taskset)` : 'not pinned to cores'}; memsys \`${MEMSYS_OPTS}\`.`,
   '',
   ...md,
   '#### RSS of the server process',

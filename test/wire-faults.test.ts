@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import http from 'node:http';
 import net, { type Socket } from 'node:net';
 import { readBody, takeBodies } from '../src/node/index.js';
-import { closeServer, inUse, pattern, request, sglSha, sha, throwsCode, tick, until } from './helpers.js';
+import { closeServer, inUse, listen, pattern, request, sglSha, sha, throwsCode, tick, until } from './helpers.js';
 import { Raw, answerTo, bytes, describe, drained, head, json, mm, serving, settles } from './wire-client.js';
 
 // Bytes the pool has handed out.
@@ -347,6 +347,40 @@ test('takeBodies: a readAhead that is not a byte count is ERR_MEMSYS_INVALID_ARG
     assert.ok(held >= 3 << 20 && held <= (4 << 20) + (512 << 10), `held ${held} bytes with a read-ahead of 4 MiB`);
     assert.is(json((await one).body).sha, sha(data));
   });
+});
+
+// ---- closing the server ------------------------------------------------------------------------------
+
+test('server.close() spares a keep-alive connection whose next request is arriving (its head or its body), as Node does without takeBodies', async () => {
+  const outcomes = async (take: boolean) => {
+    const out: Record<string, string> = {};
+    for (const mode of ['head', 'body']) {
+      const server = http.createServer(async (req, res) => {
+        const b = await readBody(mm, req);
+        res.end(`got ${b.len}`);
+        b.free();
+      });
+      if (take) takeBodies(mm, server);
+      const port = await listen(server);
+      const c = await Raw.open(port);
+      c.send(`${head('POST', '/a', { 'Content-Length': 2 })}ab`);
+      await c.answer('the first request');
+      c.send(mode === 'head' ? 'POST /b HTTP/1.1\r\nHost: x\r\n' : `${head('POST', '/b', { 'Content-Length': 10 })}abc`);
+      await tick(50);
+      server.close();
+      await tick(50);
+      c.send(mode === 'head' ? 'Content-Length: 3\r\n\r\nxyz' : 'defghij');
+      await settles(() => c.closed || c.replies.length >= 2, 2000);
+      out[mode] = c.replies.map((r) => r.body.toString()).join(', ');
+      c.destroy();
+      server.closeAllConnections();
+      await drained(`close, ${mode}`);
+    }
+    return out;
+  };
+  const expected = { head: 'got 2, got 3', body: 'got 2, got 10' };
+  assert.equal(await outcomes(false), expected, 'without takeBodies');
+  assert.equal(await outcomes(true), expected, 'with takeBodies');
 });
 
 test.run();

@@ -89,7 +89,24 @@ export function takeBodies(mm: MMSA, server: http.Server, opts: TakeOptions = {}
     if (ev === 'request' || ev === 'checkContinue' || ev === 'checkExpectation') t.link(args[0] as IncomingMessage, args[1] as ServerResponse);
     return Reflect.apply(emit, this, [ev, ...args]) as boolean;
   };
+  // Node counts a connection idle once its parser has a whole request, which here is as soon as a
+  // head is: one whose next head or body is still arriving is spared by close(), as Node spares it
+  // when its parser is part-way through a request.
+  const closeIdle = server.closeIdleConnections;
+  server.closeIdleConnections = function (this: http.Server): void {
+    const arriving = t.arriving();
+    for (const s of arriving) s.destroy = spare;
+    try {
+      closeIdle.call(this);
+    } finally {
+      for (const s of arriving) Reflect.deleteProperty(s, 'destroy');
+    }
+  };
   (server as { pauseOnConnect?: boolean }).pauseOnConnect = true;
+}
+
+function spare(this: net.Socket): net.Socket {
+  return this;
 }
 
 const taking = new WeakSet<http.Server>();
@@ -137,6 +154,11 @@ class Taker {
     this.conns.add(conn);
     this.watch();
     this.own.call(this.server, conn.s);
+  }
+
+  // The sockets of connections part-way through a request's head or body.
+  arriving(): Net[] {
+    return [...this.conns].filter((c) => c.arriving).map((c) => c.s);
   }
 
   // A request Node has parsed: its body (if taken) learns its request and response.
@@ -209,6 +231,10 @@ class Conn {
     stand(s0, this.s);
     this.s.on('close', () => this.closed(s0));
     this.s.on('resume', () => { if (this.pending) this.feed(this.takePending()); });
+  }
+
+  get arriving(): boolean {
+    return this.since !== 0 && !this.s.destroyed;
   }
 
   // Where the next read goes: the body's SGL when its bytes come next, else the scratch buffer.
