@@ -144,7 +144,7 @@ async function stop(p: Proc): Promise<void> {
 interface PoolFigures { arenas: number; kept: number; retired: number; ticks: number }
 interface HeapFigures { heapTotal: number; external: number }
 interface ServerRead {
-  gcMs: number; gcCount: number; gcMajorMs: number; peak: number; rss: number; served: number; failed: number; lastError: string;
+  gcMs: number; gcCount: number; gcMajorMs: number; gcMaxMs: number; loopMaxMs: number; peak: number; rss: number; served: number; failed: number; lastError: string;
   cpuMs: number; faults: number; pool?: PoolFigures;
 }
 interface Cell { route: Route; c: number; load: LoadResult; server: ServerRead }
@@ -196,7 +196,7 @@ async function sizeSet(rep: number, size: SizeSpec): Promise<Block[]> {
           }
           if (result.stopped) problems.push(`${where}: stopped by the ${MAX_MS} ms bound after ${result.ok} of ${amount} requests`);
           b.cells.push({ route, c, load: result, server: read });
-          process.stdout.write(`  ${where.padEnd(34)} ${f0(result.rps).padStart(6)} req/s  p50 ${f2(result.p50).padStart(7)}  p99 ${f2(result.p99).padStart(7)} ms  GC ${f1(read.gcMs).padStart(6)} ms (${read.gcCount})  CPU ${f2(read.cpuMs / Math.max(1, result.ok)).padStart(5)} ms/req  faults ${f0(read.faults / Math.max(1, result.ok)).padStart(5)}/req  peak ${mib(read.peak)} MiB  ${f0(result.ms)} ms\n`);
+          process.stdout.write(`  ${where.padEnd(34)} ${f0(result.rps).padStart(6)} req/s  p50 ${f2(result.p50).padStart(7)}  p99 ${f2(result.p99).padStart(7)} ms  GC ${f1(read.gcMs).padStart(6)} ms (${read.gcCount}, longest ${f1(read.gcMaxMs)})  stall ${f1(read.loopMaxMs).padStart(5)} ms  CPU ${f2(read.cpuMs / Math.max(1, result.ok)).padStart(5)} ms/req  faults ${f0(read.faults / Math.max(1, result.ok)).padStart(5)}/req  peak ${mib(read.peak)} MiB  ${f0(result.ms)} ms\n`);
         }
       }
     }
@@ -246,13 +246,13 @@ console.log(`  ${cpus.length} cores, node ${process.version}; ${REPS} rep(s), st
 const blocks: Block[] = [];
 for (let rep = 0; rep < REPS; rep++) for (const size of SIZES) blocks.push(...await sizeSet(rep, size));
 
-interface Agg { rps: number; p50: number; p99: number; cpu: number; gcMs: number; gcCount: number; gcPerReq: number; peak: number }
-const KEYS: (keyof Agg)[] = ['rps', 'p50', 'p99', 'cpu', 'gcMs', 'gcCount', 'gcPerReq', 'peak'];
+interface Agg { rps: number; p50: number; p99: number; cpu: number; gcMs: number; gcCount: number; gcPerReq: number; stall: number; gcMax: number; peak: number }
+const KEYS: (keyof Agg)[] = ['rps', 'p50', 'p99', 'cpu', 'gcMs', 'gcCount', 'gcPerReq', 'stall', 'gcMax', 'peak'];
 const cellsOf = (strategy: Strategy, size: SizeSpec, route: Route, c: number) =>
   Array.from({ length: REPS }, (_, rep) => blocks.find((b) => b.rep === rep && b.strategy === strategy && b.size === size)!.cells.find((x) => x.route === route && x.c === c)!);
 const figures = (x: Cell): Agg => {
   const n = Math.max(1, x.load.ok);
-  return { rps: x.load.rps, p50: x.load.p50, p99: x.load.p99, cpu: x.server.cpuMs / n, gcMs: x.server.gcMs, gcCount: x.server.gcCount, gcPerReq: x.server.gcMs / n, peak: x.server.peak };
+  return { rps: x.load.rps, p50: x.load.p50, p99: x.load.p99, cpu: x.server.cpuMs / n, gcMs: x.server.gcMs, gcCount: x.server.gcCount, gcPerReq: x.server.gcMs / n, stall: x.server.loopMaxMs, gcMax: x.server.gcMaxMs, peak: x.server.peak };
 };
 // Medians over the reps, and each ratio the median of the reps' ratios: both strategies of a ratio
 // ran in the same rep one after the other.
@@ -279,7 +279,7 @@ function mem(strategy: Strategy, size: SizeSpec): Mem {
 
 const md: string[] = [];
 const out: string[] = [];
-const head = ['route', 'conc.', 'strategy', 'req/s', 'vs rb', 'p50 ms', 'vs rb', 'p99 ms', 'vs rb', 'server CPU ms/req', 'vs rb', 'GC ms (collections)', 'GC/req vs rb', 'peak RSS MiB', 'vs rb'];
+const head = ['route', 'conc.', 'strategy', 'req/s', 'vs rb', 'p50 ms', 'vs rb', 'p99 ms', 'vs rb', 'server CPU ms/req', 'vs rb', 'GC ms (collections)', 'GC/req vs rb', 'longest stall ms (GC)', 'peak RSS MiB', 'vs rb'];
 type Ratios = { rps: number; p99: number; gc: number; route: Route; c: number };
 const memsysRatios = new Map<string, Ratios[]>();
 for (const size of SIZES) {
@@ -293,12 +293,12 @@ for (const size of SIZES) {
           memsysRatios.set(key, [...memsysRatios.get(key) ?? [], { rps: vs.rps, p99: vs.p99, gc: vs.gcPerReq, route, c }]);
         }
         rows.push([route, String(c), s, f0(a.rps), fx(vs.rps), f2(a.p50), fx(vs.p50), f2(a.p99), fx(vs.p99), f2(a.cpu), fx(vs.cpu),
-          `${f1(a.gcMs)} (${f0(a.gcCount)})`, fx(vs.gcPerReq), mib(a.peak), fx(vs.peak)]);
+          `${f1(a.gcMs)} (${f0(a.gcCount)})`, fx(vs.gcPerReq), `${f1(a.stall)} (${f1(a.gcMax)})`, mib(a.peak), fx(vs.peak)]);
       }
     }
   }
   md.push(`#### ${size.label} bodies`, '', markdown(head, rows), '');
-  out.push(`${size.label} bodies`, ...rows.map((r) => `  ${r[0].padEnd(8)} c=${r[1].padEnd(3)} ${r[2].padEnd(11)} ${r[3].padStart(6)} req/s ${r[4].padStart(6)}  p50 ${r[5].padStart(6)} ${r[6].padStart(6)}  p99 ${r[7].padStart(6)} ${r[8].padStart(6)}  CPU ${r[9].padStart(6)} ${r[10].padStart(6)}  GC ${r[11].padStart(12)} ${r[12].padStart(6)}  peak ${r[13].padStart(5)} ${r[14].padStart(6)}`), '');
+  out.push(`${size.label} bodies`, ...rows.map((r) => `  ${r[0].padEnd(8)} c=${r[1].padEnd(3)} ${r[2].padEnd(11)} ${r[3].padStart(6)} req/s ${r[4].padStart(6)}  p50 ${r[5].padStart(6)} ${r[6].padStart(6)}  p99 ${r[7].padStart(6)} ${r[8].padStart(6)}  CPU ${r[9].padStart(6)} ${r[10].padStart(6)}  GC ${r[11].padStart(12)} ${r[12].padStart(6)}  stall ${r[13].padStart(11)}  peak ${r[14].padStart(5)} ${r[15].padStart(6)}`), '');
 }
 
 // RSS: idle before any load, the highest peak of the set, and as it falls after the last load.
@@ -354,6 +354,8 @@ const mdAll = [
   '### 10. HTTP server: upload, echo, download',
   '',
   `${cpus[0]?.model ?? 'cpu'}, ${cpus.length} cores; node ${process.version}; ${REPS} rep(s), medians; ${new Date().toISOString().slice(0, 10)}; load average ${loadStart.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end; ${pinned ? `servers on core ${PIN!.servers}, the load generator on ${PIN!.load} (taskset)` : 'not pinned to cores'}; memsys \`${MEMSYS_OPTS}\`.`,
+  '',
+  "\"Longest stall\": the server's longest event-loop delay in the measured run (monitorEventLoopDelay), and in brackets its longest collection; a p99 above the p50's neighbourhood is one of those.",
   '',
   ...md,
   '#### RSS of the server process',
