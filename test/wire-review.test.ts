@@ -1,0 +1,92 @@
+// Review of takeBodies(): defects left after "takeBodies under faults and hostile input", each
+// shown by a test that fails without its fix.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import http from 'node:http';
+import net, { type Socket } from 'node:net';
+import { MMSA, readBody, takeBodies } from '../src/node/index.js';
+import { closeServer, inUse, listen, tick } from './helpers.js';
+import { Raw, answerError, bytes, describe, head, mm, serving, settles } from './wire-client.js';
+
+// Errors thrown out of libuv callbacks (a server process would die of them).
+async function catchingUncaught<T>(run: (uncaught: unknown[]) => Promise<T>): Promise<T> {
+  const uncaught: unknown[] = [];
+  const catcher = (e: unknown) => { uncaught.push(e); };
+  process.prependListener('uncaughtException', catcher);
+  try {
+    return await run(uncaught);
+  } finally {
+    process.removeListener('uncaughtException', catcher);
+  }
+}
+
+// ---- a read aimed at a body when the connection times out ------------------------------------
+
+// A 'clientError' listener that answers with end() (as Node's documentation does) leaves the
+// connection readable (an http server's sockets allow half-open). The read the socket was aimed at
+// (the body's SGL) still arrives, and onRead counts it into `left` whatever the phase: a body
+// that reaches its end there moves the connection out of Closing into ChunkEnd, and from there
+// the client's bytes are parsed again, with no body (a TypeError) or into Node (a request after
+// the connection timed out).
+// A client that keeps writing after the server has ended its side (as a client may).
+async function halfOpen(port: number): Promise<{ send(d: string): void; destroy(): void }> {
+  const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  s.on('error', () => {});
+  s.on('data', () => {});
+  await new Promise((r) => s.once('connect', r));
+  return { send: (d) => { s.write(bytes(d)); }, destroy: () => s.destroy() };
+}
+
+// Reads the body; a failure is left to the 'clientError' listener's answer.
+const quiet = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+  try {
+    (await readBody(mm, req, { limit: 8 << 20 })).free();
+    res.end('read');
+  } catch { /* answered by clientError */ }
+};
+
+function timingOut(s: http.Server, seen: string[], codes: string[]): void {
+  s.requestTimeout = 300;
+  s.headersTimeout = 200;
+  s.on('clientError', (e: { code?: string }, sock: Socket) => {
+    codes.push(e.code ?? String(e));
+    sock.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
+  s.on('request', (req) => { seen.push(req.url!); });
+}
+
+test('requestTimeout mid-body, a clientError listener that end()s: the rest of the body does not bring the connection back to life (no TypeError out of onread)', () => catchingUncaught(async (uncaught) => {
+  const seen: string[] = [];
+  const codes: string[] = [];
+  await serving({ setup: (s) => timingOut(s, seen, codes), handler: quiet }, async ({ port }) => {
+    const c = await halfOpen(port);
+    c.send(`${head('POST', '/slow', { 'Content-Length': 1000 })}${'a'.repeat(100)}`);
+    await settles(() => codes.length > 0, 2000);
+    assert.equal(codes, ['ERR_HTTP_REQUEST_TIMEOUT'], 'the body timed out');
+    c.send('b'.repeat(900));   // the rest of the body: lands in the SGL the socket was aimed at
+    await tick(50);
+    c.send('\r\n5\r\nhello\r\n');
+    await tick(100);
+    c.destroy();
+  });
+  assert.equal(uncaught.map((e) => String(e)), [], 'nothing thrown out of the socket\'s read callback');
+}));
+
+test('requestTimeout mid-body, a clientError listener that end()s: no request is read off the connection afterwards', () => catchingUncaught(async (uncaught) => {
+  const seen: string[] = [];
+  const codes: string[] = [];
+  await serving({ setup: (s) => timingOut(s, seen, codes), handler: quiet }, async ({ port }) => {
+    const c = await halfOpen(port);
+    c.send(`${head('POST', '/slow', { 'Content-Length': 1000 })}${'a'.repeat(100)}`);
+    await settles(() => codes.length > 0, 2000);
+    c.send('b'.repeat(900));
+    await tick(50);
+    c.send(`\r\n0\r\n\r\n${head('GET', '/smuggled')}`);
+    await tick(200);
+    c.destroy();
+  });
+  assert.equal(seen, ['/slow'], 'no request after the timeout');
+  assert.equal(uncaught, []);
+}));
+
+test.run();
