@@ -260,8 +260,10 @@ class Conn {
   private onRead(n: number): boolean {
     const a = this.aimed;
     if (a) {
-      // The bytes are in the body's SGL (counted in unless it was refused since).
+      // The bytes are in the body's SGL (counted in unless it was refused since). A connection
+      // that stopped (timed out) since the read was aimed drops them: its phase is Closing.
       a.wrote(n);
+      if (this.phase !== Phase.Length && this.phase !== Phase.ChunkData) return this.mayRead();
       this.left -= n;
       if (this.left === 0) this.endOfData();
       return this.mayRead();
