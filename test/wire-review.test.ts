@@ -89,4 +89,49 @@ test('requestTimeout mid-body, a clientError listener that end()s: no request is
   assert.equal(uncaught, []);
 }));
 
+// ---- a body refused in the buffer callback, with reading stopped ------------------------------------
+
+// onStreamRead calls the read callback, then the buffer generator (target()), then readStop() if
+// the callback said false. A body refused inside target() (the pool has no room for its next
+// buffer) is settled there: settled() sees the read-ahead free again and calls s.resume(), which
+// does nothing (the handle is still reading), and then libuv stops. Nothing starts it again.
+test('a body refused for want of pool room just as the read-ahead fills: the connection reads on (the rest dropped, the next request answered)', async () => {
+  const small = new MMSA({ name: 'oom', arenaSize: 1 << 20, housekeeping: false, env: {}, budget: { ceiling: 1 << 20 } });
+  small.init();
+  const held: Uint8Array[] = [];
+  try { for (;;) held.push(small.allocSize(65536)); } catch { /* full */ }
+  const errors: string[] = [];
+  const server = http.createServer(async (req, res) => {
+    try {
+      if (req.method === 'POST') {
+        await tick(300);
+        (await readBody(small, req, { limit: 8 << 20 })).free();
+      }
+      res.end('ok');
+    } catch (e) {
+      errors.push((e as { code?: string }).code ?? String(e));
+      answerError(res, e);
+    }
+  });
+  takeBodies(small, server, { limit: 8 << 20, sbufSize: 65536, readAhead: 128 << 10 });
+  const port = await listen(server);
+  try {
+    // Room for two buffers: the SGL's first two; its third is refused, just as the read-ahead fills.
+    small.free(held.pop()!);
+    small.free(held.pop()!);
+    const c = await Raw.open(port);
+    c.send(Buffer.concat([bytes(head('POST', '/big', { 'Content-Length': 1 << 20 })), Buffer.alloc(1 << 20, 7), bytes(head('GET', '/after'))]));
+    const rs = await c.answers(2, 'the refused upload and the request after it');
+    assert.equal(rs.map((r) => r.status), [500, 200]);
+    assert.equal(errors.length, 1, 'the upload was refused');
+    c.destroy();
+  } finally {
+    await closeServer(server);
+    for (const b of held) small.free(b);
+  }
+  await settles(() => inUse(small) === 0, 1000);
+  assert.is(inUse(small), 0, 'the small pool holds nothing');
+  small.terminate();
+});
+
 test.run();
