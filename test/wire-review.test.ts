@@ -134,4 +134,41 @@ test('a body refused for want of pool room just as the read-ahead fills: the con
   small.terminate();
 });
 
+// ---- timeouts while Node holds the socket back --------------------------------------------------
+
+// A client that reads no responses: Node pauses the socket once a request comes with the last
+// response unsent (parserOnIncoming), and keeps it paused while that request is unanswered. A head begun in the same read is still parsed by Node, and
+// its headersTimeout ends the connection. takeBodies keeps that head in `pending` without starting
+// its clock, and check() skips a paused connection: the connection is held for as long as the
+// client likes.
+test("a head begun while Node has paused the socket (a client that reads no responses) is timed by headersTimeout, as on Node's own server", async () => {
+  const closes = async (take: boolean): Promise<boolean> => {
+    const server = http.createServer({ connectionsCheckingInterval: 50, headersTimeout: 300, requestTimeout: 600 }, (req, res) => {
+      // /two is answered late: until then Node keeps the socket paused (an answer queued at once
+      // would let socketOnDrain resume it).
+      if (req.url === '/big') res.end(Buffer.alloc(32 << 20));
+      else setTimeout(() => { if (!res.destroyed) res.end('late'); }, 3000).unref();
+    });
+    let closed = false;
+    server.on('connection', (s: Socket) => s.on('close', () => { closed = true; }));
+    if (take) takeBodies(mm, server);
+    const port = await listen(server);
+    const c = net.connect(port, '127.0.0.1');
+    c.on('error', () => {});
+    await new Promise((r) => c.once('connect', r));
+    c.pause();   // reads nothing: the 32 MiB answer backs up
+    try {
+      c.write(head('GET', '/big'));
+      await tick(200);
+      c.write(`${head('GET', '/two')}POST /three HTTP/1.1\r\nHost: x\r\n`);
+      return await settles(() => closed, 2000);
+    } finally {
+      c.destroy();
+      await closeServer(server);
+    }
+  };
+  assert.ok(await closes(false), "Node's own server ends the connection");
+  assert.ok(await closes(true), 'with takeBodies too');
+});
+
 test.run();
