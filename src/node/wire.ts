@@ -306,7 +306,12 @@ class Conn {
         case Phase.Head: {
           while (at + 1 < buf.length && buf[at] === CR && buf[at + 1] === LF) at += 2;   // RFC 9112 2.2: empty lines before a request
           if (at === buf.length) return;
-          if (this.s.isPaused()) return this.keep(buf, at);   // Node holds back pipelined requests
+          if (this.s.isPaused()) {   // Node holds back pipelined requests
+            // Node's parser would have begun an unfinished head, and timed it (its complete ones
+            // it would have parsed).
+            this.since = headEnd(buf, at) < 0 ? this.since || performance.now() : 0;
+            return this.keep(buf, at);
+          }
           const end = headEnd(buf, at);
           if (end < 0) {
             if (buf.length - at > this.t.headMax) return this.raw(buf.subarray(at));
@@ -504,7 +509,7 @@ class Conn {
 
   // The server's headersTimeout over a head that is still arriving, its requestTimeout over a body.
   check(now: number): void {
-    if (this.since === 0 || this.s.isPaused()) return;
+    if (this.since === 0) return;   // paused by Node or not, as Node's own timers
     const { headersTimeout, requestTimeout } = this.t.server;
     if (this.phase === Phase.Head) {
       if (headersTimeout > 0 && now - this.since > headersTimeout) this.timedOut();
