@@ -6,7 +6,7 @@ import http from 'node:http';
 import net, { type Socket } from 'node:net';
 import { MMSA, readBody, takeBodies } from '../src/node/index.js';
 import { closeServer, inUse, listen, tick } from './helpers.js';
-import { Raw, answerError, bytes, describe, head, mm, serving, settles } from './wire-client.js';
+import { Raw, answerError, bytes, head, mm, serving, settles } from './wire-client.js';
 
 // Errors thrown out of libuv callbacks (a server process would die of them).
 async function catchingUncaught<T>(run: (uncaught: unknown[]) => Promise<T>): Promise<T> {
