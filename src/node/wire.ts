@@ -282,9 +282,9 @@ class Conn {
   }
 
   // A body was asked for or let go: reading goes on if it was held back for it (and Node does not
-  // hold the socket back itself: its resume() starts the reads again).
-  // Deferred: settled() may run inside onStreamRead (a body refused in target()), whose readStop()
-  // for a callback that said false comes after it and would undo a resume() made here.
+  // hold the socket back itself: its resume() starts the reads again). On the next tick: this may
+  // run inside onStreamRead (a body refused in target()), whose readStop() for a callback that
+  // said false comes after it and would undo a resume() made now.
   settled(b: Body): void {
     this.unclaimed.delete(b);
     if (this.holding && this.mayRead()) {
