@@ -26,7 +26,9 @@
 // Reads that are not a body's data land in one scratch buffer the server's connections share
 // (libuv reads a socket and hands the bytes over before it reads the next); what is left of a head
 // or a chunk line when a read ends is copied aside. Memory a client makes the server hold is bounded
-// by what it sends, as in readBody(): an SGL grows one buffer at a time, as bytes arrive.
+// by what it sends, as in readBody(): an SGL grows one buffer at a time, as bytes arrive; and, of
+// bodies no handler has asked for yet, by the read-ahead: past it the connection stops reading
+// (its read callback returns false) until a handler asks for one or it is let go.
 //
 // Node's parser sees a Content-Length of zeros (its digits overwritten, the head's length kept) or
 // a chunked head followed by its last chunk; the request's headers are put back before the
@@ -34,7 +36,8 @@
 // bodies reads them with readBody() (a `filter` leaves some to Node, read as usual).
 //
 // Node's headersTimeout and requestTimeout see a head complete at once and a request without a
-// body; they are applied here to the head as it arrives and to the body.
+// body; they are applied here to the head as it arrives and to the body, and end as Node's own
+// timers end a connection (its socket error listener: 'clientError', or a 408).
 
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
