@@ -8,6 +8,7 @@
 // bottleneck, so the body is dropped unread; and its latency histogram has 1 ms resolution, too
 // coarse for 64 KiB bodies, so latencies are taken from its 'response' events (float ms) instead.
 
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 
 export interface LoadSpec {
@@ -17,6 +18,7 @@ export interface LoadSpec {
   connections: number;
   amount: number;          // requests
   maxMs: number;           // stop by then even if `amount` is not reached
+  rate?: number;           // requests/s over all connections (autocannon's overallRate); default: as fast as answered
 }
 
 export interface LoadResult {
@@ -31,6 +33,7 @@ export interface LoadResult {
   p90: number;
   p99: number;
   max: number;
+  stall: number;           // ms, this process's longest event-loop delay: time its latencies include
 }
 
 const bodies = new Map<number, Buffer>();
@@ -57,11 +60,14 @@ function run(spec: LoadSpec): Promise<LoadResult> {
     let first = 0;
     let last = 0;
     let stopped = false;
+    const loop = monitorEventLoopDelay({ resolution: 5 });
+    loop.enable();
     const inst = autocannon({
       url: spec.url,
       method: spec.method,
       connections: spec.connections,
       amount: spec.amount,
+      ...(spec.rate ? { overallRate: spec.rate } : {}),
       timeout: 60,
       sampleInt: 50, // the result is produced at a sample tick: keep the tail after the last response short
       headers: spec.bodyBytes ? { 'content-type': 'application/octet-stream' } : {},
@@ -71,6 +77,7 @@ function run(spec: LoadSpec): Promise<LoadResult> {
       },
     }, (err: Error | null, res: { errors: number; timeouts: number; non2xx: number }) => {
       clearTimeout(timer);
+      loop.disable();
       if (err) return reject(err);
       const s = Float64Array.from(lat).sort();
       const ms = last - first;
@@ -78,6 +85,7 @@ function run(spec: LoadSpec): Promise<LoadResult> {
         ok: lat.length, non2xx: Math.max(non2xx, res.non2xx), errors: res.errors, timeouts: res.timeouts, stopped,
         ms, rps: ms > 0 ? (lat.length * 1000) / ms : 0,
         p50: pct(s, 50), p90: pct(s, 90), p99: pct(s, 99), max: s.length ? s[s.length - 1] : NaN,
+        stall: loop.max / 1e6,
       });
     });
     first = performance.now();
