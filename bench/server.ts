@@ -16,7 +16,7 @@
 //
 // Knobs for a narrower or a diagnostic run: BENCH_STRATEGIES, BENCH_SIZES, BENCH_ROUTES (also
 // 'send', not in the default run), BENCH_REPS, BENCH_SCALE, BENCH_AFTER (ms, comma list),
-// MEMSYS_OPTS (the memsys server's MMSA options, JSON), BENCH_MEMSYS_SEND=window,
+// MEMSYS_OPTS (the memsys server's MMSA options, JSON),
 // BENCH_SERVER_FLAGS (node flags for the servers: --cpu-prof, --trace-gc), BENCH_PIN=1 (pinned to cores).
 
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
@@ -258,7 +258,7 @@ const started = Date.now();
 const cpus = os.cpus();
 const loadStart = os.loadavg()[0];
 console.log(`\n10. HTTP server: upload / echo / download on 127.0.0.1, autocannon in another process${QUICK ? ' (BENCH_QUICK)' : ''}`);
-console.log(`  ${cpus.length} cores, node ${process.version}; ${REPS} rep(s), strategies rotate; memsys options ${MEMSYS_OPTS}${process.env.BENCH_MEMSYS_SEND ? `, BENCH_MEMSYS_SEND=${process.env.BENCH_MEMSYS_SEND}` : ''}; load average ${os.loadavg()[0].toFixed(1)}`);
+console.log(`  ${cpus.length} cores, node ${process.version}; ${REPS} rep(s), strategies rotate; memsys options ${MEMSYS_OPTS}; load average ${os.loadavg()[0].toFixed(1)}`);
 
 const blocks: Block[] = [];
 for (let rep = 0; rep < REPS; rep++) for (const size of SIZES) blocks.push(...await sizeSet(rep, size));

@@ -425,6 +425,44 @@ test('http: a pipelined request after a 413 is parsed and answered in turn', asy
   }
 });
 
+test("http: sendSGL keeps to the client's pace: to a client that stops reading it hands the socket what it takes and a MiB more, then the rest once it reads", async () => {
+  const n = 48 << 20;
+  const data = pattern(n, 21);
+  let sent: SGL | undefined;
+  const server = http.createServer((_req, res) => {
+    sent = mm.newSGL(n);
+    sent.write(data);
+    void sendSGL(res, sent);
+  });
+  const port = await listen(server);
+  const c = connect(port, '127.0.0.1');
+  const got: Buffer[] = [];
+  c.on('data', (d: Buffer) => got.push(d));
+  try {
+    await new Promise((r) => c.once('connect', r));
+    c.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => got.length > 0, 'the response began');
+    c.pause();   // the kernel's buffers fill, then the socket's queue
+    let handed = 0;
+    for (let i = 0; i < 30; i++) {
+      await tick(20);
+      handed = n - sent!.len;
+    }
+    // What left the SGL: the kernel's socket buffers on both ends, the socket's queue up to its
+    // high-water mark, and the window.
+    const queued = (c as Socket & { readableLength: number }).readableLength;
+    assert.ok(handed < 24 << 20, `${handed >> 20} MiB of ${n >> 20} MiB handed to a socket whose client reads nothing (${queued} B read into its stream)`);
+    c.resume();
+    await until(() => got.reduce((k, b) => k + b.length, 0) >= n, 'the whole body arrived once the client read', 10_000);
+    const all = Buffer.concat(got);
+    assert.is(sha(all.subarray(all.indexOf('\r\n\r\n') + 4)), sha(data));
+  } finally {
+    c.destroy();
+    await closeServer(server);
+  }
+  await drained('paced send');
+});
+
 test('http: sendSGL leaves Content-Length to a set Transfer-Encoding and out of a 204, sends what is unread, after sent headers too', async () => {
   const server = http.createServer(async (req, res) => {
     const b = await readBody(mm, req);

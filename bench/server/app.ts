@@ -35,7 +35,7 @@ import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import Fastify from 'fastify';
 import getRawBody from 'raw-body';
-import { MMSA, type MMSAOptions, type SGL, freeOnClose, readBody, sendSGL, takeBodies } from '../../src/node/index.js';
+import { MMSA, type MMSAOptions, type SGL, readBody, sendSGL, takeBodies } from '../../src/node/index.js';
 
 const STRATEGIES = ['memsys', 'memsys-wire', 'raw-body', 'concat', 'fastify', 'drain'] as const;
 type Strategy = (typeof STRATEGIES)[number];
@@ -116,19 +116,6 @@ let ticks = 0;
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
-// BENCH_MEMSYS_SEND=window: sendSGL as it is, but handing every chunk to the socket at once
-// (writeTo's window) rather than one per 'drain': what that change to sendSGL would give.
-function sendWindow(res: ServerResponse, sgl: SGL, opts: { free?: boolean } = {}): Promise<boolean> {
-  if (opts.free !== false) freeOnClose(res, sgl);
-  if (!res.headersSent) {
-    res.setHeader('content-type', 'application/octet-stream');
-    res.setHeader('content-length', sgl.len);
-  }
-  return new Promise<boolean>((resolve) => {
-    res.once('close', () => resolve(res.writableFinished));
-    sgl.writeTo(res, { window: Infinity }).then(() => res.end(), () => res.destroy());
-  });
-}
 function handlers(): { upload: Handler; echo: Handler; download: Handler; send: Handler } {
   if (strategy === 'memsys' || strategy === 'memsys-wire') {
     // The driver passes its options (MEMSYS_OPTS in bench/server.ts).
@@ -138,7 +125,6 @@ function handlers(): { upload: Handler; echo: Handler; download: Handler; send: 
     if (err) console.error(`memsys: init: ${err.message}`);
     mm.addEventListener('tick', () => { ticks++; });
     const m = mm;
-    const send = process.env.BENCH_MEMSYS_SEND === 'window' ? sendWindow : sendSGL;
     const spare = new Map<number, SGL[]>(); // the send route's SGLs, by size
     const checksum = (sgl: SGL) => {
       const n = sgl.len;
@@ -156,7 +142,7 @@ function handlers(): { upload: Handler; echo: Handler; download: Handler; send: 
         res.end(out);
       },
       async echo(req, res) {
-        await send(res, await readBody(m, req, { limit: LIMIT }));
+        await sendSGL(res, await readBody(m, req, { limit: LIMIT }));
       },
       async download(req, res) {
         const n = sizeOf(req.url!);
@@ -171,7 +157,7 @@ function handlers(): { upload: Handler; echo: Handler; download: Handler; send: 
         } finally {
           await fh.close();
         }
-        await send(res, sgl);
+        await sendSGL(res, sgl);
       },
       async send(req, res) {
         const n = sizeOf(req.url!);
@@ -182,7 +168,7 @@ function handlers(): { upload: Handler; echo: Handler; download: Handler; send: 
         sgl.rewind();
         const s = sgl;
         res.once('close', () => free.push(s));
-        await send(res, s, { free: false });
+        await sendSGL(res, s, { free: false });
       },
     };
   }
