@@ -723,8 +723,6 @@ const BACKSLASH = 92;
 // RFC 9110 5.6.2: the characters of a token.
 const TCHAR = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;   // RFC 9110 5.5: no control but HTAB
 const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
 const BARE_CR_LF = /\r(?!\n)|(?<!\r)\n/;
 
@@ -782,14 +780,26 @@ function quotedEnd(l: Uint8Array, at: number): number {
   return -1;
 }
 
-// HTAB, SP, visible characters and obs-text: no other control.
+// HTAB, SP, visible characters and obs-text: no other control (RFC 9110 5.5).
 const isText = (c: number) => c === HTAB || (c >= SP && c !== 0x7f);
+
+function isToken(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (!TCHAR[s.charCodeAt(i)]) return false;
+  return s.length > 0;
+}
+
+// A header field's name and value (the text between the colon and the CRLF).
+function isField(name: string, value: string): boolean {
+  if (!isToken(name)) return false;
+  for (let i = 0; i < value.length; i++) if (!isText(value.charCodeAt(i))) return false;
+  return true;
+}
 
 // A trailer line (without its CRLF) is a header field, and not one that frames the message.
 function isTrailer(l: Uint8Array): boolean {
   const text = Buffer.from(l.buffer, l.byteOffset, l.length).toString('latin1');
   const colon = text.indexOf(':');
-  if (colon <= 0 || !TOKEN.test(text.slice(0, colon)) || !FIELD_VALUE.test(text.slice(colon + 1))) return false;
+  if (colon < 0 || !isField(text.slice(0, colon), text.slice(colon + 1))) return false;
   const name = text.slice(0, colon).toLowerCase();
   return name !== 'content-length' && name !== 'transfer-encoding';
 }
@@ -820,7 +830,7 @@ function parseHead(h: Uint8Array): Head | undefined {
   if (BARE_CR_LF.test(text)) return undefined;
   const first = text.indexOf('\r\n');
   const [method, url, version, extra] = text.slice(0, first).split(' ');
-  if (extra !== undefined || !TOKEN.test(method) || !url || !TARGET.test(url) || (version !== 'HTTP/1.1' && version !== 'HTTP/1.0') || method === 'CONNECT') return undefined;
+  if (extra !== undefined || !isToken(method) || !url || !TARGET.test(url) || (version !== 'HTTP/1.1' && version !== 'HTTP/1.0') || method === 'CONNECT') return undefined;
   let length: number | undefined;
   let lengthText = '';
   let lengthAt = -1;
@@ -831,7 +841,7 @@ function parseHead(h: Uint8Array): Head | undefined {
     if (colon < 0 || colon > eol) return undefined;
     const name = text.slice(at, colon);
     const value = text.slice(colon + 1, eol);
-    if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) return undefined;
+    if (!isField(name, value)) return undefined;
     const lower = name.toLowerCase();
     if (lower === 'content-length') {
       if (lengthAt >= 0) return undefined;
