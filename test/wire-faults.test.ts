@@ -31,6 +31,18 @@ async function peakWhile(p: Promise<unknown>): Promise<number> {
   return peak;
 }
 
+// Errors thrown out of libuv callbacks (a server process would die of them).
+async function catchingUncaught<T>(run: (uncaught: unknown[]) => Promise<T>): Promise<T> {
+  const uncaught: unknown[] = [];
+  const catcher = (e: unknown) => { uncaught.push(e); };
+  process.prependListener('uncaughtException', catcher);
+  try {
+    return await run(uncaught);
+  } finally {
+    process.removeListener('uncaughtException', catcher);
+  }
+}
+
 // ---- clients that leave ----------------------------------------------------------------------------
 
 test('a body that arrived whole is freed when the client leaves before its response ends, alone or with pipelined ones', () => serving({
@@ -60,11 +72,8 @@ test('a body that arrived whole is freed when the client leaves before its respo
 // ---- a filter that throws --------------------------------------------------------------------------
 
 test("a throwing filter: its error is thrown (uncaught, as a throwing 'request' listener's), the request goes to Node whole, and its body is never read as a request", async () => {
-  const uncaught: unknown[] = [];
-  const catcher = (e: unknown) => { uncaught.push(e); };
-  process.prependListener('uncaughtException', catcher);
   const seen: string[] = [];
-  try {
+  const uncaught = await catchingUncaught(async (thrown) => {
     await serving({
       take: { limit: 8 << 20, filter: (_m, url) => { if (url === '/boom') throw new Error('filter failed'); return true; } },
       handler: async (req, res) => {
@@ -85,9 +94,8 @@ test("a throwing filter: its error is thrown (uncaught, as a throwing 'request' 
       assert.equal([a.status, json(a.body).url, json(a.body).sha], [200, '/boom', sha(bytes(smuggled))]);
       assert.equal([b.status, json(b.body).url, json(b.body).sha], [200, '/after', sha(bytes('abc'))]);
     });
-  } finally {
-    process.removeListener('uncaughtException', catcher);
-  }
+    return thrown;
+  });
   assert.equal(seen, ['/boom', '/after'], 'no request was read out of a body');
   assert.equal(uncaught.map((e) => (e as Error).message), ['filter failed']);
 });
@@ -385,17 +393,6 @@ test('server.close() spares a keep-alive connection whose next request is arrivi
   assert.equal(await outcomes(true), expected, 'with takeBodies');
 });
 
-// Errors thrown out of libuv callbacks (a server process would die of them).
-async function catchingUncaught<T>(run: (uncaught: unknown[]) => Promise<T>): Promise<T> {
-  const uncaught: unknown[] = [];
-  const catcher = (e: unknown) => { uncaught.push(e); };
-  process.prependListener('uncaughtException', catcher);
-  try {
-    return await run(uncaught);
-  } finally {
-    process.removeListener('uncaughtException', catcher);
-  }
-}
 
 // ---- a read aimed at a body when the connection times out ------------------------------------
 
@@ -429,39 +426,39 @@ function timingOut(s: http.Server, seen: string[], codes: string[]): void {
   s.on('request', (req) => { seen.push(req.url!); });
 }
 
-test('requestTimeout mid-body, a clientError listener that end()s: the rest of the body does not bring the connection back to life (no TypeError out of onread)', () => catchingUncaught(async (uncaught) => {
+// A body that times out part-way (its 'clientError' listener end()s), the rest of it sent, then
+// `after`: what the server's 'request' listener saw, the timeout codes, and what was thrown out of
+// the socket's read callback.
+async function afterTimeout(after: string, ms: number): Promise<{ seen: string[]; codes: string[]; uncaught: unknown[] }> {
   const seen: string[] = [];
   const codes: string[] = [];
-  await serving({ setup: (s) => timingOut(s, seen, codes), handler: quiet }, async ({ port }) => {
-    const c = await halfOpen(port);
-    c.send(`${head('POST', '/slow', { 'Content-Length': 1000 })}${'a'.repeat(100)}`);
-    await settles(() => codes.length > 0, 2000);
-    assert.equal(codes, ['ERR_HTTP_REQUEST_TIMEOUT'], 'the body timed out');
-    c.send('b'.repeat(900));   // the rest of the body: lands in the SGL the socket was aimed at
-    await tick(50);
-    c.send('\r\n5\r\nhello\r\n');
-    await tick(100);
-    c.destroy();
+  const uncaught = await catchingUncaught(async (thrown) => {
+    await serving({ setup: (s) => timingOut(s, seen, codes), handler: quiet }, async ({ port }) => {
+      const c = await halfOpen(port);
+      c.send(`${head('POST', '/slow', { 'Content-Length': 1000 })}${'a'.repeat(100)}`);
+      await settles(() => codes.length > 0, 2000);
+      c.send('b'.repeat(900));   // the rest of the body: lands in the SGL the socket was aimed at
+      await tick(50);
+      c.send(after);
+      await tick(ms);
+      c.destroy();
+    });
+    return thrown;
   });
-  assert.equal(uncaught.map((e) => String(e)), [], 'nothing thrown out of the socket\'s read callback');
-}));
+  return { seen, codes, uncaught };
+}
 
-test('requestTimeout mid-body, a clientError listener that end()s: no request is read off the connection afterwards', () => catchingUncaught(async (uncaught) => {
-  const seen: string[] = [];
-  const codes: string[] = [];
-  await serving({ setup: (s) => timingOut(s, seen, codes), handler: quiet }, async ({ port }) => {
-    const c = await halfOpen(port);
-    c.send(`${head('POST', '/slow', { 'Content-Length': 1000 })}${'a'.repeat(100)}`);
-    await settles(() => codes.length > 0, 2000);
-    c.send('b'.repeat(900));
-    await tick(50);
-    c.send(`\r\n0\r\n\r\n${head('GET', '/smuggled')}`);
-    await tick(200);
-    c.destroy();
-  });
+test('requestTimeout mid-body, a clientError listener that end()s: the rest of the body does not bring the connection back to life (no TypeError out of onread)', async () => {
+  const { codes, uncaught } = await afterTimeout('\r\n5\r\nhello\r\n', 100);
+  assert.equal(codes, ['ERR_HTTP_REQUEST_TIMEOUT'], 'the body timed out');
+  assert.equal(uncaught.map((e) => String(e)), [], 'nothing thrown out of the socket\'s read callback');
+});
+
+test('requestTimeout mid-body, a clientError listener that end()s: no request is read off the connection afterwards', async () => {
+  const { seen, uncaught } = await afterTimeout(`\r\n0\r\n\r\n${head('GET', '/smuggled')}`, 200);
   assert.equal(seen, ['/slow'], 'no request after the timeout');
   assert.equal(uncaught, []);
-}));
+});
 
 // ---- a body refused in the buffer callback, with reading stopped ------------------------------------
 
