@@ -145,12 +145,12 @@ interface PoolFigures { arenas: number; kept: number; retired: number; ticks: nu
 interface HeapFigures { heapTotal: number; external: number }
 interface ServerRead {
   gcMs: number; gcCount: number; gcMajorMs: number; gcMaxMs: number; loopMaxMs: number; peak: number; rss: number; served: number; failed: number; lastError: string;
-  cpuMs: number; faults: number; pool?: PoolFigures;
+  cpuMs: number; faults: number; pool?: PoolFigures; serverP99: number;
 }
 // `paced`: the same requests at a rate common to every strategy of the cell (half the slowest's):
 // at saturation a closed-loop client's latency is its concurrency over the throughput, and the
 // tail is the load generator's own queue as much as the server's.
-interface Cell { route: Route; c: number; load: LoadResult; server: ServerRead; paced?: LoadResult; rate?: number }
+interface Cell { route: Route; c: number; load: LoadResult; server: ServerRead; paced?: LoadResult; pacedServer?: ServerRead; rate?: number }
 interface After { at: number; rss: number; pool?: PoolFigures; heap: HeapFigures }
 interface Block { rep: number; strategy: Strategy; size: SizeSpec; port: number; idle: number; idleHeap: HeapFigures; cells: Cell[]; after: After[] }
 
@@ -203,17 +203,22 @@ async function sizeSet(rep: number, size: SizeSpec): Promise<Block[]> {
           }
           if (result.stopped) problems.push(`${where}: stopped by the ${MAX_MS} ms bound after ${result.ok} of ${amount} requests`);
           b.cells.push({ route, c, load: result, server: read });
-          process.stdout.write(`  ${where.padEnd(34)} ${f0(result.rps).padStart(6)} req/s  p50 ${f2(result.p50).padStart(7)}  p99 ${f2(result.p99).padStart(7)} ms (client stall ${f1(result.stall)})  GC ${f1(read.gcMs).padStart(6)} ms (${read.gcCount}, longest ${f1(read.gcMaxMs)})  stall ${f1(read.loopMaxMs).padStart(5)} ms  CPU ${f2(read.cpuMs / Math.max(1, result.ok)).padStart(5)} ms/req  faults ${f0(read.faults / Math.max(1, result.ok)).padStart(5)}/req  peak ${mib(read.peak)} MiB  ${f0(result.ms)} ms\n`);
+          process.stdout.write(`  ${where.padEnd(34)} ${f0(result.rps).padStart(6)} req/s  p50 ${f2(result.p50).padStart(7)}  p99 ${f2(result.p99).padStart(7)} ms (in the server ${f2(read.serverP99)}, client stall ${f1(result.stall)})  GC ${f1(read.gcMs).padStart(6)} ms (${read.gcCount}, longest ${f1(read.gcMaxMs)})  stall ${f1(read.loopMaxMs).padStart(5)} ms  CPU ${f2(read.cpuMs / Math.max(1, result.ok)).padStart(5)} ms/req  faults ${f0(read.faults / Math.max(1, result.ok)).padStart(5)}/req  peak ${mib(read.peak)} MiB  ${f0(result.ms)} ms\n`);
         }
-        // The same cell at a rate every strategy sustains: half the slowest's, ~0.8 s of requests.
+        // The same cell at a rate every strategy sustains: half the slowest's, ~0.8-2 s of requests.
         const rate = Math.max(1, 0.5 * Math.min(...order.map((st) => blocks.get(st)!.cells.at(-1)!.load.rps)));
         for (const strategy of order) {
-          const spec = { ...specOf(strategy), rate, amount: Math.min(amount, Math.max(4 * c, Math.round(rate * 0.8))) };
+          // The first c requests are a burst whatever the rate, and not timed (bench/server/load.ts).
+          const spec = { ...specOf(strategy), rate, amount: c + Math.min(Math.max(4 * c, Math.round(rate * 0.8)), Math.round(rate * 2) + 1) };
+          const server = servers.get(strategy)!;
+          await server.call({ cmd: 'mark' });
           const { result } = await load.call<{ result: LoadResult }>({ cmd: 'run', spec }, MAX_MS + 30_000);
+          const read = await server.call<ServerRead>({ cmd: 'read' });
           const cell = blocks.get(strategy)!.cells.at(-1)!;
           cell.paced = result;
+          cell.pacedServer = read;
           cell.rate = rate;
-          process.stdout.write(`  ${`${strategy} ${size.label} ${route} c=${c}`.padEnd(34)} at ${f0(rate).padStart(5)} req/s: p50 ${f2(result.p50).padStart(7)}  p99 ${f2(result.p99).padStart(7)} ms (client stall ${f1(result.stall)})\n`);
+          process.stdout.write(`  ${`${strategy} ${size.label} ${route} c=${c}`.padEnd(34)} at ${f0(rate).padStart(5)} req/s (${result.timed} timed): p50 ${f2(result.p50).padStart(7)}  p99 ${f2(result.p99).padStart(7)} ms (in the server ${f2(read.serverP99)}, client stall ${f1(result.stall)}, server stall ${f1(read.loopMaxMs)}, GC longest ${f1(read.gcMaxMs)})\n`);
         }
       }
     }
@@ -263,14 +268,14 @@ console.log(`  ${cpus.length} cores, node ${process.version}; ${REPS} rep(s), st
 const blocks: Block[] = [];
 for (let rep = 0; rep < REPS; rep++) for (const size of SIZES) blocks.push(...await sizeSet(rep, size));
 
-interface Agg { rps: number; p50: number; p99: number; cpu: number; gcMs: number; gcCount: number; gcPerReq: number; stall: number; gcMax: number; peak: number; rate: number; pacedP99: number }
-const KEYS: (keyof Agg)[] = ['rps', 'p50', 'p99', 'cpu', 'gcMs', 'gcCount', 'gcPerReq', 'stall', 'gcMax', 'peak', 'rate', 'pacedP99'];
+interface Agg { rps: number; p50: number; p99: number; serverP99: number; cpu: number; gcMs: number; gcCount: number; gcPerReq: number; stall: number; gcMax: number; peak: number; rate: number; pacedP99: number; pacedServerP99: number }
+const KEYS: (keyof Agg)[] = ['rps', 'p50', 'p99', 'serverP99', 'cpu', 'gcMs', 'gcCount', 'gcPerReq', 'stall', 'gcMax', 'peak', 'rate', 'pacedP99', 'pacedServerP99'];
 const cellsOf = (strategy: Strategy, size: SizeSpec, route: Route, c: number) =>
   Array.from({ length: REPS }, (_, rep) => blocks.find((b) => b.rep === rep && b.strategy === strategy && b.size === size)!.cells.find((x) => x.route === route && x.c === c)!);
 const figures = (x: Cell): Agg => {
   const n = Math.max(1, x.load.ok);
-  return { rps: x.load.rps, p50: x.load.p50, p99: x.load.p99, cpu: x.server.cpuMs / n, gcMs: x.server.gcMs, gcCount: x.server.gcCount, gcPerReq: x.server.gcMs / n, stall: x.server.loopMaxMs, gcMax: x.server.gcMaxMs, peak: x.server.peak,
-    rate: x.rate ?? NaN, pacedP99: x.paced?.p99 ?? NaN };
+  return { rps: x.load.rps, p50: x.load.p50, p99: x.load.p99, serverP99: x.server.serverP99, cpu: x.server.cpuMs / n, gcMs: x.server.gcMs, gcCount: x.server.gcCount, gcPerReq: x.server.gcMs / n, stall: x.server.loopMaxMs, gcMax: x.server.gcMaxMs, peak: x.server.peak,
+    rate: x.rate ?? NaN, pacedP99: x.paced?.p99 ?? NaN, pacedServerP99: x.pacedServer?.serverP99 ?? NaN };
 };
 // Medians over the reps, and each ratio the median of the reps' ratios: both strategies of a ratio
 // ran in the same rep one after the other.
@@ -297,7 +302,7 @@ function mem(strategy: Strategy, size: SizeSpec): Mem {
 
 const md: string[] = [];
 const out: string[] = [];
-const head = ['route', 'conc.', 'strategy', 'req/s', 'vs rb', 'p50 ms', 'vs rb', 'p99 ms', 'vs rb', 'server CPU ms/req', 'vs rb', 'GC ms (collections)', 'GC/req vs rb', 'longest stall ms (GC)', 'peak RSS MiB', 'vs rb', 'common rate req/s', 'p99 there ms', 'vs rb'];
+const head = ['route', 'conc.', 'strategy', 'req/s', 'vs rb', 'p50 ms', 'vs rb', 'p99 ms', 'vs rb', 'p99 in the server ms', 'server CPU ms/req', 'vs rb', 'GC ms (collections)', 'GC/req vs rb', 'longest stall ms (GC)', 'peak RSS MiB', 'vs rb', 'common rate req/s', 'p99 there ms', 'vs rb', 'p99 in the server there ms'];
 type Ratios = { rps: number; p99: number; pacedP99: number; gc: number; route: Route; c: number };
 const memsysRatios = new Map<string, Ratios[]>();
 for (const size of SIZES) {
@@ -310,13 +315,13 @@ for (const size of SIZES) {
           const key = `${s} ${size.label}`;
           memsysRatios.set(key, [...memsysRatios.get(key) ?? [], { rps: vs.rps, p99: vs.p99, pacedP99: vs.pacedP99, gc: vs.gcPerReq, route, c }]);
         }
-        rows.push([route, String(c), s, f0(a.rps), fx(vs.rps), f2(a.p50), fx(vs.p50), f2(a.p99), fx(vs.p99), f2(a.cpu), fx(vs.cpu),
-          `${f1(a.gcMs)} (${f0(a.gcCount)})`, fx(vs.gcPerReq), `${f1(a.stall)} (${f1(a.gcMax)})`, mib(a.peak), fx(vs.peak), f0(a.rate), f2(a.pacedP99), fx(vs.pacedP99)]);
+        rows.push([route, String(c), s, f0(a.rps), fx(vs.rps), f2(a.p50), fx(vs.p50), f2(a.p99), fx(vs.p99), f2(a.serverP99), f2(a.cpu), fx(vs.cpu),
+          `${f1(a.gcMs)} (${f0(a.gcCount)})`, fx(vs.gcPerReq), `${f1(a.stall)} (${f1(a.gcMax)})`, mib(a.peak), fx(vs.peak), f0(a.rate), f2(a.pacedP99), fx(vs.pacedP99), f2(a.pacedServerP99)]);
       }
     }
   }
   md.push(`#### ${size.label} bodies`, '', markdown(head, rows), '');
-  out.push(`${size.label} bodies`, ...rows.map((r) => `  ${r[0].padEnd(8)} c=${r[1].padEnd(3)} ${r[2].padEnd(11)} ${r[3].padStart(6)} req/s ${r[4].padStart(6)}  p50 ${r[5].padStart(6)} ${r[6].padStart(6)}  p99 ${r[7].padStart(6)} ${r[8].padStart(6)}  CPU ${r[9].padStart(6)} ${r[10].padStart(6)}  GC ${r[11].padStart(12)} ${r[12].padStart(6)}  stall ${r[13].padStart(11)}  peak ${r[14].padStart(5)} ${r[15].padStart(6)}  at ${r[16].padStart(5)} req/s p99 ${r[17].padStart(6)} ${r[18].padStart(6)}`), '');
+  out.push(`${size.label} bodies`, ...rows.map((r) => `  ${r[0].padEnd(8)} c=${r[1].padEnd(3)} ${r[2].padEnd(11)} ${r[3].padStart(6)} req/s ${r[4].padStart(6)}  p50 ${r[5].padStart(6)} ${r[6].padStart(6)}  p99 ${r[7].padStart(6)} ${r[8].padStart(6)} (in the server ${r[9]})  CPU ${r[10].padStart(6)} ${r[11].padStart(6)}  GC ${r[12].padStart(12)} ${r[13].padStart(6)}  stall ${r[14].padStart(11)}  peak ${r[15].padStart(5)} ${r[16].padStart(6)}  at ${r[17].padStart(5)} req/s p99 ${r[18].padStart(6)} ${r[19].padStart(6)} (in the server ${r[20]})`), '');
 }
 
 // RSS: idle before any load, the highest peak of the set, and as it falls after the last load.
@@ -374,7 +379,7 @@ const mdAll = [
   '',
   `${cpus[0]?.model ?? 'cpu'}, ${cpus.length} cores; node ${process.version}; ${REPS} rep(s), medians; ${new Date().toISOString().slice(0, 10)}; load average ${loadStart.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end; ${pinned ? `servers on core ${PIN!.servers}, the load generator on ${PIN!.load} (taskset)` : 'not pinned to cores'}; memsys \`${MEMSYS_OPTS}\`.`,
   '',
-  "\"Longest stall\": the server's longest event-loop delay in the measured run (monitorEventLoopDelay), and in brackets its longest collection. The measured run is closed-loop at saturation, where latency is the concurrency over the throughput and the tail is the load generator's queue as much as the server's; \"p99 there\" is the same cell run again at a rate common to every strategy (half the slowest's, autocannon's overallRate), the latency under equal load.",
+  "\"Longest stall\": the server's longest event-loop delay in the measured run (monitorEventLoopDelay), and in brackets its longest collection. The measured run is closed-loop at saturation, where latency is the concurrency over the throughput and the tail is the load generator's queue as much as the server's; \"p99 there\" is the same cell run again at a rate common to every strategy (half the slowest's, autocannon's overallRate), the latency under equal load, of the requests sent after the first burst of one per connection has drained. \"In the server\": the p99 of each exchange's time from its head to its last byte handed to the kernel; a client p99 far above it is time outside the server's code (the kernel's queues, the load generator's own loop).",
   '',
   ...md,
   '#### RSS of the server process',

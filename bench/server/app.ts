@@ -226,12 +226,22 @@ function handlers(): { upload: Handler; echo: Handler; download: Handler; send: 
 // Exchanges not yet closed: a mark waits for the warm-up's to end (one cut short by its bound
 // fails later, and must not count in the measured run).
 let active = 0;
+// Each exchange's time in the server, from its head to the response's last byte handed to the
+// kernel ('finish'): a client's tail that this does not show is time outside the server's code.
+const times = new Float64Array(1 << 16);
+let timed = 0;
 function track(server: http.Server): void {
   server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
     active++;
+    const t0 = performance.now();
+    res.once('finish', () => { times[timed++ & (times.length - 1)] = performance.now() - t0; });
     res.once('close', () => { active--; });
   });
 }
+const serverP99 = () => {
+  const xs = times.slice(0, Math.min(timed, times.length)).sort();
+  return xs.length ? xs[Math.ceil(0.99 * xs.length) - 1] : NaN;
+};
 
 async function listen(): Promise<number> {
   if (strategy === 'fastify') {
@@ -352,6 +362,7 @@ process.on('message', (m: Cmd) => {
         await sleep(10);
       })().then(() => {
         gcMs = gcCount = gcMajorMs = gcMaxMs = 0;
+        timed = 0;
         loop.reset();
         served = failed = 0;
         cpu0 = process.cpuUsage();
@@ -365,7 +376,7 @@ process.on('message', (m: Cmd) => {
         const cpu = process.cpuUsage(cpu0);
         reply({
           gcMs, gcCount, gcMajorMs, gcMaxMs, loopMaxMs: loop.max / 1e6, peak: peak(), rss: rss(), served, failed, lastError, pool: pool(),
-          cpuMs: (cpu.user + cpu.system) / 1000, faults: process.resourceUsage().minorPageFault - faults0,
+          cpuMs: (cpu.user + cpu.system) / 1000, faults: process.resourceUsage().minorPageFault - faults0, serverP99: serverP99(),
         });
       });
       break;
