@@ -1,6 +1,7 @@
 // Server benchmark (`npm run bench` part 10; alone: `node --import tsx bench/server.ts`,
 // `BENCH_QUICK=1` for a short run): an upload / echo / download server on 127.0.0.1 (bench/server/
-// app.ts) driven by autocannon in another process (bench/server/load.ts), for each way of holding
+// app.ts) driven by a load generator in another process (bench/server/load.ts: Debian's wrk, or
+// autocannon where wrk is not installed), for each way of holding
 // a body: memsys SGLs (readBody / sendSGL, on a plain server and on one whose bodies takeBodies()
 // reads off the socket), raw-body (Express's reader), Buffer.concat of the
 // chunks, Fastify's collector, and a floor that drops the body. Bodies of 64 KiB, 1 MiB and
@@ -22,7 +23,7 @@
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import type { LoadResult, LoadSpec } from './server/load.js';
+import type { Generator, LoadResult, LoadSpec } from './server/load.js';
 
 type Strategy = 'memsys' | 'memsys-wire' | 'raw-body' | 'concat' | 'fastify' | 'drain';
 type Route = 'upload' | 'echo' | 'download' | 'send';
@@ -38,11 +39,12 @@ const BASE: Strategy = 'raw-body';
 // 'send' (a body held from the start, sent: the sending alone) runs only when BENCH_ROUTES names it.
 const ROUTES = process.env.BENCH_ROUTES ? process.env.BENCH_ROUTES.split(',') as Route[] : ['upload', 'echo', 'download'] as Route[];
 const QUICK = process.env.BENCH_QUICK === '1';
-const REPS = Number(process.env.BENCH_REPS ?? (QUICK ? 1 : 3));
+const REPS = Number(process.env.BENCH_REPS ?? (QUICK ? 1 : 2));
 const KiB = 1024, MiB = 1024 * KiB;
 
 interface SizeSpec { label: string; bytes: number; cells: { c: number; amount: number }[] }
-// Amounts sized for ~0.5-1 s per measured run on the development VM at the slower strategies.
+// autocannon's amounts, sized for ~0.5-1 s per measured run on the development VM at the slower
+// strategies; a wrk run lasts 1 s (2 s at the common rate), times BENCH_SCALE.
 const ALL_SIZES: SizeSpec[] = QUICK
   ? [
     { label: '64 KiB', bytes: 64 * KiB, cells: [{ c: 16, amount: 1000 }] },
@@ -155,6 +157,7 @@ interface After { at: number; rss: number; pool?: PoolFigures; heap: HeapFigures
 interface Block { rep: number; strategy: Strategy; size: SizeSpec; port: number; idle: number; idleHeap: HeapFigures; cells: Cell[]; after: After[] }
 
 const problems: string[] = [];
+let generator: Generator | undefined;
 
 // One server per strategy, all started together and idle but for the one under load; each cell
 // (route, concurrency) runs the strategies back to back, in an order that rotates from cell to
@@ -167,7 +170,9 @@ async function sizeSet(rep: number, size: SizeSpec): Promise<Block[]> {
   const load = start('./server/load.ts', []);
   try {
     const blocks = new Map<Strategy, Block>();
-    await load.first;
+    const first = !generator;
+    generator = (await load.first).generator as Generator;
+    if (first) console.log(`  load generator: ${generator === 'wrk' ? 'wrk (Debian), one thread' : 'autocannon (wrk is not installed, or BENCH_LOAD=autocannon)'}`);
     pinned = pin(load, PIN?.load) && pinned;
     for (const [s, p] of servers) {
       const ready = await p.first as { port: number; rss: number; heap: HeapFigures };
@@ -186,14 +191,14 @@ async function sizeSet(rep: number, size: SizeSpec): Promise<Block[]> {
             url: route === 'download' || route === 'send' ? `${base}/${route}/${size.bytes}` : `${base}/${route}`,
             method: route === 'download' || route === 'send' ? 'GET' : 'POST',
             bodyBytes: route === 'download' || route === 'send' ? 0 : size.bytes,
-            connections: c, amount, maxMs: MAX_MS,
+            connections: c, amount, maxMs: MAX_MS, seconds: SCALE,
           };
         };
         for (const strategy of order) {
           const server = servers.get(strategy)!;
           const b = blocks.get(strategy)!;
           const spec = specOf(strategy);
-          await load.call({ cmd: 'run', spec: { ...spec, amount: Math.max(2 * c, Math.min(amount >> 3, 4 * c)), maxMs: 3000 } });
+          await load.call({ cmd: 'run', spec: { ...spec, amount: Math.max(2 * c, Math.min(amount >> 3, 4 * c)), maxMs: 3000, warm: true } });
           await server.call({ cmd: 'mark' });
           const { result } = await load.call<{ result: LoadResult }>({ cmd: 'run', spec }, MAX_MS + 30_000);
           const read = await server.call<ServerRead>({ cmd: 'read' });
@@ -203,13 +208,13 @@ async function sizeSet(rep: number, size: SizeSpec): Promise<Block[]> {
           }
           if (result.stopped) problems.push(`${where}: stopped by the ${MAX_MS} ms bound after ${result.ok} of ${amount} requests`);
           b.cells.push({ route, c, load: result, server: read });
-          process.stdout.write(`  ${where.padEnd(34)} ${f0(result.rps).padStart(6)} req/s  p50 ${f2(result.p50).padStart(7)}  p99 ${f2(result.p99).padStart(7)} ms (in the server ${f2(read.serverP99)}, client stall ${f1(result.stall)})  GC ${f1(read.gcMs).padStart(6)} ms (${read.gcCount}, longest ${f1(read.gcMaxMs)})  stall ${f1(read.loopMaxMs).padStart(5)} ms  CPU ${f2(read.cpuMs / Math.max(1, result.ok)).padStart(5)} ms/req  faults ${f0(read.faults / Math.max(1, result.ok)).padStart(5)}/req  peak ${mib(read.peak)} MiB  ${f0(result.ms)} ms\n`);
+          process.stdout.write(`  ${where.padEnd(34)} ${f0(result.rps).padStart(6)} req/s  p50 ${f2(result.p50).padStart(7)}  p99 ${f2(result.p99).padStart(7)} ms (in the server ${f2(read.serverP99)}${Number.isFinite(result.stall) ? `, client stall ${f1(result.stall)}` : ''})  GC ${f1(read.gcMs).padStart(6)} ms (${read.gcCount}, longest ${f1(read.gcMaxMs)})  stall ${f1(read.loopMaxMs).padStart(5)} ms  CPU ${f2(read.cpuMs / Math.max(1, result.ok)).padStart(5)} ms/req  faults ${f0(read.faults / Math.max(1, result.ok)).padStart(5)}/req  peak ${mib(read.peak)} MiB  ${f0(result.ms)} ms\n`);
         }
         // The same cell at a rate every strategy sustains: half the slowest's, ~0.8-2 s of requests.
         const rate = Math.max(1, 0.5 * Math.min(...order.map((st) => blocks.get(st)!.cells.at(-1)!.load.rps)));
         for (const strategy of order) {
-          // The first c requests are a burst whatever the rate, and not timed (bench/server/load.ts).
-          const spec = { ...specOf(strategy), rate, amount: c + Math.min(Math.max(4 * c, Math.round(rate * 0.8)), Math.round(rate * 2) + 1) };
+          // autocannon's first c requests are a burst whatever the rate, and not timed (bench/server/load.ts).
+          const spec = { ...specOf(strategy), rate, amount: c + Math.min(Math.max(4 * c, Math.round(rate * 0.8)), Math.round(rate * 2) + 1), seconds: 2 * SCALE };
           const server = servers.get(strategy)!;
           await server.call({ cmd: 'mark' });
           const { result } = await load.call<{ result: LoadResult }>({ cmd: 'run', spec }, MAX_MS + 30_000);
@@ -218,7 +223,7 @@ async function sizeSet(rep: number, size: SizeSpec): Promise<Block[]> {
           cell.paced = result;
           cell.pacedServer = read;
           cell.rate = rate;
-          process.stdout.write(`  ${`${strategy} ${size.label} ${route} c=${c}`.padEnd(34)} at ${f0(rate).padStart(5)} req/s (${result.timed} timed): p50 ${f2(result.p50).padStart(7)}  p99 ${f2(result.p99).padStart(7)} ms (in the server ${f2(read.serverP99)}, client stall ${f1(result.stall)}, server stall ${f1(read.loopMaxMs)}, GC longest ${f1(read.gcMaxMs)})\n`);
+          process.stdout.write(`  ${`${strategy} ${size.label} ${route} c=${c}`.padEnd(34)} at ${f0(rate).padStart(5)} req/s (${result.timed} timed): p50 ${f2(result.p50).padStart(7)}  p99 ${f2(result.p99).padStart(7)} ms (in the server ${f2(read.serverP99)}${Number.isFinite(result.stall) ? `, client stall ${f1(result.stall)}` : ''}, server stall ${f1(read.loopMaxMs)}, GC longest ${f1(read.gcMaxMs)})\n`);
         }
       }
     }
@@ -262,7 +267,7 @@ function markdown(head: string[], rows: string[][], text = 3): string {
 const started = Date.now();
 const cpus = os.cpus();
 const loadStart = os.loadavg()[0];
-console.log(`\n10. HTTP server: upload / echo / download on 127.0.0.1, autocannon in another process${QUICK ? ' (BENCH_QUICK)' : ''}`);
+console.log(`\n10. HTTP server: upload / echo / download on 127.0.0.1, a load generator in another process${QUICK ? ' (BENCH_QUICK)' : ''}`);
 console.log(`  ${cpus.length} cores, node ${process.version}; ${REPS} rep(s), strategies rotate; memsys options ${MEMSYS_OPTS}; load average ${os.loadavg()[0].toFixed(1)}`);
 
 const blocks: Block[] = [];
@@ -377,7 +382,7 @@ if (problems.length) {
 const mdAll = [
   '### 10. HTTP server: upload, echo, download',
   '',
-  `${cpus[0]?.model ?? 'cpu'}, ${cpus.length} cores; node ${process.version}; ${REPS} rep(s), medians; ${new Date().toISOString().slice(0, 10)}; load average ${loadStart.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end; ${pinned ? `servers on core ${PIN!.servers}, the load generator on ${PIN!.load} (taskset)` : 'not pinned to cores'}; memsys \`${MEMSYS_OPTS}\`.`,
+  `${cpus[0]?.model ?? 'cpu'}, ${cpus.length} cores; node ${process.version}; ${REPS} rep(s), medians; ${new Date().toISOString().slice(0, 10)}; load average ${loadStart.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end; ${pinned ? `servers on core ${PIN!.servers}, the load generator on ${PIN!.load} (taskset)` : 'not pinned to cores'}; memsys \`${MEMSYS_OPTS}\`; load generator ${generator === 'wrk' ? 'wrk, one thread' : 'autocannon'}.`,
   '',
   "\"Longest stall\": the server's longest event-loop delay in the measured run (monitorEventLoopDelay), and in brackets its longest collection. The measured run is closed-loop at saturation, where latency is the concurrency over the throughput and the tail is the load generator's queue as much as the server's; \"p99 there\" is the same cell run again at a rate common to every strategy (half the slowest's, autocannon's overallRate), the latency under equal load, of the requests sent after the first burst of one per connection has drained. \"In the server\": the p99 of each exchange's time from its head to its last byte handed to the kernel; a client p99 far above it is time outside the server's code (the kernel's queues, the load generator's own loop).",
   '',

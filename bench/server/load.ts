@@ -1,15 +1,38 @@
 // The load generator of the server benchmark (bench/server.ts forks it; never in the server's
-// process): autocannon's API, one run per 'run' message over IPC, bounded by a number of requests
-// and by a duration (autocannon ignores its duration when given an amount, so a timer here stops
-// the run). Replies with what the driver tabulates.
+// process): one run per 'run' message over IPC, replied with what the driver tabulates.
 //
-// Two things autocannon does are not kept: it appends every response body to a string (its
+// Debian's wrk when it is installed (BENCH_LOAD=autocannon to choose autocannon): C, one thread
+// (the other core is the server's), so the latencies it measures hold no pauses of its own; a
+// JavaScript load generator moving a few hundred MiB/s collects garbage, and its pauses of
+// 10-20 ms were the p99 of every strategy alike at one connection. A wrk run lasts whole seconds
+// (`seconds`); at a set rate each connection waits a random think time before each request,
+// uniform on [0, 2c/rate] (its mean gives the rate if responses were instant), so no burst opens
+// the run and the rate reached is a little below the one asked for, lowest for the slowest server.
+//
+// autocannon's API otherwise: bounded by a number of requests and by a duration (autocannon ignores
+// its duration when given an amount, so a timer here stops the run). Two things autocannon does
+// are not kept: it appends every response body to a string (its
 // pipelined-request queue), which for 16 MiB downloads would make the load generator the
 // bottleneck, so the body is dropped unread; and its latency histogram has 1 ms resolution, too
 // coarse for 64 KiB bodies, so latencies are taken from its 'response' events (float ms) instead.
 
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import autocannon from 'autocannon';
+
+const hasWrk = () => {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch (e) {
+    return (e as { status?: number }).status === 1; // wrk --version prints its usage and exits 1
+  }
+};
+export type Generator = 'wrk' | 'autocannon';
+const GENERATOR: Generator = process.env.BENCH_LOAD === 'autocannon' || !hasWrk() ? 'autocannon' : 'wrk';
 
 export interface LoadSpec {
   url: string;
@@ -18,7 +41,9 @@ export interface LoadSpec {
   connections: number;
   amount: number;          // requests
   maxMs: number;           // stop by then even if `amount` is not reached
-  rate?: number;           // requests/s over all connections (autocannon's overallRate); default: as fast as answered
+  rate?: number;           // requests/s over all connections; default: as fast as answered
+  seconds: number;         // how long a wrk run lasts (wrk takes whole seconds; autocannon: amount)
+  warm?: boolean;          // a warm-up: autocannon's bounded amount whatever the generator
 }
 
 export interface LoadResult {
@@ -34,7 +59,7 @@ export interface LoadResult {
   p99: number;
   max: number;
   timed: number;           // responses the percentiles are taken from (see run())
-  stall: number;           // ms, this process's longest event-loop delay: time its latencies include
+  stall: number;           // ms, this process's longest event-loop delay: time its latencies include (NaN: wrk)
 }
 
 const bodies = new Map<number, Buffer>();
@@ -58,7 +83,7 @@ function pct(sorted: Float64Array, p: number): number {
 // closed loop at saturation (the unpaced run measures that), and at c=64 it was a fifth of a paced
 // run's requests and all of its tail. So a paced run's percentiles are of the requests sent once
 // the burst has drained: after the first `connections` responses have arrived.
-function run(spec: LoadSpec): Promise<LoadResult> {
+function runAutocannon(spec: LoadSpec): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const lat: number[] = [];
     const sent: number[] = []; // when each response's request was sent (ms, this process's clock)
@@ -106,6 +131,61 @@ function run(spec: LoadSpec): Promise<LoadResult> {
   });
 }
 
+// ---- wrk -----------------------------------------------------------------------------------------
+
+const dir = mkdtempSync(join(tmpdir(), 'memsys-load-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+const script = join(dir, 'load.lua');
+writeFileSync(script, `
+wrk.method = os.getenv("LOAD_METHOD")
+local n = tonumber(os.getenv("LOAD_BYTES"))
+if n > 0 then
+  wrk.body = string.rep("x", n)
+  wrk.headers["Content-Type"] = "application/octet-stream"
+end
+local think = tonumber(os.getenv("LOAD_THINK_MS"))
+if think > 0 then
+  function delay() return math.random(0, 2 * think) end
+end
+`);
+
+const UNITS: Record<string, number> = { us: 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
+const msOf = (t: string) => {
+  const m = /^([\d.]+)(us|ms|s|m|h)$/.exec(t);
+  if (!m) throw new Error(`wrk: not a time: ${t}`);
+  return Number(m[1]) * UNITS[m[2]];
+};
+
+function runWrk(spec: LoadSpec): Promise<LoadResult> {
+  const think = spec.rate ? Math.round((1000 * spec.connections) / spec.rate) : 0;
+  const args = ['-t1', `-c${spec.connections}`, `-d${Math.max(1, Math.round(spec.seconds))}s`, '--latency', '--timeout', '30s', '-s', script, spec.url];
+  const env = { ...process.env, LOAD_METHOD: spec.method, LOAD_BYTES: String(spec.bodyBytes), LOAD_THINK_MS: String(think) };
+  return new Promise((resolve, reject) => {
+    const w = spawn('wrk', args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    w.stdout.on('data', (c: Buffer) => { out += c; });
+    w.on('error', reject);
+    w.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`wrk ${args.join(' ')} exited ${code}:\n${out}`));
+      const pick = (re: RegExp) => re.exec(out)?.[1];
+      const pcts = Object.fromEntries([...out.matchAll(/^\s+(50|90|99)%\s+(\S+)$/gm)].map((m) => [m[1], msOf(m[2])]));
+      const total = Number(pick(/(\d+) requests in/) ?? 0);
+      const secs = msOf(pick(/requests in ([\d.]+\w+),/) ?? '0s');
+      const non2xx = Number(pick(/Non-2xx or 3xx responses: (\d+)/) ?? 0);
+      const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+      const errs = sock ? sock.slice(1, 4).reduce((a, x) => a + Number(x), 0) : 0;
+      const timeouts = sock ? Number(sock[4]) : 0;
+      const max = /^\s+Latency\s+\S+\s+\S+\s+(\S+)/m.exec(out);
+      const ok = total - non2xx;
+      resolve({
+        ok, non2xx, errors: errs + timeouts, timeouts, stopped: false, ms: secs, rps: secs > 0 ? (ok * 1000) / secs : 0,
+        p50: pcts['50'] ?? NaN, p90: pcts['90'] ?? NaN, p99: pcts['99'] ?? NaN, max: max ? msOf(max[1]) : NaN, timed: total, stall: NaN,
+      });
+    });
+  });
+}
+
+const run = (spec: LoadSpec) => (GENERATOR === 'wrk' && !spec.warm ? runWrk(spec) : runAutocannon(spec));
 process.on('message', (m: { cmd: 'run'; id: number; spec: LoadSpec } | { cmd: 'exit' }) => {
   if (m.cmd === 'exit') process.exit(0);
   run(m.spec).then(
@@ -114,4 +194,4 @@ process.on('message', (m: { cmd: 'run'; id: number; spec: LoadSpec } | { cmd: 'e
   );
 });
 process.on('disconnect', () => process.exit(0));
-process.send!({ ready: true });
+process.send!({ ready: true, generator: GENERATOR });
