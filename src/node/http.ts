@@ -235,8 +235,8 @@ export function sendSGL(res: BodyResponse, sgl: SGL, opts: SendOptions = {}): Pr
   checkPair(res, sgl);
   const { free, contentType, status } = sendOptions(opts);
   if (sgl.freed) throw new MemsysError('ERR_MEMSYS_SGL_FREED', 'sendSGL: the SGL was freed');
-  if (res.writableEnded) throw new MemsysError('ERR_MEMSYS_STATE', 'sendSGL: the response was already ended');
   if (sending.has(res)) throw new MemsysError('ERR_MEMSYS_STATE', 'sendSGL: the response is already being sent an SGL');
+  if (res.writableEnded) throw new MemsysError('ERR_MEMSYS_STATE', 'sendSGL: the response was already ended');
   if (closed(res)) {
     if (free) sgl.free();
     return Promise.resolve(false);
@@ -247,11 +247,23 @@ export function sendSGL(res: BodyResponse, sgl: SGL, opts: SendOptions = {}): Pr
     // RFC 9112 6.2 and RFC 9110 8.6: never with a Transfer-Encoding, never in a 204.
     if (res.statusCode !== 204 && !res.hasHeader('transfer-encoding')) res.setHeader('content-length', sgl.len);
   }
-  if (free) freeAtClose(res, sgl);
   sending.add(res);
   return new Promise<boolean>((resolve) => {
-    res.once('close', () => resolve(res.writableFinished));
-    sgl.writeTo(res, { window: SEND_WINDOW }).then(() => res.end(), () => res.destroy());
+    res.once('close', () => {
+      sending.delete(res);
+      if (free) sgl.free();
+      resolve(res.writableFinished);
+    });
+    if (sgl.len > SEND_WINDOW) {
+      sgl.writeTo(res, { window: SEND_WINDOW }).then(() => res.end(), () => res.destroy());
+      return;
+    }
+    // Within the window: every chunk at once and the end, as res.end(buffer) would. Nothing here
+    // waits, so none of writeTo's listeners and callbacks is made (a 64 KiB echo: server CPU per
+    // request 0.51-0.64x raw-body's, against 0.65-0.75x through writeTo; bench part 10).
+    const out = res as { write(chunk: Uint8Array): boolean; end(): void };
+    for (let c = sgl.nextChunk(); c; c = sgl.nextChunk()) out.write(c);
+    out.end();
   });
 }
 
