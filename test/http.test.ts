@@ -494,6 +494,35 @@ test('http: sendSGL leaves Content-Length to a set Transfer-Encoding and out of 
   }
 });
 
+test('http: sendSGL sends no body with HEAD, 204 or 304 even where Node refuses one; a write Node throws at ends the response, resolves false and frees', async () => {
+  const results: string[] = [];
+  const server = http.createServer({ rejectNonStandardBodyWrites: true }, async (req, res) => {
+    const b = await readBody(mm, req);
+    if (req.url === '/mismatch') {
+      res.strictContentLength = true;
+      res.writeHead(200, { 'content-length': '3' });
+    }
+    const sent = sendSGL(res, b, { status: req.url === '/204' ? 204 : req.url === '/304' ? 304 : undefined });
+    results.push(`${req.method} ${req.url} ${await sent} ${b.freed}`);
+  });
+  const port = await listen(server);
+  try {
+    const data = pattern(100_000, 15);
+    const head = await request(port, 'HEAD', '/head', data);
+    assert.is(head.status, 200);
+    assert.is(head.headers['content-length'], String(data.length));
+    assert.is(head.body.length, 0);
+    assert.is((await request(port, 'POST', '/204', data)).status, 204);
+    assert.is((await request(port, 'POST', '/304', data)).status, 304);
+    await request(port, 'POST', '/mismatch', data).catch(() => {});
+    await until(() => results.length === 4, 'every sendSGL settled');
+    assert.equal(results, ['HEAD /head true true', 'POST /204 true true', 'POST /304 true true', 'POST /mismatch false true']);
+    await drained('sendSGL without a body');
+  } finally {
+    await closeServer(server);
+  }
+});
+
 test('http: a second sendSGL on a response, during the first or after it, and a bad contentType throw and change nothing', async () => {
   let other: SGL | undefined;
   const seen: string[] = [];
