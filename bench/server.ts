@@ -10,15 +10,18 @@
 // Each strategy has a server process of its own, so that GC time and RSS are its alone; per body
 // size (a "set") all of them start together and wait while another is measured. For each route
 // and concurrency (a "cell") the strategies run back to back in an order that rotates from cell to
-// cell: a warm-up, then the measured run, bounded by a number of requests (the same for every
-// strategy, so that GC totals compare) and by a duration. After a set's last cell, the RSS of each
+// cell: a warm-up, then the measured run: with wrk a run of whole seconds, whose last exchanges
+// (up to one per connection) are cut off and leave their part of the server's work in its totals,
+// so that CPU and GC compare per request answered; with autocannon bounded by a number of
+// requests (the same for every strategy) and by a duration. After a set's last cell, the RSS of each
 // server as it falls. A rep is one set per size with fresh processes; the tables show medians over
 // REPS reps, each ratio against raw-body the median of the same rep's ratios.
 //
 // Knobs for a narrower or a diagnostic run: BENCH_STRATEGIES, BENCH_SIZES, BENCH_ROUTES (also
 // 'send', not in the default run), BENCH_REPS, BENCH_SCALE, BENCH_AFTER (ms, comma list),
 // MEMSYS_OPTS (the memsys server's MMSA options, JSON),
-// BENCH_SERVER_FLAGS (node flags for the servers: --cpu-prof, --trace-gc), BENCH_PIN=1 (pinned to cores).
+// BENCH_SERVER_FLAGS (node flags for the servers: --cpu-prof, --trace-gc), BENCH_PIN=1 (pinned to cores),
+// BENCH_LOAD=autocannon (autocannon even where wrk is installed).
 
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import os from 'node:os';
@@ -42,21 +45,23 @@ const QUICK = process.env.BENCH_QUICK === '1';
 const REPS = Number(process.env.BENCH_REPS ?? (QUICK ? 1 : 2));
 const KiB = 1024, MiB = 1024 * KiB;
 
-interface SizeSpec { label: string; bytes: number; cells: { c: number; amount: number }[] }
-// autocannon's amounts, sized for ~0.5-1 s per measured run on the development VM at the slower
-// strategies; a wrk run lasts 1 s (2 s at the common rate), times BENCH_SCALE.
+// `amount`: autocannon's requests, sized for ~0.5-1 s per measured run on the development VM at
+// the slower strategies. `wrk`: a wrk run's seconds, measured and at the common rate, long enough
+// that the answered requests far outnumber the connections.
+interface SizeSpec { label: string; bytes: number; cells: { c: number; amount: number }[]; wrk: [number, number] }
 const ALL_SIZES: SizeSpec[] = QUICK
   ? [
-    { label: '64 KiB', bytes: 64 * KiB, cells: [{ c: 16, amount: 1000 }] },
-    { label: '1 MiB', bytes: MiB, cells: [{ c: 16, amount: 200 }] },
-    { label: '16 MiB', bytes: 16 * MiB, cells: [{ c: 4, amount: 16 }] },
+    { label: '64 KiB', bytes: 64 * KiB, cells: [{ c: 16, amount: 1000 }], wrk: [1, 1] },
+    { label: '1 MiB', bytes: MiB, cells: [{ c: 16, amount: 200 }], wrk: [1, 1] },
+    { label: '16 MiB', bytes: 16 * MiB, cells: [{ c: 4, amount: 16 }], wrk: [1, 2] },
   ]
   : [
-    { label: '64 KiB', bytes: 64 * KiB, cells: [{ c: 1, amount: 1000 }, { c: 16, amount: 2000 }, { c: 64, amount: 2000 }] },
-    { label: '1 MiB', bytes: MiB, cells: [{ c: 1, amount: 200 }, { c: 16, amount: 300 }, { c: 64, amount: 320 }] },
-    { label: '16 MiB', bytes: 16 * MiB, cells: [{ c: 1, amount: 12 }, { c: 8, amount: 24 }] },
+    { label: '64 KiB', bytes: 64 * KiB, cells: [{ c: 1, amount: 1000 }, { c: 16, amount: 2000 }, { c: 64, amount: 2000 }], wrk: [1, 2] },
+    { label: '1 MiB', bytes: MiB, cells: [{ c: 1, amount: 200 }, { c: 16, amount: 300 }, { c: 64, amount: 320 }], wrk: [1, 2] },
+    { label: '16 MiB', bytes: 16 * MiB, cells: [{ c: 1, amount: 12 }, { c: 8, amount: 24 }], wrk: [3, 3] },
   ];
-// BENCH_SCALE multiplies every amount (longer runs, e.g. under a profiler).
+// BENCH_SCALE multiplies every amount and wrk's seconds (rounded to whole seconds: longer runs,
+// e.g. under a profiler).
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const SIZES = ALL_SIZES.filter((s) => !process.env.BENCH_SIZES || process.env.BENCH_SIZES.split(',').includes(s.label))
   .map((s) => ({ ...s, cells: s.cells.map((x) => ({ c: x.c, amount: Math.round(x.amount * SCALE) })) }));
@@ -191,7 +196,7 @@ async function sizeSet(rep: number, size: SizeSpec): Promise<Block[]> {
             url: route === 'download' || route === 'send' ? `${base}/${route}/${size.bytes}` : `${base}/${route}`,
             method: route === 'download' || route === 'send' ? 'GET' : 'POST',
             bodyBytes: route === 'download' || route === 'send' ? 0 : size.bytes,
-            connections: c, amount, maxMs: MAX_MS, seconds: SCALE,
+            connections: c, amount, maxMs: MAX_MS, seconds: size.wrk[0] * SCALE,
           };
         };
         for (const strategy of order) {
@@ -205,7 +210,7 @@ async function sizeSet(rep: number, size: SizeSpec): Promise<Block[]> {
           const where = `${strategy} ${size.label} ${route} c=${c}`;
           // A wrk run ends at its time, cutting off the exchanges in flight: up to one per connection
           // fails in the server (the client went away), and is not a fault of the strategy.
-          const cut = generator === 'wrk' ? Math.min(read.failed, c) : 0;
+          const cut = generator === 'wrk' ? c : 0;
           if (result.non2xx || result.errors || read.failed > cut) {
             problems.push(`${where}: ${result.non2xx} non-2xx, ${result.errors} errors (${result.timeouts} timeouts), server failures ${read.failed}${read.lastError ? ` (last: ${read.lastError})` : ''}`);
           }
@@ -217,7 +222,7 @@ async function sizeSet(rep: number, size: SizeSpec): Promise<Block[]> {
         const rate = Math.max(1, 0.5 * Math.min(...order.map((st) => blocks.get(st)!.cells.at(-1)!.load.rps)));
         for (const strategy of order) {
           // autocannon's first c requests are a burst whatever the rate, and not timed (bench/server/load.ts).
-          const spec = { ...specOf(strategy), rate, amount: c + Math.min(Math.max(4 * c, Math.round(rate * 0.8)), Math.round(rate * 2) + 1), seconds: 2 * SCALE };
+          const spec = { ...specOf(strategy), rate, amount: c + Math.min(Math.max(4 * c, Math.round(rate * 0.8)), Math.round(rate * 2) + 1), seconds: size.wrk[1] * SCALE };
           const server = servers.get(strategy)!;
           await server.call({ cmd: 'mark' });
           const { result } = await load.call<{ result: LoadResult }>({ cmd: 'run', spec }, MAX_MS + 30_000);
@@ -226,7 +231,7 @@ async function sizeSet(rep: number, size: SizeSpec): Promise<Block[]> {
           cell.paced = result;
           cell.pacedServer = read;
           cell.rate = rate;
-          process.stdout.write(`  ${`${strategy} ${size.label} ${route} c=${c}`.padEnd(34)} at ${f0(rate).padStart(5)} req/s (${result.timed} timed): p50 ${f2(result.p50).padStart(7)}  p99 ${f2(result.p99).padStart(7)} ms (in the server ${f2(read.serverP99)}${Number.isFinite(result.stall) ? `, client stall ${f1(result.stall)}` : ''}, server stall ${f1(read.loopMaxMs)}, GC longest ${f1(read.gcMaxMs)})\n`);
+          process.stdout.write(`  ${`${strategy} ${size.label} ${route} c=${c}`.padEnd(34)} at ${f0(rate).padStart(5)} req/s (reached ${f0(result.rps)}, ${result.timed} timed): p50 ${f2(result.p50).padStart(7)}  p99 ${f2(result.p99).padStart(7)} ms (in the server ${f2(read.serverP99)}${Number.isFinite(result.stall) ? `, client stall ${f1(result.stall)}` : ''}, server stall ${f1(read.loopMaxMs)}, GC longest ${f1(read.gcMaxMs)})\n`);
         }
       }
     }
@@ -276,14 +281,14 @@ console.log(`  ${cpus.length} cores, node ${process.version}; ${REPS} rep(s), st
 const blocks: Block[] = [];
 for (let rep = 0; rep < REPS; rep++) for (const size of SIZES) blocks.push(...await sizeSet(rep, size));
 
-interface Agg { rps: number; p50: number; p99: number; serverP99: number; cpu: number; gcMs: number; gcCount: number; gcPerReq: number; stall: number; gcMax: number; peak: number; rate: number; pacedP99: number; pacedServerP99: number }
-const KEYS: (keyof Agg)[] = ['rps', 'p50', 'p99', 'serverP99', 'cpu', 'gcMs', 'gcCount', 'gcPerReq', 'stall', 'gcMax', 'peak', 'rate', 'pacedP99', 'pacedServerP99'];
+interface Agg { rps: number; p50: number; p99: number; serverP99: number; cpu: number; gcMs: number; gcCount: number; gcPerReq: number; stall: number; gcMax: number; peak: number; rate: number; reached: number; pacedP99: number; pacedServerP99: number }
+const KEYS: (keyof Agg)[] = ['rps', 'p50', 'p99', 'serverP99', 'cpu', 'gcMs', 'gcCount', 'gcPerReq', 'stall', 'gcMax', 'peak', 'rate', 'reached', 'pacedP99', 'pacedServerP99'];
 const cellsOf = (strategy: Strategy, size: SizeSpec, route: Route, c: number) =>
   Array.from({ length: REPS }, (_, rep) => blocks.find((b) => b.rep === rep && b.strategy === strategy && b.size === size)!.cells.find((x) => x.route === route && x.c === c)!);
 const figures = (x: Cell): Agg => {
   const n = Math.max(1, x.load.ok);
   return { rps: x.load.rps, p50: x.load.p50, p99: x.load.p99, serverP99: x.server.serverP99, cpu: x.server.cpuMs / n, gcMs: x.server.gcMs, gcCount: x.server.gcCount, gcPerReq: x.server.gcMs / n, stall: x.server.loopMaxMs, gcMax: x.server.gcMaxMs, peak: x.server.peak,
-    rate: x.rate ?? NaN, pacedP99: x.paced?.p99 ?? NaN, pacedServerP99: x.pacedServer?.serverP99 ?? NaN };
+    rate: x.rate ?? NaN, reached: x.paced?.rps ?? NaN, pacedP99: x.paced?.p99 ?? NaN, pacedServerP99: x.pacedServer?.serverP99 ?? NaN };
 };
 // Medians over the reps, and each ratio the median of the reps' ratios: both strategies of a ratio
 // ran in the same rep one after the other.
@@ -310,7 +315,7 @@ function mem(strategy: Strategy, size: SizeSpec): Mem {
 
 const md: string[] = [];
 const out: string[] = [];
-const head = ['route', 'conc.', 'strategy', 'req/s', 'vs rb', 'p50 ms', 'vs rb', 'p99 ms', 'vs rb', 'p99 in the server ms', 'server CPU ms/req', 'vs rb', 'GC ms (collections)', 'GC/req vs rb', 'longest stall ms (GC)', 'peak RSS MiB', 'vs rb', 'common rate req/s', 'p99 there ms', 'vs rb', 'p99 in the server there ms'];
+const head = ['route', 'conc.', 'strategy', 'req/s', 'vs rb', 'p50 ms', 'vs rb', 'p99 ms', 'vs rb', 'p99 in the server ms', 'server CPU ms/req', 'vs rb', 'GC ms (collections)', 'GC/req vs rb', 'longest stall ms (GC)', 'peak RSS MiB', 'vs rb', 'common rate req/s (reached)', 'p99 there ms', 'vs rb', 'p99 in the server there ms'];
 type Ratios = { rps: number; p99: number; pacedP99: number; gc: number; route: Route; c: number };
 const memsysRatios = new Map<string, Ratios[]>();
 for (const size of SIZES) {
@@ -324,12 +329,12 @@ for (const size of SIZES) {
           memsysRatios.set(key, [...memsysRatios.get(key) ?? [], { rps: vs.rps, p99: vs.p99, pacedP99: vs.pacedP99, gc: vs.gcPerReq, route, c }]);
         }
         rows.push([route, String(c), s, f0(a.rps), fx(vs.rps), f2(a.p50), fx(vs.p50), f2(a.p99), fx(vs.p99), f2(a.serverP99), f2(a.cpu), fx(vs.cpu),
-          `${f1(a.gcMs)} (${f0(a.gcCount)})`, fx(vs.gcPerReq), `${f1(a.stall)} (${f1(a.gcMax)})`, mib(a.peak), fx(vs.peak), f0(a.rate), f2(a.pacedP99), fx(vs.pacedP99), f2(a.pacedServerP99)]);
+          `${f1(a.gcMs)} (${f0(a.gcCount)})`, fx(vs.gcPerReq), `${f1(a.stall)} (${f1(a.gcMax)})`, mib(a.peak), fx(vs.peak), `${f0(a.rate)} (${f0(a.reached)})`, f2(a.pacedP99), fx(vs.pacedP99), f2(a.pacedServerP99)]);
       }
     }
   }
   md.push(`#### ${size.label} bodies`, '', markdown(head, rows), '');
-  out.push(`${size.label} bodies`, ...rows.map((r) => `  ${r[0].padEnd(8)} c=${r[1].padEnd(3)} ${r[2].padEnd(11)} ${r[3].padStart(6)} req/s ${r[4].padStart(6)}  p50 ${r[5].padStart(6)} ${r[6].padStart(6)}  p99 ${r[7].padStart(6)} ${r[8].padStart(6)} (in the server ${r[9]})  CPU ${r[10].padStart(6)} ${r[11].padStart(6)}  GC ${r[12].padStart(12)} ${r[13].padStart(6)}  stall ${r[14].padStart(11)}  peak ${r[15].padStart(5)} ${r[16].padStart(6)}  at ${r[17].padStart(5)} req/s p99 ${r[18].padStart(6)} ${r[19].padStart(6)} (in the server ${r[20]})`), '');
+  out.push(`${size.label} bodies`, ...rows.map((r) => `  ${r[0].padEnd(8)} c=${r[1].padEnd(3)} ${r[2].padEnd(11)} ${r[3].padStart(6)} req/s ${r[4].padStart(6)}  p50 ${r[5].padStart(6)} ${r[6].padStart(6)}  p99 ${r[7].padStart(6)} ${r[8].padStart(6)} (in the server ${r[9]})  CPU ${r[10].padStart(6)} ${r[11].padStart(6)}  GC ${r[12].padStart(12)} ${r[13].padStart(6)}  stall ${r[14].padStart(11)}  peak ${r[15].padStart(5)} ${r[16].padStart(6)}  at ${r[17].padStart(11)} req/s p99 ${r[18].padStart(6)} ${r[19].padStart(6)} (in the server ${r[20]})`), '');
 }
 
 // RSS: idle before any load, the highest peak of the set, and as it falls after the last load.
@@ -349,15 +354,17 @@ for (const size of SIZES) {
 
 // Goals: every cell must meet one for it to be met; the geometric mean and the worst cell shown.
 const goalRows: string[][] = [];
+type Judged = { x: number; route: Route; c: number };
+const judge = (what: string, xs: Judged[], ok: (x: number) => boolean, target: string, worstIsMax: boolean) => {
+  const worst = xs.reduce((w, v) => ((worstIsMax ? v.x > w.x : v.x < w.x) ? v : w));
+  const n = xs.filter((v) => ok(v.x)).length;
+  const finite = xs.map((v) => v.x).filter((x) => Number.isFinite(x) && x > 0);
+  goalRows.push([what, target, finite.length ? fx(geomean(finite)) : '–', `${fx(worst.x)} (${worst.route}, c=${worst.c})`,
+    n === xs.length ? 'met' : `NOT MET (${n} of ${xs.length} cells)`]);
+};
 const goal = (what: string, sizes: SizeSpec[], pick: (r: Ratios) => number, ok: (x: number) => boolean, target: string, worstIsMax: boolean) => {
   for (const size of sizes) for (const s of MEMSYS.filter((x) => STRATEGIES.includes(x))) {
-    const rs = memsysRatios.get(`${s} ${size.label}`)!;
-    const xs = rs.map(pick);
-    const worstI = xs.reduce((wi, x, i) => ((worstIsMax ? x > xs[wi] : x < xs[wi]) ? i : wi), 0);
-    const n = xs.filter(ok).length;
-    const finite = xs.filter((x) => Number.isFinite(x) && x > 0);
-    goalRows.push([`${s}: ${what}, ${size.label}`, target, finite.length ? fx(geomean(finite)) : '–', `${fx(xs[worstI])} (${rs[worstI].route}, c=${rs[worstI].c})`,
-      n === xs.length ? 'met' : `NOT MET (${n} of ${xs.length} cells)`]);
+    judge(`${s}: ${what}, ${size.label}`, memsysRatios.get(`${s} ${size.label}`)!.map((r) => ({ x: pick(r), route: r.route, c: r.c })), ok, target, worstIsMax);
   }
 };
 const big = SIZES.filter((s) => s.bytes >= MiB);
@@ -367,17 +374,18 @@ goal('GC time per request vs raw-body', big, (r) => r.gc, (x) => x <= 0.1, '<= 0
 // Below 1 MiB a body is a small part of what a request leaves for the collector (its head, the
 // request and response objects), and raw-body's GC is mostly Node's own: the drain floor (the
 // body read and dropped) measures that, and there the goal is to add nothing to it.
-for (const size of SIZES.filter((x) => x.bytes < MiB && STRATEGIES.includes('drain') && ROUTES.includes('upload'))) {
+for (const size of SIZES.filter((x) => x.bytes < MiB)) {
   for (const s of MEMSYS.filter((x) => STRATEGIES.includes(x))) {
-    const xs = size.cells.map(({ c }) => {
+    const what = `${s}: GC time per request vs the drain floor (upload), ${size.label}`;
+    if (!STRATEGIES.includes('drain') || !ROUTES.includes('upload')) {
+      goalRows.push([what, '<= 1.0x', '–', '–', 'not judged (no drain or no upload in this run)']);
+      continue;
+    }
+    judge(what, size.cells.map(({ c }) => {
       const a = cellsOf(s, size, 'upload', c).map(figures);
       const d = cellsOf('drain', size, 'upload', c).map(figures);
-      return { c, x: median(a.map((f, i) => gcRatio(f.gcPerReq, d[i].gcPerReq))) };
-    });
-    const worst = xs.reduce((w, v) => (v.x > w.x ? v : w));
-    const n = xs.filter((v) => v.x <= 1).length;
-    goalRows.push([`${s}: GC time per request vs the drain floor (upload), ${size.label}`, '<= 1.0x', fx(geomean(xs.map((v) => v.x).filter((x) => Number.isFinite(x) && x > 0))),
-      `${fx(worst.x)} (upload, c=${worst.c})`, n === xs.length ? 'met' : `NOT MET (${n} of ${xs.length} cells)`]);
+      return { x: median(a.map((f, i) => gcRatio(f.gcPerReq, d[i].gcPerReq))), route: 'upload', c };
+    }), (x) => x <= 1, '<= 1.0x', true);
   }
 }
 goal('throughput vs raw-body', SIZES, (r) => r.rps, (x) => x >= 1.0, '>= 1.0x', false);
@@ -403,14 +411,14 @@ const mdAll = [
   '',
   `${cpus[0]?.model ?? 'cpu'}, ${cpus.length} cores; node ${process.version}; ${REPS} rep(s), medians; ${new Date().toISOString().slice(0, 10)}; load average ${loadStart.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end; ${pinned ? `servers on core ${PIN!.servers}, the load generator on ${PIN!.load} (taskset)` : 'not pinned to cores'}; memsys \`${MEMSYS_OPTS}\`; load generator ${generator === 'wrk' ? 'wrk, one thread' : 'autocannon'}.`,
   '',
-  "\"Longest stall\": the server's longest event-loop delay in the measured run (monitorEventLoopDelay), and in brackets its longest collection. The measured run is closed-loop at saturation, where latency is the concurrency over the throughput and the tail is the load generator's queue as much as the server's; \"p99 there\" is the same cell run again at a rate common to every strategy (half the slowest's, autocannon's overallRate), the latency under equal load, of the requests sent after the first burst of one per connection has drained. \"In the server\": the p99 of each exchange's time from its head to its last byte handed to the kernel; a client p99 far above it is time outside the server's code (the kernel's queues, the load generator's own loop).",
+  `"Longest stall": the server's longest event-loop delay in the measured run (monitorEventLoopDelay), and in brackets its longest collection. The measured run is closed-loop at saturation, where latency is the concurrency over the throughput and the tail is the load generator's queue as much as the server's; "p99 there" is the same cell run again at a rate common to every strategy (half the slowest's), the latency under equal load: ${generator === 'wrk' ? "wrk's connections each wait a random think time before each request (uniform, its mean the connections over the rate), so the rate reached (in brackets) is below the one asked for by the latency's share of each cycle" : "autocannon's overallRate, of the requests sent after the first burst of one per connection has drained"}. "In the server": the p99 of each exchange's time from its head to its last byte handed to the kernel; a client p99 far above it is time outside the server's code (the kernel's queues, the load generator's own loop).`,
   '',
   ...md,
   '#### RSS of the server process',
   '',
   markdown(memHead, memRows, 2),
   '',
-  '#### Goals (memsys and memsys-wire against raw-body)',
+  '#### Goals (memsys and memsys-wire)',
   '',
   markdown(['goal', 'target', 'geomean over cells', 'worst cell', 'status'], goalRows, 5),
   ...(problems.length ? ['', '**Runs with errors or cut short (not comparable):**', '', ...problems.map((p) => `- ${p}`)] : []),

@@ -3,11 +3,12 @@
 //
 // Debian's wrk when it is installed (BENCH_LOAD=autocannon to choose autocannon): C, one thread
 // (the other core is the server's), so the latencies it measures hold no pauses of its own; a
-// JavaScript load generator moving a few hundred MiB/s collects garbage, and its pauses of
-// 10-20 ms were the p99 of every strategy alike at one connection. A wrk run lasts whole seconds
+// JavaScript load generator moving a few hundred MiB/s collects garbage, and at one connection its
+// pauses of 10-20 ms are the p99 of every strategy alike. A wrk run lasts whole seconds
 // (`seconds`); at a set rate each connection waits a random think time before each request,
-// uniform on [0, 2c/rate] (its mean gives the rate if responses were instant), so no burst opens
-// the run and the rate reached is a little below the one asked for, lowest for the slowest server.
+// uniform on [0, 2c/rate] ms (its mean gives the rate if responses were instant), so no burst
+// opens the run, and the rate reached is below the one asked for by the latency's share of each
+// connection's cycle: most for the slowest server. The driver shows the rate reached.
 //
 // autocannon's API otherwise: bounded by a number of requests and by a duration (autocannon ignores
 // its duration when given an amount, so a timer here stops the run). Two things autocannon does
@@ -80,7 +81,7 @@ function pct(sorted: Float64Array, p: number): number {
 }
 
 // At a set rate, autocannon still sends every connection's first request at once: that burst is a
-// closed loop at saturation (the unpaced run measures that), and at c=64 it was a fifth of a paced
+// closed loop at saturation (the unpaced run measures that), and at c=64 it is a fifth of a paced
 // run's requests and all of its tail. So a paced run's percentiles are of the requests sent once
 // the burst has drained: after the first `connections` responses have arrived.
 function runAutocannon(spec: LoadSpec): Promise<LoadResult> {
@@ -111,7 +112,7 @@ function runAutocannon(spec: LoadSpec): Promise<LoadResult> {
       clearTimeout(timer);
       loop.disable();
       if (err) return reject(err);
-      const drained = spec.rate ? [...ends].sort((a, b) => a - b)[spec.connections - 1] ?? Infinity : -Infinity;
+      const drained = spec.rate ? ends[spec.connections - 1] ?? Infinity : -Infinity; // ends: in arrival order
       const s = Float64Array.from(lat.filter((_, i) => sent[i] >= drained)).sort();
       const ms = last - first;
       resolve({
@@ -133,10 +134,16 @@ function runAutocannon(spec: LoadSpec): Promise<LoadResult> {
 
 // ---- wrk -----------------------------------------------------------------------------------------
 
-const dir = mkdtempSync(join(tmpdir(), 'memsys-load-'));
-process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-const script = join(dir, 'load.lua');
-writeFileSync(script, `
+// The script, written once (when wrk is the generator). The think time's mean comes as a fraction
+// of a ms and wrk takes whole ms: rounded at random, up with the chance of its fraction, so the
+// mean is kept.
+let script: string | undefined;
+function wrkScript(): string {
+  if (script) return script;
+  const dir = mkdtempSync(join(tmpdir(), 'memsys-load-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  script = join(dir, 'load.lua');
+  writeFileSync(script, `
 wrk.method = os.getenv("LOAD_METHOD")
 local n = tonumber(os.getenv("LOAD_BYTES"))
 if n > 0 then
@@ -145,20 +152,15 @@ if n > 0 then
 end
 local think = tonumber(os.getenv("LOAD_THINK_MS"))
 if think > 0 then
-  function delay() return math.random(0, 2 * think) end
+  function delay() return math.floor(math.random() * 2 * think + math.random()) end
 end
 `);
-
-const UNITS: Record<string, number> = { us: 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
-const msOf = (t: string) => {
-  const m = /^([\d.]+)(us|ms|s|m|h)$/.exec(t);
-  if (!m) throw new Error(`wrk: not a time: ${t}`);
-  return Number(m[1]) * UNITS[m[2]];
-};
+  return script;
+}
 
 function runWrk(spec: LoadSpec): Promise<LoadResult> {
-  const think = spec.rate ? Math.round((1000 * spec.connections) / spec.rate) : 0;
-  const args = ['-t1', `-c${spec.connections}`, `-d${Math.max(1, Math.round(spec.seconds))}s`, '--latency', '--timeout', '30s', '-s', script, spec.url];
+  const think = spec.rate ? (1000 * spec.connections) / spec.rate : 0;
+  const args = ['-t1', `-c${spec.connections}`, `-d${Math.max(1, Math.round(spec.seconds))}s`, '--latency', '--timeout', '30s', '-s', wrkScript(), spec.url];
   const env = { ...process.env, LOAD_METHOD: spec.method, LOAD_BYTES: String(spec.bodyBytes), LOAD_THINK_MS: String(think) };
   return new Promise((resolve, reject) => {
     const w = spawn('wrk', args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -167,22 +169,39 @@ function runWrk(spec: LoadSpec): Promise<LoadResult> {
     w.on('error', reject);
     w.on('close', (code) => {
       if (code !== 0) return reject(new Error(`wrk ${args.join(' ')} exited ${code}:\n${out}`));
-      const pick = (re: RegExp) => re.exec(out)?.[1];
-      const pcts = Object.fromEntries([...out.matchAll(/^\s+(50|90|99)%\s+(\S+)$/gm)].map((m) => [m[1], msOf(m[2])]));
-      const total = Number(pick(/(\d+) requests in/) ?? 0);
-      const secs = msOf(pick(/requests in ([\d.]+\w+),/) ?? '0s');
-      const non2xx = Number(pick(/Non-2xx or 3xx responses: (\d+)/) ?? 0);
-      const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-      const errs = sock ? sock.slice(1, 4).reduce((a, x) => a + Number(x), 0) : 0;
-      const timeouts = sock ? Number(sock[4]) : 0;
-      const max = /^\s+Latency\s+\S+\s+\S+\s+(\S+)/m.exec(out);
-      const ok = total - non2xx;
-      resolve({
-        ok, non2xx, errors: errs + timeouts, timeouts, stopped: false, ms: secs, rps: secs > 0 ? (ok * 1000) / secs : 0,
-        p50: pcts['50'] ?? NaN, p90: pcts['90'] ?? NaN, p99: pcts['99'] ?? NaN, max: max ? msOf(max[1]) : NaN, timed: total, stall: NaN,
-      });
+      try {
+        resolve(wrkResult(out));
+      } catch (e) {
+        reject(new Error(`wrk ${args.join(' ')}: ${(e as Error).message} in:\n${out}`));
+      }
     });
   });
+}
+
+// What `wrk --latency` prints, as a LoadResult. Its times are a number and a unit, a one-letter
+// unit padded with a space ("1.23s ").
+const UNITS: Record<string, number> = { us: 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
+const msOf = (t: string) => {
+  const m = /^([\d.]+)(us|ms|s|m|h)$/.exec(t);
+  if (!m) throw new Error(`not a time: ${t}`);
+  return Number(m[1]) * UNITS[m[2]];
+};
+function wrkResult(out: string): LoadResult {
+  const pick = (re: RegExp) => re.exec(out)?.[1];
+  const total = Number(pick(/(\d+) requests in/) ?? 0);
+  const ms = msOf(pick(/requests in ([\d.]+\w+),/) ?? '0s');
+  const non2xx = Number(pick(/Non-2xx or 3xx responses: (\d+)/) ?? 0);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const timeouts = sock ? Number(sock[4]) : 0;
+  const ok = total - non2xx;
+  // No request answered: no latency either (wrk prints zeros).
+  const time = (t: string | undefined) => (t === undefined || ok === 0 ? NaN : msOf(t));
+  const pcts = Object.fromEntries([...out.matchAll(/^\s+(50|90|99)%\s+(\S+)\s*$/gm)].map((m) => [m[1], m[2]]));
+  return {
+    ok, non2xx, errors: (sock ? sock.slice(1, 4).reduce((a, x) => a + Number(x), 0) : 0) + timeouts, timeouts, stopped: false,
+    ms, rps: ms > 0 ? (ok * 1000) / ms : 0,
+    p50: time(pcts['50']), p90: time(pcts['90']), p99: time(pcts['99']), max: time(pick(/^\s+Latency\s+\S+\s+\S+\s+(\S+)/m)), timed: total, stall: NaN,
+  };
 }
 
 const run = (spec: LoadSpec) => (GENERATOR === 'wrk' && !spec.warm ? runWrk(spec) : runAutocannon(spec));
