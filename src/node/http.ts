@@ -225,9 +225,9 @@ const sending = new WeakSet<object>();
  * Sends `sgl`'s unread bytes as the body of `res` and ends it: with Content-Length (and the
  * status and Content-Type) unless the headers were sent, at the pace the client reads (chunks are
  * views of the SGL's buffers, no copy). No Content-Length goes with a Transfer-Encoding already
- * set (the body is then chunked) or a 204; a HEAD, 204 or 304 gets the headers alone. Resolves to true once the response has finished, false
- * when the client went away first (before the call, too); it never rejects, so a handler need not
- * await it. Unless `free: false`, the SGL is freed when the response closes, either way.
+ * set (the body is then chunked) or a 204; a HEAD, 204 or 304 gets the headers alone. Resolves
+ * to true once the response has finished, false when the client went away first (before the
+ * call, too) or Node refused a write; it never rejects, so a handler need not await it. Unless `free: false`, the SGL is freed when the response closes, either way.
  * Throws, changing nothing, ERR_MEMSYS_INVALID_ARG for bad arguments, ERR_MEMSYS_SGL_FREED for a
  * freed SGL, ERR_MEMSYS_STATE for a response already ended or being sent an SGL.
  */
