@@ -216,7 +216,7 @@ async function sizeSet(rep: number, size: SizeSpec): Promise<Block[]> {
           }
           if (result.stopped) problems.push(`${where}: stopped by the ${MAX_MS} ms bound after ${result.ok} of ${amount} requests`);
           b.cells.push({ route, c, load: result, server: read });
-          process.stdout.write(`  ${where.padEnd(34)} ${f0(result.rps).padStart(6)} req/s  p50 ${f2(result.p50).padStart(7)}  p99 ${f2(result.p99).padStart(7)} ms (in the server ${f2(read.serverP99)}${Number.isFinite(result.stall) ? `, client stall ${f1(result.stall)}` : ''})  GC ${f1(read.gcMs).padStart(6)} ms (${read.gcCount}, longest ${f1(read.gcMaxMs)})  stall ${f1(read.loopMaxMs).padStart(5)} ms  CPU ${f2(read.cpuMs / Math.max(1, result.ok)).padStart(5)} ms/req  faults ${f0(read.faults / Math.max(1, result.ok)).padStart(5)}/req  peak ${mib(read.peak)} MiB  ${f0(result.ms)} ms\n`);
+          process.stdout.write(`  ${where.padEnd(34)} ${f0(result.rps).padStart(6)} req/s  p50 ${f2(result.p50).padStart(7)}  p99 ${f2(result.p99).padStart(7)} ms (in the server ${f2(read.serverP99)}${clientStall(result)})  GC ${f1(read.gcMs).padStart(6)} ms (${read.gcCount}, longest ${f1(read.gcMaxMs)})  stall ${f1(read.loopMaxMs).padStart(5)} ms  CPU ${f2(read.cpuMs / Math.max(1, result.ok)).padStart(5)} ms/req  faults ${f0(read.faults / Math.max(1, result.ok)).padStart(5)}/req  peak ${mib(read.peak)} MiB  ${f0(result.ms)} ms\n`);
         }
         // The same cell at a rate every strategy sustains: half the slowest's, ~0.8-2 s of requests.
         const rate = Math.max(1, 0.5 * Math.min(...order.map((st) => blocks.get(st)!.cells.at(-1)!.load.rps)));
@@ -231,7 +231,7 @@ async function sizeSet(rep: number, size: SizeSpec): Promise<Block[]> {
           cell.paced = result;
           cell.pacedServer = read;
           cell.rate = rate;
-          process.stdout.write(`  ${`${strategy} ${size.label} ${route} c=${c}`.padEnd(34)} at ${f0(rate).padStart(5)} req/s (reached ${f0(result.rps)}, ${result.timed} timed): p50 ${f2(result.p50).padStart(7)}  p99 ${f2(result.p99).padStart(7)} ms (in the server ${f2(read.serverP99)}${Number.isFinite(result.stall) ? `, client stall ${f1(result.stall)}` : ''}, server stall ${f1(read.loopMaxMs)}, GC longest ${f1(read.gcMaxMs)})\n`);
+          process.stdout.write(`  ${`${strategy} ${size.label} ${route} c=${c}`.padEnd(34)} at ${f0(rate).padStart(5)} req/s (reached ${f0(result.rps)}, ${result.timed} timed): p50 ${f2(result.p50).padStart(7)}  p99 ${f2(result.p99).padStart(7)} ms (in the server ${f2(read.serverP99)}${clientStall(result)}, server stall ${f1(read.loopMaxMs)}, GC longest ${f1(read.gcMaxMs)})\n`);
         }
       }
     }
@@ -254,6 +254,8 @@ const f0 = (x: number) => x.toFixed(0);
 const f1 = (x: number) => x.toFixed(1);
 const f2 = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 const mib = (b: number) => (b / MiB).toFixed(0);
+// The load generator's own longest stall, where it has one (autocannon; wrk has no event loop).
+const clientStall = (r: LoadResult) => (Number.isFinite(r.stall) ? `, client stall ${f1(r.stall)}` : '');
 const fx = (x: number) => (!Number.isFinite(x) ? (Number.isNaN(x) ? '–' : '∞') : x >= 10 ? `${x.toFixed(1)}x` : `${x.toFixed(2)}x`);
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);

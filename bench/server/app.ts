@@ -36,6 +36,7 @@ import { Readable } from 'node:stream';
 import Fastify from 'fastify';
 import getRawBody from 'raw-body';
 import { MMSA, type MMSAOptions, type SGL, readBody, sendSGL, takeBodies } from '../../src/node/index.js';
+import { pct } from './percentile.js';
 
 const STRATEGIES = ['memsys', 'memsys-wire', 'raw-body', 'concat', 'fastify', 'drain'] as const;
 type Strategy = (typeof STRATEGIES)[number];
@@ -239,10 +240,7 @@ function track(server: http.Server): void {
     res.once('close', () => { active--; });
   });
 }
-const serverP99 = () => {
-  const xs = times.slice(0, Math.min(timed, times.length)).sort();
-  return xs.length ? xs[Math.ceil(0.99 * xs.length) - 1] : NaN;
-};
+const serverP99 = () => pct(times.slice(0, Math.min(timed, times.length)).sort(), 99);
 
 async function listen(): Promise<number> {
   if (strategy === 'fastify') {

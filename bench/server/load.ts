@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import autocannon from 'autocannon';
+import { pct } from './percentile.js';
 
 const hasWrk = () => {
   try {
@@ -73,11 +74,6 @@ function body(n: number): Buffer {
     bodies.set(n, b);
   }
   return b;
-}
-
-function pct(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
 // At a set rate, autocannon still sends every connection's first request at once: that burst is a
