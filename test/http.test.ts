@@ -425,7 +425,7 @@ test('http: a pipelined request after a 413 is parsed and answered in turn', asy
   }
 });
 
-test("http: sendSGL keeps to the client's pace: to a client that stops reading it hands the socket what it takes and a MiB more, then the rest once it reads", async () => {
+test("http: sendSGL keeps to the client's pace: to a client that stops reading it hands the socket what it takes and 4 MiB more, then the rest once it reads", async () => {
   const n = 48 << 20;
   const data = pattern(n, 21);
   let sent: SGL | undefined;

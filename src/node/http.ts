@@ -285,9 +285,13 @@ export function sendSGL(res: BodyResponse, sgl: SGL, opts: SendOptions = {}): Pr
 }
 
 // How far sendSGL() writes ahead of the socket: the chunks are views of bytes the SGL holds anyway,
-// so a window costs no memory, and a MiB of them goes out in one writev instead of a wait for
+// so a window costs no memory, and a window of them goes out in one writev instead of a wait for
 // 'drain' after each buffer (which cost 1.2-2.3x the CPU of res.end(buffer); bench/RESULTS.md).
-const SEND_WINDOW = 1 << 20;
+// As large as Linux's largest default send buffer (tcp_wmem's 4 MiB): with 1 MiB, a 16 MiB echo
+// to one wrk connection over loopback stalled 113-155 ms in 6 of 8 runs of 10 s (the socket
+// rwnd-limited, its peer's window below one 64 KiB segment, a zero-window probe pending), never
+// with 4 MiB (client p99 25-30 ms against 63-155 ms).
+const SEND_WINDOW = 4 << 20;
 
 /** Frees `sgl` when `res` closes: when the response has finished or the client went away (at
  * once if it has). To keep a body past its response, take it over first:
