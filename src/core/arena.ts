@@ -149,38 +149,39 @@ export class Arena {
     return this.scratch > 0 ? this.scratch >>> 2 : -1;
   }
 
-  // Takes up to n (≤ BATCH_MAX) buffers of class c; calls `each(offset)` for each. Returns how many.
-  take(c: number, n: number, each: (off: number) => void): number {
+  // Takes up to n (≤ BATCH_MAX) buffers of class c, their offsets pushed onto `offs`. Returns how
+  // many.
+  take(c: number, n: number, offs: number[]): number {
     const core = this.core!;
     const at = this.scratchIndex();
     if (at < 0) {
       let got = 0;
-      for (let off: number; got < n && (off = core.alloc(c) >>> 0) !== 0; got++) each(off);
+      for (let off: number; got < n && (off = core.alloc(c) >>> 0) !== 0; got++) offs.push(off);
       return got;
     }
     const got = this.call(() => core.alloc_batch(c, at * 4, n));
     this.fail(got);
     const u32 = this.u32;
-    for (let i = 0; i < got; i++) each(u32[at + i]);
+    for (let i = 0; i < got; i++) offs.push(u32[at + i]);
     return got;
   }
 
-  // Gives back n buffers of class c; `offset(i)` is the i-th one's offset.
+  // Gives back the n (≤ BATCH_MAX) buffers of class c at offs[from] … offs[from + n − 1].
   // Returns how many went back: fewer than n (the first ones) only when the arena stayed locked by
   // another realm; the caller keeps the rest.
-  give(c: number, n: number, offset: (i: number) => number): number {
+  give(c: number, offs: ArrayLike<number>, from: number, n: number): number {
     const core = this.core!;
     const at = this.scratchIndex();
     if (at < 0) {
       for (let i = 0; i < n; i++) {
-        const r = this.call(() => core.free(offset(i), c));
+        const r = this.call(() => core.free(offs[from + i], c));
         if (r === E_BUSY) return i;
         this.fail(r);
       }
       return n;
     }
     const u32 = this.u32;
-    for (let i = 0; i < n; i++) u32[at + i] = offset(i);
+    for (let i = 0; i < n; i++) u32[at + i] = offs[from + i];
     const r = this.call(() => core.free_batch(c, at * 4, n));
     if (r === E_BUSY) return 0;
     this.fail(r);

@@ -36,6 +36,6 @@ export function adoptOrphans(o: Int32Array, arenas: ReadonlyMap<number, Arena>):
     const g = Atomics.load(o, e + 2);
     if (Atomics.compareExchange(o, e, id, 0) !== id) continue;
     Atomics.sub(o, 0, 1);
-    if (a.give(cls, 1, () => offsetOf(g)) === 0) orphan(o, id, cls, g); // locked: another time
+    if (a.give(cls, [offsetOf(g)], 0, 1) === 0) orphan(o, id, cls, g); // locked: another time
   }
 }

@@ -22,13 +22,15 @@ import { MemsysError, invalidArg, show } from '../errors.js';
 import { Pressure, type PressureLevel } from '../policy/pressure.js';
 import { NUM_CLASSES, classSize } from '../sizes.js';
 import { Arenas, type Emit } from './arenas.js';
-import { unlessBusy } from './busy.js';
+import { isBusy } from './busy.js';
 import type { PoolConfig } from './config.js';
 import type { Control } from './control.js';
 import { deadbeef, poison, writtenWhileFree } from './debug.js';
 import { describe, handedOff, notLive, notOwned, postedClass, wrongSlab } from './frees.js';
 import { adoptOrphans, orphan } from './orphans.js';
 import { DebugSlab, SLOT_FREE, SLOT_MOVED, Slab, type SlabBuffer, type SlabOwner, kArena, kSlab, kSlot, kState } from './slab.js';
+
+const NONE: readonly number[] = [];
 
 /** @internal */
 export class Pool implements SlabOwner {
@@ -42,6 +44,13 @@ export class Pool implements SlabOwner {
   // Received (posted) views already freed here: such a view cannot be marked stale the way our own
   // views are, so a second free of the same object must be refused by identity.
   private readonly freedPosted = new WeakSet<Uint8Array>();
+  // Slots on their way, as (arena, offset) pairs: taken for a magazine before they become views,
+  // and a magazine's views given back. Empty between calls (they hold no arena); two pairs, since
+  // a take may flush a magazine.
+  private readonly gotArenas: Arena[] = [];
+  private readonly gotOffs: number[] = [];
+  private readonly goneArenas: Arena[] = [];
+  private readonly goneOffs: number[] = [];
 
   constructor(cfg: PoolConfig, emit: Emit) {
     this.cfg = cfg;
@@ -99,15 +108,22 @@ export class Pool implements SlabOwner {
     this.ready();
     this.adoptOrphans();
     this.publish(s);
+    const as = this.gotArenas;
+    const os = this.gotOffs;
     let written: MemsysError | undefined;
-    this.take(s, Math.min(s.batch, BATCH_MAX), true, (a, off) => {
-      const v = this.view(s, a, off);
-      if (this.pattern) {
-        written ??= writtenWhileFree(a, off, s.size, true);
-        poison(v, this.pattern);
+    try {
+      this.take(s, Math.min(s.batch, BATCH_MAX), true, as, os);
+    } finally {
+      for (let i = 0; i < os.length; i++) {
+        const v = this.view(s, as[i], os[i]);
+        if (this.pattern) {
+          written ??= writtenWhileFree(as[i], os[i], s.size, true);
+          poison(v, this.pattern);
+        }
+        s.mag.push(v);
       }
-      s.mag.push(v);
-    });
+      as.length = os.length = 0;
+    }
     if (written) throw written; // the buffers are in the magazine, poisoned again
   }
 
@@ -116,45 +132,55 @@ export class Pool implements SlabOwner {
     this.publish(s);
     const out = s.mag.splice(0, n);
     s.base -= out.length;
-    const kept = this.giveBack(s, out.length, (i) => out[i][kArena]!, (i) => offsetOf(out[i][kSlot]!), (i) => { out[i][kSlot] = SLOT_FREE; });
+    const as = this.goneArenas;
+    const os = this.goneOffs;
+    for (const v of out) {
+      as.push(v[kArena]!);
+      os.push(offsetOf(v[kSlot]!));
+    }
+    let kept: readonly number[];
+    try {
+      kept = this.giveBack(s, as, os);
+    } finally {
+      as.length = os.length = 0;
+    }
+    for (let i = 0, k = 0; i < out.length; i++) {
+      if (kept[k] === i) k++;
+      else out[i][kSlot] = SLOT_FREE;
+    }
     if (kept.length) {
       s.mag.unshift(...kept.map((i) => out[i]));
       s.base += kept.length;
     }
   }
 
-  // n buffers of s's class for an SGL, as slots (arena, offset) with no view made: marked LIVE,
-  // counted in use and as hits. All or none: on out-of-memory the slots taken so far go back, and
-  // the arenas this request mapped go again.
-  takeSlots(s: Slab, n: number, each: (a: Arena, off: number) => void): void {
+  // n buffers of s's class for an SGL, as slots pushed onto `arenas` and `offs` with no view made:
+  // marked LIVE, counted in use and as hits. All or none: on out-of-memory the slots taken so far
+  // go back, and the arenas this request mapped go again.
+  takeSlots(s: Slab, n: number, arenas: Arena[], offs: number[]): void {
     this.ready();
-    const arenas: Arena[] = [];
-    const offs: number[] = [];
-    const had = new Set(this.arenas.list);
+    const from = offs.length;
+    const before = this.arenas.list.length; // a take adds arenas only at the end of the list
     try {
-      this.take(s, n, false, (a, off) => {
-        a.state[granuleOf(off)] = s.liveState;
-        arenas.push(a);
-        offs.push(off);
-      });
+      this.take(s, n, false, arenas, offs);
     } catch (e) {
       const oom = this.arenas.oom; // a rollback is not memory freed
-      if (offs.length) this.giveSlots(s, arenas, offs);
+      if (offs.length > from) this.giveSlots(s, arenas.splice(from), offs.splice(from));
       const keepOne = this.arenas.keepOne();
-      for (const a of [...this.arenas.list]) if (!had.has(a)) this.arenas.dropIfEmpty(a, keepOne);
+      for (const a of this.arenas.list.slice(before)) this.arenas.dropIfEmpty(a, keepOne);
       if (oom) this.arenas.failedToMap();
       throw e;
     }
+    for (let i = from; i < offs.length; i++) arenas[i].state[granuleOf(offs[i])] = s.liveState;
     if (this.pattern) {
       let written: MemsysError | undefined;
-      for (let i = 0; i < offs.length; i++) written ??= writtenWhileFree(arenas[i], offs[i], s.size, true);
+      for (let i = from; i < offs.length; i++) written ??= writtenWhileFree(arenas[i], offs[i], s.size, true);
       if (written) {
-        this.giveSlots(s, arenas, offs); // poisoned again on the way back
+        this.giveSlots(s, arenas.splice(from), offs.splice(from)); // poisoned again on the way back
         throw written;
       }
-      for (let i = 0; i < offs.length; i++) poison(arenas[i].u8.subarray(offs[i], offs[i] + s.size), this.pattern);
+      for (let i = from; i < offs.length; i++) poison(arenas[i].u8.subarray(offs[i], offs[i] + s.size), this.pattern);
     }
-    for (let i = 0; i < offs.length; i++) each(arenas[i], offs[i]);
     s.hits += n;
     this.publish(s);
   }
@@ -165,7 +191,7 @@ export class Pool implements SlabOwner {
       arenas[i].state[granuleOf(offs[i])] = s.outState;
       if (this.pattern) poison(arenas[i].u8.subarray(offs[i], offs[i] + s.size), this.pattern);
     }
-    const kept = this.giveBack(s, offs.length, (i) => arenas[i], (i) => offs[i]);
+    const kept = this.giveBack(s, arenas, offs);
     for (const i of kept) { // cached for now, as flush keeps them
       arenas[i].claim(offs[i]);
       s.mag.push(this.view(s, arenas[i], offs[i]));
@@ -174,95 +200,90 @@ export class Pool implements SlabOwner {
     this.publish(s);
   }
 
-  // Gives slots 0 … n−1 of s's class back to their arenas, BATCH_MAX a core call (`given(i)` for
-  // each that went). Returns the ones that stay with the caller: their arena's memory has not
-  // arrived yet, or it stayed locked by another realm.
-  private giveBack(s: Slab, n: number, arenaOf: (i: number) => Arena, offOf: (i: number) => number, given?: (i: number) => void): number[] {
-    const kept: number[] = [];
-    const byArena = new Map<Arena, number[]>();
-    for (let i = 0; i < n; i++) {
-      const a = arenaOf(i);
-      if (!a.core) { kept.push(i); continue; }
-      let list = byArena.get(a);
-      if (!list) byArena.set(a, (list = []));
-      list.push(i);
-    }
-    for (const [a, list] of byArena) {
-      this.arenas.oom = false;
-      for (let j = 0; j < list.length; j += BATCH_MAX) {
-        const part = list.slice(j, j + BATCH_MAX);
-        const went = a.give(s.cls, part.length, (k) => offOf(part[k]));
-        for (let k = 0; k < part.length; k++) {
-          if (k < went) given?.(part[k]);
-          else kept.push(part[k]);
-        }
+  // Gives the slots (arenas[i], offs[i]) of s's class back to their arenas, a run of one arena
+  // and at most BATCH_MAX a core call. Returns the indices of the ones that stay with the caller,
+  // ascending: their arena's memory has not arrived yet, or it stayed locked by another realm.
+  private giveBack(s: Slab, arenas: readonly Arena[], offs: readonly number[]): readonly number[] {
+    let kept: number[] | undefined;
+    for (let i = 0; i < offs.length;) {
+      const a = arenas[i];
+      let j = i + 1;
+      while (j < offs.length && j - i < BATCH_MAX && arenas[j] === a) j++;
+      let went = 0;
+      if (a.core) {
+        this.arenas.oom = false;
+        went = a.give(s.cls, offs, i, j - i);
+        if (this.cfg.debug) a.check();
       }
-      if (this.cfg.debug) a.check();
+      for (let k = i + went; k < j; k++) (kept ??= []).push(k);
+      i = j;
     }
-    return kept;
+    return kept ?? NONE;
   }
 
   // Takes n slots of s's class from the arenas, oldest first (live data packs into them and the
-  // newest drain, to be dropped), adding arenas while all are full. When no arena can be added,
-  // `partial` takes what there was (a refill); otherwise the error is thrown.
-  private take(s: Slab, n: number, partial: boolean, each: (a: Arena, off: number) => void): void {
-    let got = 0;
-    const fromArenas = () => {
-      for (const a of this.arenas.list) {
-        if (got === n) break;
-        if (a.core && !a.closed && !a.quarantined) got += this.takeFrom(s, a, n - got, each); // a locked one gives 0
-      }
-    };
-    fromArenas();
+  // newest drain, to be dropped), adding arenas while all are full, or throws. A refill (`partial`)
+  // needs one: it takes what the arenas hold, up to n, and adds an arena only when they hold none,
+  // since the rest of a magazine's batch is not worth one.
+  private take(s: Slab, n: number, partial: boolean, arenas: Arena[], offs: number[]): void {
+    const want = offs.length + n;
+    const need = partial ? offs.length + 1 : want;
+    this.takeFromArenas(s, want, arenas, offs);
     // Buffers this realm caches in the slab's magazine count before a new arena (an SGL takes
     // slots from the arenas, not from the magazine).
-    if (got < n && s.mag.length > 0) {
+    if (offs.length < need && s.mag.length > 0) {
       this.flush(s, s.mag.length);
-      fromArenas();
+      this.takeFromArenas(s, want, arenas, offs);
     }
     // Under pressure, memory the pool holds in other classes is used before a new arena is mapped.
     let reclaimed = false;
-    if (got < n && this.level >= Pressure.High) {
+    if (offs.length < need && this.level >= Pressure.High) {
       reclaimed = true;
       this.reclaim();
-      fromArenas();
+      this.takeFromArenas(s, want, arenas, offs);
     }
-    while (got < n) {
+    while (offs.length < need) {
       let a: Arena;
       try {
         a = this.arenas.add(this.level);
       } catch (e) {
-        if (partial && got > 0) return;
         // Reclaim before refuse: every magazine of this realm and every empty run of every class
         // go back to the arenas, and the request is tried on them once more.
         if (!reclaimed) {
           reclaimed = true;
           this.reclaim();
-          fromArenas();
+          this.takeFromArenas(s, want, arenas, offs);
           continue;
         }
         throw e;
       }
-      const more = this.takeFrom(s, a, n - got, each);
+      const more = this.takeFrom(s, a, want, arenas, offs);
       this.arenas.announce(a);
       if (more === 0) {
         if (a.reused) continue; // a reopened arena may hold less than a fresh one: try the next
-        if (partial && got > 0) return;
         throw new MemsysError('ERR_MEMSYS_OUT_OF_MEMORY', `a new ${a.bytes}-byte arena has no room for a ${s.size}-byte buffer`);
       }
-      got += more;
     }
   }
 
-  private takeFrom(s: Slab, a: Arena, n: number, each: (a: Arena, off: number) => void): number {
-    let got = 0;
-    unlessBusy(() => { // locked by another realm: what was taken before is ours
-      while (got < n) {
-        const k = a.take(s.cls, Math.min(n - got, BATCH_MAX), (off) => each(a, off));
-        if (k === 0) break;
-        got += k;
-      }
-    });
+  private takeFromArenas(s: Slab, want: number, arenas: Arena[], offs: number[]): void {
+    for (const a of this.arenas.list) {
+      if (offs.length >= want) return;
+      if (a.core && !a.closed && !a.quarantined) this.takeFrom(s, a, want, arenas, offs); // a locked one gives 0
+    }
+  }
+
+  // Takes slots of s's class from one arena until `offs` holds `want`; returns how many it took.
+  private takeFrom(s: Slab, a: Arena, want: number, arenas: Arena[], offs: number[]): number {
+    const from = offs.length;
+    try {
+      while (offs.length < want && a.take(s.cls, Math.min(want - offs.length, BATCH_MAX), offs) > 0);
+    } catch (e) {
+      if (!isBusy(e)) throw e; // locked by another realm: what was taken before is ours
+    } finally {
+      while (arenas.length < offs.length) arenas.push(a);
+    }
+    const got = offs.length - from;
     s.base += got;
     if (this.cfg.debug) a.check();
     return got;

@@ -62,7 +62,7 @@ export interface SlabOwner {
   freeRejected(v: SlabBuffer, s: Slab): never;
   debugAlloc(v: SlabBuffer, s: Slab): void;
   debugFree(v: SlabBuffer): void;
-  takeSlots(s: Slab, n: number, each: (a: Arena, off: number) => void): void;
+  takeSlots(s: Slab, n: number, arenas: Arena[], offs: number[]): void;
   giveSlots(s: Slab, arenas: readonly Arena[], offs: readonly number[]): void;
 }
 

@@ -476,7 +476,7 @@ export class SGL implements AsyncIterable<Uint8Array> {
   /** @internal Adds buffers until the SGL holds `bytes`, in one batch. */
   grow(bytes: number): void {
     const n = Math.ceil(bytes / this.bsize) - this.offs.length;
-    if (n > 0) this.slab.pool.takeSlots(this.slab, n, (a, off) => { this.arenas.push(a); this.offs.push(off); });
+    if (n > 0) this.slab.pool.takeSlots(this.slab, n, this.arenas, this.offs);
   }
 
   // false after free(); throws after handoff()
