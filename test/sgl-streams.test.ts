@@ -288,10 +288,43 @@ test('readFrom a FileHandle: straight into the buffers, from its position to its
     assert.equal([...sgl.bytes().subarray(0, 4)], [1, 2, 3, pattern(1_000_003, 1_000_003 & 255)[10]]);
     sgl.free();
     await fh.close();
+    // A body sized up front: one readv fills every buffer, one more finds the end.
+    const fh2 = await open(file);
+    const calls: number[] = [];
+    const spy = { fd: fh2.fd, read: fh2.read.bind(fh2), readv: (b: Uint8Array[]) => { calls.push(b.length); return fh2.readv(b); } };
+    const sized = mm.newSGL(1_000_003, 131072);
+    assert.is(await sized.readFrom(spy), 1_000_003);
+    assert.equal(calls, [8, 1]);
+    assert.is(sized.cap, 8 * 131072, 'the buffer of the read that found the end is given back');
+    assert.equal(sized.readAll(), pattern(1_000_003, 1_000_003 & 255));
+    sized.free();
+    await fh2.close();
     assert.is(inUse(mm), 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('readFrom a file through readv: freed while the read is in flight, every buffer under it waits for the read', async () => {
+  let release!: () => void;
+  const slow = {
+    fd: 96,
+    read: () => Promise.reject(new Error('readv is there')),
+    readv(bufs: Uint8Array[]) {
+      return new Promise<{ bytesRead: number }>((r) => { release = () => { for (const b of bufs) b.fill(7); r({ bytesRead: bufs.reduce((k, b) => k + b.length, 0) }); }; });
+    },
+  };
+  const sgl = mm.newSGL(3 * 4096, 4096);
+  sgl.write(new Uint8Array(100));
+  const reading = sgl.readFrom(slow);
+  await new Promise((r) => setTimeout(r, 5));
+  sgl.free();
+  assert.is(inUse(mm), 3, 'the three buffers under the read stay out of the slab');
+  release();
+  let err: { code?: string } | undefined;
+  try { await reading; } catch (e) { err = e as { code?: string }; }
+  assert.is(err?.code, 'ERR_MEMSYS_SGL_FREED');
+  assert.is(inUse(mm), 0, 'given back once the read ended');
 });
 
 test('readFrom a file: freed while a read is in flight, the buffers wait for the read; a failing read rejects', async () => {

@@ -414,7 +414,22 @@ export class SGL implements AsyncIterable<Uint8Array> {
     return this.arenas[i].u8.subarray(at, at + Math.min(this.bsize - o, max));
   }
 
-  /** @internal `n` bytes were read into room(): they are the SGL's now. Throws
+  /** @internal The room after the written bytes in every buffer the SGL holds, at most `max`
+   * views (a buffer added first when the last is full): what a vectored read fills, then counts
+   * in with commit(). Throws the pool's error when it has no room. */
+  rooms(max: number): Uint8Array[] {
+    this.appendable('readFrom');
+    if (this.woff === this.cap) this.grow(this.woff + 1);
+    const first = (this.woff / this.bsize) | 0;
+    const end = Math.min(this.offs.length, first + max);
+    const out: Uint8Array[] = [];
+    for (let i = first, o = this.woff - first * this.bsize; i < end; i++, o = 0) {
+      out.push(this.arenas[i].u8.subarray(this.offs[i] + o, this.offs[i] + this.bsize));
+    }
+    return out;
+  }
+
+  /** @internal `n` bytes were read into room() or rooms(): they are the SGL's now. Throws
    * ERR_MEMSYS_SGL_FREED when it was freed meanwhile. */
   commit(n: number): void {
     this.writable('readFrom');

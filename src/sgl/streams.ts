@@ -11,6 +11,7 @@ export interface ByteWriter {
   write(chunk: ArrayBufferView | ArrayBufferLike): number;
   writeString(s: string): number;
   room(max: number): Uint8Array;
+  rooms(max: number): Uint8Array[];
   commit(n: number): void;
   trim(): void;
   pin(): void;
@@ -20,10 +21,12 @@ export interface ByteWriter {
 /** A chunk an SGL takes in: bytes (a view or an ArrayBuffer, copied in) or a string (as UTF-8). */
 export type ByteChunk = ArrayBufferView | ArrayBufferLike | string;
 /** A file sgl.readFrom() reads into the SGL's buffers: Node's FileHandle (`fs/promises` open()),
- * or anything with its `fd` and its `read(buffer, offset, length, position)`. */
+ * or anything with its `fd` and its `read(buffer, offset, length, position)`; its
+ * `readv(buffers)`, when it has one, fills every buffer the SGL holds in one call. */
 export interface FileSource {
   readonly fd: number;
   read(buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<{ bytesRead: number }>;
+  readv?(buffers: Uint8Array[]): Promise<{ bytesRead: number }>;
 }
 /** What sgl.readFrom() reads: a Node Readable (an async iterable), a WHATWG ReadableStream, any
  * (async) iterable of chunks, or a file. */
@@ -85,17 +88,29 @@ export function fillFrom(sgl: ByteWriter, source: ByteSource): Promise<number> {
   throw invalidArg('source', source, 'must be a Node Readable, a ReadableStream, an (async) iterable of byte chunks, or a FileHandle');
 }
 
-// A file's reads go straight into the room at the SGL's end, a buffer at a time.
+// A file's reads go straight into the room at the SGL's end: with readv, into all the buffers it
+// holds (one call, and for Node's FileHandle one trip to the thread pool, for a body sized up
+// front), else a buffer a call.
 async function fromFile(sgl: ByteWriter, f: FileSource): Promise<number> {
   let n = 0;
   for (;;) {
-    const room = sgl.room(Infinity);
-    sgl.pin();
     let got: number;
-    try {
-      ({ bytesRead: got } = await f.read(room, 0, room.length, null));
-    } finally {
-      sgl.unpin();
+    if (f.readv) {
+      const rooms = sgl.rooms(IOV_MAX);
+      sgl.pin();
+      try {
+        ({ bytesRead: got } = await f.readv(rooms));
+      } finally {
+        sgl.unpin();
+      }
+    } else {
+      const room = sgl.room(Infinity);
+      sgl.pin();
+      try {
+        ({ bytesRead: got } = await f.read(room, 0, room.length, null));
+      } finally {
+        sgl.unpin();
+      }
     }
     sgl.commit(got);   // at the end too (0 bytes): a freed SGL rejects
     if (got === 0) {
@@ -105,6 +120,10 @@ async function fromFile(sgl: ByteWriter, f: FileSource): Promise<number> {
     n += got;
   }
 }
+
+// The most buffers one readv(2) takes on Linux and macOS: libuv reads no more a call, so a longer
+// list would only read short.
+const IOV_MAX = 1024;
 
 async function fromReader(r: ReadableStreamDefaultReader<ByteChunk>, put: (c: ByteChunk) => number): Promise<number> {
   let n = 0;
