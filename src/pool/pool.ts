@@ -32,6 +32,16 @@ import { DebugSlab, SLOT_FREE, SLOT_MOVED, Slab, type SlabBuffer, type SlabOwner
 
 const NONE: readonly number[] = [];
 
+// Slots on their way, as (arena, offset) pairs, with no view made: taken for a magazine before they
+// become views, or a magazine's views on their way back. The pool keeps one of each, empty between
+// calls; `busy` while a call uses it, since an event listener that runs inside one (arena-added, a
+// lock recovered) may call back into the pool, which then takes a pair of its own.
+class Slots {
+  readonly arenas: Arena[] = [];
+  readonly offs: number[] = [];
+  busy = false;
+}
+
 /** @internal */
 export class Pool implements SlabOwner {
   readonly cfg: PoolConfig;
@@ -44,13 +54,8 @@ export class Pool implements SlabOwner {
   // Received (posted) views already freed here: such a view cannot be marked stale the way our own
   // views are, so a second free of the same object must be refused by identity.
   private readonly freedPosted = new WeakSet<Uint8Array>();
-  // Slots on their way, as (arena, offset) pairs: taken for a magazine before they become views,
-  // and a magazine's views given back. Empty between calls (they hold no arena); two pairs, since
-  // a take may flush a magazine.
-  private readonly gotArenas: Arena[] = [];
-  private readonly gotOffs: number[] = [];
-  private readonly goneArenas: Arena[] = [];
-  private readonly goneOffs: number[] = [];
+  private readonly got = new Slots();  // refill's; a take may flush a magazine, hence two
+  private readonly gone = new Slots(); // flush's
 
   constructor(cfg: PoolConfig, emit: Emit) {
     this.cfg = cfg;
@@ -108,8 +113,9 @@ export class Pool implements SlabOwner {
     this.ready();
     this.adoptOrphans();
     this.publish(s);
-    const as = this.gotArenas;
-    const os = this.gotOffs;
+    const got = this.got.busy ? new Slots() : this.got;
+    const { arenas: as, offs: os } = got;
+    got.busy = true;
     let written: MemsysError | undefined;
     try {
       this.take(s, Math.min(s.batch, BATCH_MAX), true, as, os);
@@ -123,6 +129,7 @@ export class Pool implements SlabOwner {
         s.mag.push(v);
       }
       as.length = os.length = 0;
+      got.busy = false;
     }
     if (written) throw written; // the buffers are in the magazine, poisoned again
   }
@@ -132,8 +139,9 @@ export class Pool implements SlabOwner {
     this.publish(s);
     const out = s.mag.splice(0, n);
     s.base -= out.length;
-    const as = this.goneArenas;
-    const os = this.goneOffs;
+    const gone = this.gone.busy ? new Slots() : this.gone;
+    const { arenas: as, offs: os } = gone;
+    gone.busy = true;
     for (const v of out) {
       as.push(v[kArena]!);
       os.push(offsetOf(v[kSlot]!));
@@ -143,6 +151,7 @@ export class Pool implements SlabOwner {
       kept = this.giveBack(s, as, os);
     } finally {
       as.length = os.length = 0;
+      gone.busy = false;
     }
     for (let i = 0, k = 0; i < out.length; i++) {
       if (kept[k] === i) k++;
@@ -200,10 +209,27 @@ export class Pool implements SlabOwner {
     this.publish(s);
   }
 
-  // Gives the slots (arenas[i], offs[i]) of s's class back to their arenas, a run of one arena
-  // and at most BATCH_MAX a core call. Returns the indices of the ones that stay with the caller,
-  // ascending: their arena's memory has not arrived yet, or it stayed locked by another realm.
+  // Gives the slots (arenas[i], offs[i]) of s's class back to their arenas, BATCH_MAX of one arena
+  // a core call. Returns the indices of the ones that stay with the caller, ascending: their
+  // arena's memory has not arrived yet, or it stayed locked by another realm.
   private giveBack(s: Slab, arenas: readonly Arena[], offs: readonly number[]): readonly number[] {
+    for (let i = 1; i < arenas.length; i++) {
+      if (arenas[i] !== arenas[0]) return this.giveBackByArena(s, arenas, offs);
+    }
+    return this.giveBackRuns(s, arenas, offs);
+  }
+
+  // Slots of several arenas (a pool of more than one, views posted from other realms) are grouped
+  // by arena first: in the order they were freed, runs of one arena would be a buffer or two long,
+  // and each a core call (the arena's lock and a crossing into the core).
+  private giveBackByArena(s: Slab, arenas: readonly Arena[], offs: readonly number[]): readonly number[] {
+    const order = Array.from(offs, (_, i) => i).sort((x, y) => arenas[x].id - arenas[y].id || x - y);
+    const kept = this.giveBackRuns(s, order.map((i) => arenas[i]), order.map((i) => offs[i]));
+    return kept.length ? kept.map((k) => order[k]).sort((x, y) => x - y) : NONE;
+  }
+
+  // Runs of one arena, BATCH_MAX at most a core call.
+  private giveBackRuns(s: Slab, arenas: readonly Arena[], offs: readonly number[]): readonly number[] {
     let kept: number[] | undefined;
     for (let i = 0; i < offs.length;) {
       const a = arenas[i];
@@ -213,7 +239,7 @@ export class Pool implements SlabOwner {
       if (a.core) {
         this.arenas.oom = false;
         went = a.give(s.cls, offs, i, j - i);
-        if (this.cfg.debug) a.check();
+        if (this.cfg.debug && arenas[j] !== a) a.check();
       }
       for (let k = i + went; k < j; k++) (kept ??= []).push(k);
       i = j;
@@ -274,19 +300,22 @@ export class Pool implements SlabOwner {
   }
 
   // Takes slots of s's class from one arena until `offs` holds `want`; returns how many it took.
+  // A failed call takes nothing: what the calls before it took is ours, and counted.
   private takeFrom(s: Slab, a: Arena, want: number, arenas: Arena[], offs: number[]): number {
     const from = offs.length;
     try {
-      while (offs.length < want && a.take(s.cls, Math.min(want - offs.length, BATCH_MAX), offs) > 0);
+      while (offs.length < want) {
+        const k = a.take(s.cls, Math.min(want - offs.length, BATCH_MAX), offs);
+        if (k === 0) break;
+        for (let i = 0; i < k; i++) arenas.push(a);
+      }
     } catch (e) {
-      if (!isBusy(e)) throw e; // locked by another realm: what was taken before is ours
+      if (!isBusy(e)) throw e; // locked by another realm
     } finally {
-      while (arenas.length < offs.length) arenas.push(a);
+      s.base += offs.length - from;
     }
-    const got = offs.length - from;
-    s.base += got;
     if (this.cfg.debug) a.check();
-    return got;
+    return offs.length - from;
   }
 
   // Everything this realm holds free goes back to the arenas: every magazine, then every fully
