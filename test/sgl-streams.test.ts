@@ -288,17 +288,26 @@ test('readFrom a FileHandle: straight into the buffers, from its position to its
     assert.equal([...sgl.bytes().subarray(0, 4)], [1, 2, 3, pattern(1_000_003, 1_000_003 & 255)[10]]);
     sgl.free();
     await fh.close();
-    // A body sized up front: one readv fills every buffer, one more finds the end.
-    const fh2 = await open(file);
-    const calls: number[] = [];
-    const spy = { fd: fh2.fd, read: fh2.read.bind(fh2), readv: (b: Uint8Array[]) => { calls.push(b.length); return fh2.readv(b); } };
-    const sized = mm.newSGL(1_000_003, 131072);
-    assert.is(await sized.readFrom(spy), 1_000_003);
-    assert.equal(calls, [8, 1]);
-    assert.is(sized.cap, 8 * 131072, 'the buffer of the read that found the end is given back');
-    assert.equal(sized.readAll(), pattern(1_000_003, 1_000_003 & 255));
-    sized.free();
-    await fh2.close();
+    // A body sized up front: one readv fills every buffer, one more (into a buffer added for it,
+    // given back) finds the end; readv takes at most 1024 buffers a call.
+    for (const [n, bs, want] of [[1 << 20, 131072, [8, 1]], [1025 * 4096, 4096, [1024, 1, 1]]] as const) {
+      const data = pattern(n, 3);
+      const f = join(dir, `sized${n}`);
+      writeFileSync(f, data);
+      const fh2 = await open(f);
+      const calls: number[] = [];
+      const spy = { fd: fh2.fd, read: fh2.read.bind(fh2), readv: (b: Uint8Array[]) => { calls.push(b.length); return fh2.readv(b); } };
+      const sized = mm.newSGL(n, bs);
+      try {
+        assert.is(await sized.readFrom(spy), n);
+        assert.equal(calls, want);
+        assert.is(sized.cap, n, `${n} bytes: the buffer of the read that found the end is given back`);
+        assert.equal(sized.readAll(), data);
+      } finally {
+        sized.free();
+        await fh2.close();
+      }
+    }
     assert.is(inUse(mm), 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -325,6 +334,37 @@ test('readFrom a file through readv: freed while the read is in flight, every bu
   try { await reading; } catch (e) { err = e as { code?: string }; }
   assert.is(err?.code, 'ERR_MEMSYS_SGL_FREED');
   assert.is(inUse(mm), 0, 'given back once the read ended');
+});
+
+test('readFrom a file through readv: short reads go on where they ended; a failing readv rejects and keeps what was read', async () => {
+  const data = pattern(3 * 4096 + 10, 5);
+  let at = 0;
+  const calls: number[] = [];
+  const short = {
+    fd: 95,
+    read: () => Promise.reject(new Error('readv is there')),
+    async readv(bufs: Uint8Array[]) {
+      calls.push(bufs.length);
+      if (calls.length === 3) throw Object.assign(new Error('EIO'), { code: 'EIO' });
+      let n = 0;
+      for (const b of bufs) { // at most 5000 bytes a call
+        const k = Math.min(b.length, 5000 - n, data.length - at);
+        b.set(data.subarray(at, at + k));
+        at += k;
+        n += k;
+        if (n === 5000) break;
+      }
+      return { bytesRead: n };
+    },
+  };
+  const sgl = mm.newSGL(data.length, 4096);
+  let err: { code?: string } | undefined;
+  try { await sgl.readFrom(short); } catch (e) { err = e as { code?: string }; }
+  assert.is(err?.code, 'EIO');
+  assert.equal(calls, [4, 3, 2], 'each call reads into the room of the buffers left');
+  assert.equal(sgl.readAll(), data.subarray(0, 2 * 5000), 'what the calls before read stays');
+  sgl.free();
+  assert.is(inUse(mm), 0);
 });
 
 test('readFrom a file: freed while a read is in flight, the buffers wait for the read; a failing read rejects', async () => {

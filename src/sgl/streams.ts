@@ -21,8 +21,9 @@ export interface ByteWriter {
 /** A chunk an SGL takes in: bytes (a view or an ArrayBuffer, copied in) or a string (as UTF-8). */
 export type ByteChunk = ArrayBufferView | ArrayBufferLike | string;
 /** A file sgl.readFrom() reads into the SGL's buffers: Node's FileHandle (`fs/promises` open()),
- * or anything with its `fd` and its `read(buffer, offset, length, position)`; its
- * `readv(buffers)`, when it has one, fills every buffer the SGL holds in one call. */
+ * or anything with its `fd` and its `read(buffer, offset, length, position)`. When it has
+ * `readv(buffers)`, each call reads into the room of every buffer the SGL holds (up to 1024), so an
+ * SGL sized up front (`mm.newSGL(size)`) fills in one call; else a buffer a call. */
 export interface FileSource {
   readonly fd: number;
   read(buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<{ bytesRead: number }>;
@@ -89,28 +90,18 @@ export function fillFrom(sgl: ByteWriter, source: ByteSource): Promise<number> {
 }
 
 // A file's reads go straight into the room at the SGL's end: with readv, into all the buffers it
-// holds (one call, and for Node's FileHandle one trip to the thread pool, for a body sized up
-// front), else a buffer a call.
+// holds (for Node's FileHandle one trip to the thread pool for them all), else a buffer a call.
 async function fromFile(sgl: ByteWriter, f: FileSource): Promise<number> {
   let n = 0;
   for (;;) {
+    const rooms = f.readv ? sgl.rooms(IOV_MAX) : undefined;
+    const room = rooms ? undefined : sgl.room(Infinity);
     let got: number;
-    if (f.readv) {
-      const rooms = sgl.rooms(IOV_MAX);
-      sgl.pin();
-      try {
-        ({ bytesRead: got } = await f.readv(rooms));
-      } finally {
-        sgl.unpin();
-      }
-    } else {
-      const room = sgl.room(Infinity);
-      sgl.pin();
-      try {
-        ({ bytesRead: got } = await f.read(room, 0, room.length, null));
-      } finally {
-        sgl.unpin();
-      }
+    sgl.pin();
+    try {
+      ({ bytesRead: got } = await (rooms ? f.readv!(rooms) : f.read(room!, 0, room!.length, null)));
+    } finally {
+      sgl.unpin();
     }
     sgl.commit(got);   // at the end too (0 bytes): a freed SGL rejects
     if (got === 0) {
