@@ -42,7 +42,7 @@ const BASE: Strategy = 'raw-body';
 // 'send' (a body held from the start, sent: the sending alone) runs only when BENCH_ROUTES names it.
 const ROUTES = process.env.BENCH_ROUTES ? process.env.BENCH_ROUTES.split(',') as Route[] : ['upload', 'echo', 'download'] as Route[];
 const QUICK = process.env.BENCH_QUICK === '1';
-const REPS = Number(process.env.BENCH_REPS ?? (QUICK ? 1 : 2));
+const REPS = Number(process.env.BENCH_REPS ?? (QUICK ? 1 : 3));
 const KiB = 1024, MiB = 1024 * KiB;
 
 // `amount`: autocannon's requests, sized for ~0.5-1 s per measured run on the development VM at
