@@ -1,8 +1,9 @@
 // Slots between the arenas and what holds them: an SGL that cannot grow keeps what it held; a
-// magazine of buffers from several arenas goes back to each; an event listener that allocates
-// while a refill is under way gets buffers of its own.
+// magazine of buffers from several arenas goes back to each, or stays where an arena is locked; an
+// event listener that allocates while a refill is under way gets buffers of its own.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { W_LOCK } from '#abi';
 import { MMSA } from '../src/index.js';
 import { inUse, pattern } from './helpers.js';
 
@@ -57,6 +58,34 @@ for (const debug of [false, true]) {
   });
 }
 
+test('a flush over three arenas, one locked by another realm: its buffers stay cached, the others go back, none is handed out twice', () => {
+  const mm = pool();
+  const held: Uint8Array[] = [];
+  while (mm.stats().arenas < 3) held.push(mm.allocSize(KiB64));
+  const n = held.length;
+  const stride = Math.ceil(n / 3);
+  const locked = mm.pool.arenas.list[0];
+  Atomics.store(locked.u32, W_LOCK, 0x7ff0); // a realm not known dead holds its lock
+  let again: Uint8Array[];
+  try {
+    for (let k = 0; k < stride; k++) {
+      for (let i = k; i < n; i += stride) mm.free(held[i]);
+    }
+    mm.freeMem({ totally: true, toOS: false });
+    const cached = mm.stats().classes.find((c) => c.size === KiB64)!.cached;
+    assert.ok(cached > 0 && cached < n, `${cached} of ${n} cached: the locked arena's`);
+    again = Array.from({ length: n }, (_, i) => mm.allocSize(KiB64).fill(i));
+    again.forEach((b, i) => assert.ok(b.every((x) => x === i), `buffer ${i} handed out twice`));
+  } finally {
+    Atomics.store(locked.u32, W_LOCK, 0);
+  }
+  again.forEach((b) => mm.free(b));
+  mm.freeMem({ totally: true });
+  assert.is(inUse(mm), 0);
+  mm.check();
+  mm.terminate();
+});
+
 test('an arena-added listener that allocates during a refill gets buffers of its own class, none shared', () => {
   const mm = pool();
   const inner: Uint8Array[] = [];
@@ -74,6 +103,32 @@ test('an arena-added listener that allocates during a refill gets buffers of its
   all.forEach((b, i) => assert.ok(b.every((x) => x === (i & 255)), `buffer ${i} (${b.length} B) was written by another`));
   all.forEach((b) => mm.free(b));
   assert.is(inUse(mm), 0);
+  mm.check();
+  mm.terminate();
+});
+
+test('an arena-recovered listener that frees into the arena a flush waits on: each flush gives back its own buffers', () => {
+  const mm = pool({ magazineBytes: 0 });
+  const other = MMSA.attach(mm.share());
+  const dead = other.pool.cfg.realm;
+  other.terminate(); // known dead from here
+  const xs = Array.from({ length: 8 }, () => mm.allocSize(4096));
+  const ys = Array.from({ length: 8 }, () => mm.allocSize(4096));
+  const a = mm.pool.arenas.list[0];
+  let recovered = 0;
+  mm.addEventListener('arena-recovered', () => {
+    recovered++;
+    ys.splice(0).forEach((b) => mm.free(b));
+  });
+  Atomics.store(a.u32, W_LOCK, dead); // it died holding the lock
+  xs.forEach((b) => mm.free(b));
+  mm.freeMem({ totally: true, toOS: false });
+  assert.is(recovered, 1);
+  assert.is(inUse(mm), 0);
+  mm.check();
+  const again = Array.from({ length: 16 }, (_, i) => mm.allocSize(4096).fill(i));
+  again.forEach((b, i) => assert.ok(b.every((x) => x === i), `buffer ${i} handed out twice`));
+  again.forEach((b) => mm.free(b));
   mm.check();
   mm.terminate();
 });

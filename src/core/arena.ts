@@ -181,8 +181,12 @@ export class Arena {
       return n;
     }
     const u32 = this.u32;
-    for (let i = 0; i < n; i++) u32[at + i] = offs[from + i];
-    const r = this.call(() => core.free_batch(c, at * 4, n));
+    // Filled inside the call: a retry after a recovered lock follows the 'arena-recovered'
+    // listeners, and one that frees or allocates here uses this page too.
+    const r = this.call(() => {
+      for (let i = 0; i < n; i++) u32[at + i] = offs[from + i];
+      return core.free_batch(c, at * 4, n);
+    });
     if (r === E_BUSY) return 0;
     this.fail(r);
     return n;

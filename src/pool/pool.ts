@@ -214,14 +214,15 @@ export class Pool implements SlabOwner {
   // arena's memory has not arrived yet, or it stayed locked by another realm.
   private giveBack(s: Slab, arenas: readonly Arena[], offs: readonly number[]): readonly number[] {
     for (let i = 1; i < arenas.length; i++) {
-      if (arenas[i] !== arenas[0]) return this.giveBackByArena(s, arenas, offs);
+      if (arenas[i] === arenas[i - 1]) continue;
+      for (let j = 0; j < i; j++) if (arenas[j] === arenas[i]) return this.giveBackByArena(s, arenas, offs);
     }
-    return this.giveBackRuns(s, arenas, offs);
+    return this.giveBackRuns(s, arenas, offs); // an arena's slots in one run (an SGL's are)
   }
 
-  // Slots of several arenas (a pool of more than one, views posted from other realms) are grouped
-  // by arena first: in the order they were freed, runs of one arena would be a buffer or two long,
-  // and each a core call (the arena's lock and a crossing into the core).
+  // Slots whose arenas come and go (a magazine of a pool of several arenas, views posted from other
+  // realms) are grouped by arena first: in the order they were freed, runs of one arena would be a
+  // buffer or two long, and each a core call (the arena's lock and a crossing into the core).
   private giveBackByArena(s: Slab, arenas: readonly Arena[], offs: readonly number[]): readonly number[] {
     const order = Array.from(offs, (_, i) => i).sort((x, y) => arenas[x].id - arenas[y].id || x - y);
     const kept = this.giveBackRuns(s, order.map((i) => arenas[i]), order.map((i) => offs[i]));
@@ -312,6 +313,7 @@ export class Pool implements SlabOwner {
     } catch (e) {
       if (!isBusy(e)) throw e; // locked by another realm
     } finally {
+      while (arenas.length < offs.length) arenas.push(a); // a call that failed part-way
       s.base += offs.length - from;
     }
     if (this.cfg.debug) a.check();
