@@ -49,7 +49,7 @@ const KiB = 1024, MiB = 1024 * KiB;
 // the slower strategies. `wrk`: a wrk run's seconds, measured and at the common rate, long enough
 // that the answered requests far outnumber the connections, and that a p99 at the common rate is
 // not decided by the few slowest requests (16 MiB: ~20 req/s, so 6 s for ~100 requests; 1 MiB:
-// 6 s for ~1000-1500, where 2 s left ~450 and one loop stall of the host's made the p99).
+// 6 s for ~1000-1500, where 2 s give ~450 and one loop stall of the host's decides the p99).
 interface SizeSpec { label: string; bytes: number; cells: { c: number; amount: number }[]; wrk: [number, number] }
 const ALL_SIZES: SizeSpec[] = QUICK
   ? [
