@@ -149,20 +149,26 @@ export class Arena {
     return this.scratch > 0 ? this.scratch >>> 2 : -1;
   }
 
-  // Takes up to n (≤ BATCH_MAX) buffers of class c, their offsets pushed onto `offs`. Returns how
-  // many.
-  take(c: number, n: number, offs: number[]): number {
+  // Takes up to n (≤ BATCH_MAX) buffers of class c, each pushed as a slot: this arena onto
+  // `arenas`, its offset onto `offs`. Returns how many.
+  take(c: number, n: number, arenas: Arena[], offs: number[]): number {
     const core = this.core!;
     const at = this.scratchIndex();
     if (at < 0) {
       let got = 0;
-      for (let off: number; got < n && (off = core.alloc(c) >>> 0) !== 0; got++) offs.push(off);
+      for (let off: number; got < n && (off = core.alloc(c) >>> 0) !== 0; got++) {
+        arenas.push(this);
+        offs.push(off);
+      }
       return got;
     }
     const got = this.call(() => core.alloc_batch(c, at * 4, n));
     this.fail(got);
     const u32 = this.u32;
-    for (let i = 0; i < got; i++) offs.push(u32[at + i]);
+    for (let i = 0; i < got; i++) {
+      arenas.push(this);
+      offs.push(u32[at + i]);
+    }
     return got;
   }
 

@@ -39,7 +39,19 @@ const NONE: readonly number[] = [];
 class Slots {
   readonly arenas: Arena[] = [];
   readonly offs: number[] = [];
-  busy = false;
+  private busy = false;
+
+  // These, or a pair of its own for a call inside one that uses these.
+  claim(): Slots {
+    if (this.busy) return new Slots().claim();
+    this.busy = true;
+    return this;
+  }
+
+  release(): void {
+    this.arenas.length = this.offs.length = 0;
+    this.busy = false;
+  }
 }
 
 /** @internal */
@@ -113,9 +125,8 @@ export class Pool implements SlabOwner {
     this.ready();
     this.adoptOrphans();
     this.publish(s);
-    const got = this.got.busy ? new Slots() : this.got;
+    const got = this.got.claim();
     const { arenas: as, offs: os } = got;
-    got.busy = true;
     let written: MemsysError | undefined;
     try {
       this.take(s, Math.min(s.batch, BATCH_MAX), true, as, os);
@@ -128,8 +139,7 @@ export class Pool implements SlabOwner {
         }
         s.mag.push(v);
       }
-      as.length = os.length = 0;
-      got.busy = false;
+      got.release();
     }
     if (written) throw written; // the buffers are in the magazine, poisoned again
   }
@@ -139,9 +149,8 @@ export class Pool implements SlabOwner {
     this.publish(s);
     const out = s.mag.splice(0, n);
     s.base -= out.length;
-    const gone = this.gone.busy ? new Slots() : this.gone;
+    const gone = this.gone.claim();
     const { arenas: as, offs: os } = gone;
-    gone.busy = true;
     for (const v of out) {
       as.push(v[kArena]!);
       os.push(offsetOf(v[kSlot]!));
@@ -150,8 +159,7 @@ export class Pool implements SlabOwner {
     try {
       kept = this.giveBack(s, as, os);
     } finally {
-      as.length = os.length = 0;
-      gone.busy = false;
+      gone.release();
     }
     for (let i = 0, k = 0; i < out.length; i++) {
       if (kept[k] === i) k++;
@@ -301,19 +309,14 @@ export class Pool implements SlabOwner {
   }
 
   // Takes slots of s's class from one arena until `offs` holds `want`; returns how many it took.
-  // A failed call takes nothing: what the calls before it took is ours, and counted.
+  // What the calls before a failed one took is ours, and counted.
   private takeFrom(s: Slab, a: Arena, want: number, arenas: Arena[], offs: number[]): number {
     const from = offs.length;
     try {
-      while (offs.length < want) {
-        const k = a.take(s.cls, Math.min(want - offs.length, BATCH_MAX), offs);
-        if (k === 0) break;
-        for (let i = 0; i < k; i++) arenas.push(a);
-      }
+      while (offs.length < want && a.take(s.cls, Math.min(want - offs.length, BATCH_MAX), arenas, offs) > 0);
     } catch (e) {
       if (!isBusy(e)) throw e; // locked by another realm
     } finally {
-      while (arenas.length < offs.length) arenas.push(a); // a call that failed part-way
       s.base += offs.length - from;
     }
     if (this.cfg.debug) a.check();
