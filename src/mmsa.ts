@@ -44,7 +44,7 @@ import type { PoolConfig } from './pool/config.js';
 import { Control, randomId } from './pool/control.js';
 import { notOwned } from './pool/frees.js';
 import { Pool } from './pool/pool.js';
-import { type Slab, type SlabBuffer, kSlab, viewKeys } from './pool/slab.js';
+import { Slab, type SlabBuffer, kSlab, viewKeys } from './pool/slab.js';
 import { type Channel, type ChannelPort, openChannel } from './realms/channel.js';
 import { Deaths } from './realms/deaths.js';
 import type { BufferHandoff, Handoff, SGLHandoff } from './pool/tickets.js';
@@ -54,7 +54,7 @@ import { type ShareDescriptor, checkDescriptor, shareCheck } from './realms/shar
 import { metricsText } from './report/metrics.js';
 import { type MMSAStats, poolStats } from './report/stats.js';
 import { SGL } from './sgl/sgl.js';
-import { MAX_SIZE, exactClass, fitClass, fitClassOf, formatBytes, sglClass } from './sizes.js';
+import { MAX_SIZE, NUM_CLASSES, exactClass, fitClass, fitClassOf, formatBytes, sglClass } from './sizes.js';
 
 export type { MMSAOptions } from './options.js';
 export type { ClassStats, MMSAStats } from './report/stats.js';
@@ -84,10 +84,14 @@ export class MMSA extends EventTarget {
   private readonly hk: Housekeeper;
   private readonly links: Links;
   private readonly deaths: Deaths;
-  // What the hot path reads: set by init, cleared by terminate (a refill is where a terminated
-  // MMSA throws, since terminate empties every magazine).
-  private slabs: Slab[] = [];
-  private defaultSlab: Slab | undefined;
+  // What the hot path reads. Before init every class is one empty slab whose refill throws the
+  // pool's "not initialised", and after terminate the real slabs' refills throw (terminate empties
+  // every magazine), so alloc tests nothing of its own and `defaultSlab` only ever holds a slab.
+  // `declare`d, set in the constructor: a field that starts as undefined (a class field's default)
+  // or ever holds undefined is one the JIT cannot know the class of, and each alloc then waited
+  // for a load of the slab's map before it could load the magazine.
+  private declare slabs: Slab[];
+  private declare defaultSlab: Slab;
   /** @internal The view property that names a view's slab, as `free` reads it (viewKeys). */
   declare readonly kSlab: typeof kSlab;
 
@@ -110,6 +114,9 @@ export class MMSA extends EventTarget {
     };
     const emit = (type: MemsysEventType, detail: unknown) => { this.dispatchEvent(new MemsysEvent(type, detail)); };
     this.pool = new Pool(this.cfg, emit);
+    const unready = new Slab(this.pool, 0, r.defaultSize, 2);
+    this.slabs = Array.from({ length: NUM_CLASSES }, () => unready);
+    this.defaultSlab = unready;
     this.links = new Links(this.pool);
     this.deaths = new Deaths(this.pool, emit);
     this.hk = new Housekeeper(this.pool, { timeIval: r.timeIval, timer: options.housekeeping !== false, events: options.pressureEvents === true, memStats: options.memStats, now: r.now }, emit);
@@ -190,7 +197,6 @@ export class MMSA extends EventTarget {
     if (this.pool.terminated) return;
     this.hk.stop();
     this.pool.terminate();
-    this.defaultSlab = undefined;
     this.deaths.clear();
     this.links.close();
     this.cfg.control.setDead(this.cfg.realm); // it holds no lock now: a lock word with its tag is stale
@@ -207,9 +213,7 @@ export class MMSA extends EventTarget {
 
   /** A buffer of the default size. */
   alloc(): Uint8Array {
-    const s = this.defaultSlab;
-    if (s === undefined) return this.pool.ready() as never;
-    return s.alloc();
+    return this.defaultSlab.alloc();
   }
 
   /** A buffer of the smallest class that holds `n` bytes (0 … 128 KiB); its length is the class
@@ -217,7 +221,7 @@ export class MMSA extends EventTarget {
   allocSize(n: number): Uint8Array {
     // Fast path for the usual argument (an integer 0 … 128 KiB); everything else, including every
     // bad value, goes through fitClass and its errors.
-    if (typeof n === 'number' && (n >>> 0) === n && n <= MAX_SIZE && this.defaultSlab !== undefined) return this.slabs[fitClassOf(n, this.small)].alloc();
+    if (typeof n === 'number' && (n >>> 0) === n && n <= MAX_SIZE) return this.slabs[fitClassOf(n, this.small)].alloc();
     this.pool.ready();
     return this.slabs[fitClass(n, this.small)].alloc();
   }

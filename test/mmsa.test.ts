@@ -65,6 +65,8 @@ test('init returns the error, or throws it with panicOnErr; the MMSA is usable e
 test('use before init and after terminate is a typed error', () => {
   const mm = new MMSA({ name: 'n', env: {} });
   throwsCode(() => mm.alloc(), 'ERR_MEMSYS_STATE', 'not initialised');
+  throwsCode(() => mm.allocSize(100), 'ERR_MEMSYS_STATE', 'not initialised');
+  throwsCode(() => mm.allocSize(1.5), 'ERR_MEMSYS_STATE', 'not initialised');
   throwsCode(() => mm.getSlab(4096), 'ERR_MEMSYS_STATE', 'not initialised');
   throwsCode(() => mm.free(new Uint8Array(8)), 'ERR_MEMSYS_STATE', 'not initialised');
   const m2 = mk();
@@ -73,6 +75,7 @@ test('use before init and after terminate is a typed error', () => {
   m2.terminate();
   m2.terminate(); // idempotent
   throwsCode(() => m2.alloc(), 'ERR_MEMSYS_STATE', 'terminated');
+  throwsCode(() => m2.allocSize(5000), 'ERR_MEMSYS_STATE', 'terminated');
   throwsCode(() => slab.alloc(), 'ERR_MEMSYS_STATE', 'terminated');
   throwsCode(() => m2.free(buf), 'ERR_MEMSYS_STATE', 'terminated');
   throwsCode(() => slab.free(buf), 'ERR_MEMSYS_STATE', 'terminated');
