@@ -65,17 +65,35 @@ type FloorView = Uint8Array & { [fOwner]?: FloorPool | null; [fState]?: Uint8Arr
 const LIVE = 2;
 const OUT = 1;
 
+// The backing list is an object of its own that the magazine calls, as memsys's slab calls its
+// pool. With the batch loops as the magazine's own methods, the JIT inlines them into a caller's
+// loop once they have run (they have in any process that used the pool for a while), and the ring
+// loop then takes ~1.6x its time in a fresh process: a floor slower than what it bounds.
+class FloorDepot {
+  private readonly items: FloorView[] = [null].slice(1) as unknown as FloorView[];
+  add(v: FloorView): void {
+    this.items.push(v);
+  }
+  refill(mag: FloorView[], batch: number): void {
+    const items = this.items;
+    for (let k = 0; k < batch && items.length > 0; k++) mag.push(items.pop()!);
+    if (mag.length === 0) throw new Error('floor pool: out of buffers');
+  }
+  flush(mag: FloorView[], batch: number): void {
+    for (let k = 0; k < batch; k++) this.items.push(mag.pop()!);
+  }
+}
+
 export class FloorPool {
   declare readonly kOwner: typeof fOwner;
   declare readonly kState: typeof fState;
   declare readonly kSlot: typeof fSlot;
   private readonly mag: FloorView[];
-  private readonly backing: FloorView[];
+  private readonly depot = new FloorDepot();
   private readonly cap: number;
   private readonly batch: number;
   constructor(readonly size: number, n: number) {
     this.mag = [null].slice(1) as unknown as FloorView[];
-    this.backing = [null].slice(1) as unknown as FloorView[];
     this.cap = 16;
     this.batch = 8;
     const mem = new SharedArrayBuffer(n * size + n);
@@ -86,13 +104,13 @@ export class FloorPool {
       v[fState] = state;
       v[fSlot] = i;
       state[i] = OUT;
-      this.backing.push(v);
+      this.depot.add(v);
     }
   }
   alloc(): Uint8Array {
     let v = this.mag.pop();
     if (v === undefined) {
-      this.refill();
+      this.depot.refill(this.mag, this.batch);
       v = this.mag.pop()!;
     }
     v[this.kState]![v[this.kSlot]!] = LIVE;
@@ -107,14 +125,7 @@ export class FloorPool {
     st[i] = OUT;
     const mag = this.mag;
     mag.push(v);
-    if (mag.length > this.cap) this.flush();
-  }
-  private refill(): void {
-    for (let k = 0; k < this.batch && this.backing.length > 0; k++) this.mag.push(this.backing.pop()!);
-    if (this.mag.length === 0) throw new Error('floor pool: out of buffers');
-  }
-  private flush(): void {
-    for (let k = 0; k < this.batch; k++) this.backing.push(this.mag.pop()!);
+    if (mag.length > this.cap) this.depot.flush(mag, this.batch);
   }
 }
 for (const [name, key] of [['kOwner', fOwner], ['kState', fState], ['kSlot', fSlot]] as const) {
