@@ -3,7 +3,8 @@
 //   1. collect a 1 GiB stream of 64 KiB chunks, then emit it to a sink, through an SGL, through
 //      `bl`, and through Buffer.concat; memcpy of the same bytes (TypedArray.set) as the limit.
 //      Each contender runs in its own process (peak RSS is per process): one warm-up, then REPS
-//      timed runs; time, GC time (PerformanceObserver 'gc' entries) and peak RSS.
+//      timed runs; time, GC time (PerformanceObserver 'gc' entries), full (mark-compact)
+//      collections and peak RSS.
 //   2. hand a 1 MiB SGL to a worker and back, against posting a 1 MiB Uint8Array (a copy) there
 //      and back.
 //
@@ -13,7 +14,7 @@
 // and copies each chunk once into a 1 GiB array mapped beforehand.
 
 import { spawnSync } from 'node:child_process';
-import { PerformanceObserver } from 'node:perf_hooks';
+import { PerformanceObserver, constants as perf } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -106,29 +107,37 @@ const contenders: Record<string, () => Promise<number>> = {
 };
 let limitDst: Uint8Array | undefined;
 
-interface RunResult { name: string; ms: number[]; gcMs: number[]; maxRssMiB: number }
+interface RunResult { name: string; ms: number[]; gcMs: number[]; majors: number[]; maxRssMiB: number }
 
 async function child(name: string): Promise<RunResult> {
   mm.init();
   const run = contenders[name];
   let gc = 0;
-  const obs = new PerformanceObserver((list) => { for (const e of list.getEntries()) gc += e.duration; });
+  let major = 0;
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gc += e.duration;
+      if ((e as { detail?: { kind?: number } }).detail?.kind === perf.NODE_PERFORMANCE_GC_MAJOR) major++; // a full mark-compact
+    }
+  });
   obs.observe({ entryTypes: ['gc'] });
   const ms: number[] = [];
   const gcMs: number[] = [];
+  const majors: number[] = [];
   for (let i = 0; i <= REPS; i++) {
     (globalThis as { gc?: () => void }).gc?.();
     await new Promise((r) => setTimeout(r, 10)); // let the observer report the forced collection
     gc = 0;
+    major = 0;
     const t = process.hrtime.bigint();
     const n = await run();
     const dt = Number(process.hrtime.bigint() - t) / 1e6;
     await new Promise((r) => setTimeout(r, 10));
     if (n !== TOTAL) throw new Error(`${name} moved ${n} bytes, not ${TOTAL}`);
-    if (i > 0) { ms.push(dt); gcMs.push(gc); } // run 0 warms up (and fills memsys's arenas)
+    if (i > 0) { ms.push(dt); gcMs.push(gc); majors.push(major); } // run 0 warms up (and fills memsys's arenas)
   }
   obs.disconnect();
-  return { name, ms, gcMs, maxRssMiB: process.resourceUsage().maxRSS / 1024 };
+  return { name, ms, gcMs, majors, maxRssMiB: process.resourceUsage().maxRSS / 1024 };
 }
 
 // ---- part 2: handoff round trips ---------------------------------------------------------------
@@ -222,7 +231,7 @@ async function main(): Promise<void> {
   const rows = results.map((r) => {
     const ms = median(r.ms);
     const own = ms - src;
-    return { name: r.name, ms, own, gbps: (gib * 1000) / ms, ownGbps: r.name === 'source only' ? NaN : (gib * 1000) / own, gc: median(r.gcMs), rss: r.maxRssMiB };
+    return { name: r.name, ms, own, gbps: (gib * 1000) / ms, ownGbps: r.name === 'source only' ? NaN : (gib * 1000) / own, gc: median(r.gcMs), majors: median(r.majors), rss: r.maxRssMiB };
   });
   const row = (n: string) => rows.find((r) => r.name === n)!;
   const sgl = row('memsys SGL');
@@ -238,9 +247,9 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   lines.push('### 4. collect then emit a 1 GiB stream of 64 KiB chunks', '');
   lines.push(`Each contender in its own process; ${REPS} runs after a warm-up, medians. The source makes a fresh 64 KiB Buffer per chunk (as fs and net streams do); "own" subtracts the time of the source alone. memsys: \`mm.newSGL(1 GiB)\` (128 KiB buffers), \`readFrom\`, \`writeTo\`, \`free\`; bl: \`append\`, then piped; Buffer.concat: chunks, concat, then 64 KiB slices written. The sink counts bytes.`, '');
-  lines.push('| contender | time ms | GiB/s | own ms | own GiB/s | GC ms | peak RSS MiB |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  lines.push('| contender | time ms | GiB/s | own ms | own GiB/s | GC ms | full GCs | peak RSS MiB |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) {
-    lines.push(`| ${r.name} | ${f1(r.ms)} | ${f1(r.gbps)} | ${r.name === 'source only' ? '' : f1(r.own)} | ${Number.isNaN(r.ownGbps) ? '' : f1(r.ownGbps)} | ${f1(r.gc)} | ${Math.round(r.rss)} |`);
+    lines.push(`| ${r.name} | ${f1(r.ms)} | ${f1(r.gbps)} | ${r.name === 'source only' ? '' : f1(r.own)} | ${Number.isNaN(r.ownGbps) ? '' : f1(r.ownGbps)} | ${f1(r.gc)} | ${r.majors} | ${Math.round(r.rss)} |`);
   }
   lines.push('', '### 5. hand a 1 MiB SGL to a worker and back', '');
   lines.push(`${ROUND_TRIPS} round trips of each kind (three alternating phases, each after 10 warm-ups), median µs per round trip. The worker reads a byte of the SGL and hands it back. Channel: \`channel.send(sgl)\` / \`await channel.receive()\`, one channel each way over shared memory. postMessage: \`sgl.handoff()\` posted, \`mm.receive()\` there. Against: posting a 1 MiB Uint8Array (structured clone: a copy each way), and a tiny object (the messaging floor).`, '');
