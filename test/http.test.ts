@@ -778,6 +778,9 @@ test("fastify: contentTypes '*' in an encapsulated context only; inject's unchec
     assert.is(bad.statusCode, 400);
     assert.is(bad.json().code, 'ERR_MEMSYS_BODY');
     assert.match(bad.json().message, /Content-Length "12x" is not a byte count/);
+    const huge = await app.inject({ method: 'POST', url: '/any', headers: { 'content-type': 'application/x-thing', 'content-length': '18014398509481984' }, payload: 'abc' });
+    assert.equal([huge.statusCode, huge.json().code], [413, 'ERR_MEMSYS_BODY_TOO_LARGE'], 'a Content-Length past 2^53 is too large, not malformed');
+    assert.match(huge.json().message, /its Content-Length is 18014398509481984/);
     await drained('fastify inject');
 
     await cutShort(port, 4 << 20, 100_000, '/echo');

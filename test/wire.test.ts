@@ -16,6 +16,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import type { Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import Fastify from 'fastify';
@@ -646,6 +647,71 @@ test('Express 5: expressBody passes a request through when a middleware before i
   }
 });
 
+test("other readers of a taken body get its bytes through the request stream: express.json(), express.raw(), for await; over the takeBodies limit, its 413", async () => {
+  const app = express();
+  app.set('env', 'test');
+  app.post('/json', express.json(), (req, res) => { res.json({ body: req.body as unknown }); });
+  app.post('/raw', express.raw({ limit: '4mb' }), (req, res) => { res.json({ len: (req.body as Buffer).length, sha: sha(req.body as Buffer) }); });
+  app.post('/stream', async (req, res) => {
+    const parts: Buffer[] = [];
+    for await (const c of req) parts.push(c as Buffer);
+    res.json({ len: Buffer.concat(parts).length, sha: sha(Buffer.concat(parts)) });
+  });
+  const server = http.createServer(app);
+  takeBodies(mm, server, { limit: 2 << 20 });
+  const port = await listen(server);
+  try {
+    for (const isChunked of [false, true]) {
+      const j = await request(port, 'POST', '/json', bytes('{"a":1}'), { chunked: isChunked, type: 'application/json' });
+      assert.equal([j.status, json(j.body)], [200, { body: { a: 1 } }], `express.json(), chunked ${isChunked}`);
+      const data = pattern(1_500_000, 5);
+      const r = await request(port, 'POST', '/raw', data, { chunked: isChunked });
+      assert.equal([r.status, json(r.body)], [200, { len: data.length, sha: sha(data) }], `express.raw(), chunked ${isChunked}`);
+      const s = await request(port, 'POST', '/stream', data, { chunked: isChunked });
+      assert.equal([s.status, json(s.body)], [200, { len: data.length, sha: sha(data) }], `for await, chunked ${isChunked}`);
+      const big = await request(port, 'POST', '/raw', pattern(3 << 20, 2), { chunked: isChunked });
+      assert.is(big.status, 413, `over takeBodies' limit through express.raw(), chunked ${isChunked}`);
+      await drained(`other readers, chunked ${isChunked}`);
+    }
+  } finally {
+    await closeServer(server);
+  }
+});
+
+test("Fastify 5 with taken bodies: its own JSON and text parsers get the bytes; fastifyBody reads a body a preParsing hook replaced", async () => {
+  const app = Fastify({
+    serverFactory: (handler) => {
+      const s = http.createServer(handler);
+      takeBodies(mm, s, { limit: 8 << 20 });
+      return s;
+    },
+  });
+  await app.register(fastifyBody(mm));
+  app.post('/json', (req) => ({ body: req.body }));
+  app.post('/sgl', (req) => ({ sgl: req.body instanceof SGL, len: (req.body as SGL).len, sha: sglSha(req.body as SGL) }));
+  app.post('/passed', {
+    preParsing: (_req, _reply, payload, done) => { const p = new PassThrough(); payload.pipe(p); done(null, p); },
+  }, (req) => ({ sgl: req.body instanceof SGL, len: (req.body as SGL).len, sha: sglSha(req.body as SGL) }));
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const port = (app.server.address() as { port: number }).port;
+  try {
+    for (const isChunked of [false, true]) {
+      const j = await request(port, 'POST', '/json', bytes('{"a":1}'), { chunked: isChunked, type: 'application/json' });
+      assert.equal([j.status, json(j.body)], [200, { body: { a: 1 } }], `Fastify's JSON parser, chunked ${isChunked}`);
+      const t = await request(port, 'POST', '/json', bytes('plain words'), { chunked: isChunked, type: 'text/plain' });
+      assert.equal([t.status, json(t.body)], [200, { body: 'plain words' }], `Fastify's text parser, chunked ${isChunked}`);
+      const data = pattern(300_000, 7);
+      const p = await request(port, 'POST', '/passed', data, { chunked: isChunked });
+      assert.equal([p.status, json(p.body)], [200, { sgl: true, len: data.length, sha: sha(data) }], `preParsing PassThrough, chunked ${isChunked}`);
+      const big = await request(port, 'POST', '/passed', pattern(2 << 20, 3), { chunked: isChunked });
+      assert.is(big.status, 413, `preParsing PassThrough over the bodyLimit, chunked ${isChunked}`);
+      await drained(`fastify other readers, chunked ${isChunked}`);
+    }
+  } finally {
+    await app.close();
+  }
+});
+
 test("Fastify 5: fastifyBody on a server from serverFactory whose bodies are taken: SGLs under the route's bodyLimit, freed", async () => {
   const app = Fastify({
     serverFactory: (handler) => {
@@ -686,7 +752,7 @@ function wiring(s: http.Server) {
   };
 }
 
-// A handler that reads the request stream itself: a taken body leaves it empty.
+// A handler that reads the request stream itself.
 const streamLength: Handler = async (req, res) => {
   let n = 0;
   for await (const c of req) n += (c as Buffer).length;

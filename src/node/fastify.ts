@@ -4,6 +4,7 @@
 // registered on, not an encapsulated child).
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { MMSA } from '../index.js';
 import { invalidArg } from '../index.js';
 import { type BodyOptions, bodyFor, bodyOptions } from './http.js';
@@ -20,7 +21,7 @@ export interface FastifyBodyOptions extends BodyOptions {
 interface FastifyRequestLike { raw: IncomingMessage; routeOptions?: { bodyLimit?: number } }
 interface FastifyReplyLike { raw: ServerResponse }
 interface FastifyLike {
-  addContentTypeParser(types: string | readonly string[], parser: (req: FastifyRequestLike, payload: IncomingMessage, done: (err: unknown, body?: unknown) => void) => void): unknown;
+  addContentTypeParser(types: string | readonly string[], parser: (req: FastifyRequestLike, payload: Readable, done: (err: unknown, body?: unknown) => void) => void): unknown;
   addHook(name: 'onRequest', hook: (req: FastifyRequestLike, reply: FastifyReplyLike, done: () => void) => void): unknown;
 }
 
@@ -36,7 +37,8 @@ export type FastifyPlugin = <I>(instance: I, opts: unknown, done: (err?: Error) 
 /**
  * A plugin for `fastify.register(fastifyBody(mm, opts))`: the bodies of `contentTypes` are read
  * into SGLs of `mm` (readBody()) as `request.body`, and freed when the response closes (take one
- * over with `mm.receive(request.body.handoff())` to keep it). A BodyError's `statusCode` (413,
+ * over with `mm.receive(request.body.handoff())` to keep it). A body a preParsing hook replaced
+ * with a stream of its own (a decoder) is read from that stream, under the same limit. A BodyError's `statusCode` (413,
  * 400) is what Fastify answers with. Send an SGL with `reply.header('content-length', sgl.len)
  * .send(sgl.toReadable())`; one that is not a request body is yours to free, when the response
  * closes with `freeOnClose(reply.raw, sgl)`. Throws ERR_MEMSYS_INVALID_ARG for bad arguments,
@@ -57,7 +59,7 @@ export function fastifyBody(mm: MMSA, opts: FastifyBodyOptions = {}): FastifyPlu
     });
     instance.addContentTypeParser(types, (req, payload, parsed) => {
       const bodyLimit = explicit ? limit : req.routeOptions?.bodyLimit ?? limit;
-      bodyFor(mm, payload, (req.raw as Tied)[kResponse], { limit: bodyLimit, sbufSize }, parsed);
+      bodyFor(mm, req.raw, (req.raw as Tied)[kResponse], { limit: bodyLimit, sbufSize }, parsed, payload);
     });
     done();
   };

@@ -19,6 +19,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Readable } from 'node:stream';
 import type { MMSA, SGL } from '../index.js';
 import { MAX_SIZE, MemsysError, MMSA as MMSAClass, SGL as SGLClass, invalidArg, show } from '../index.js';
 
@@ -112,40 +113,76 @@ export function readBody(mm: MMSA, req: BodyRequest, opts: BodyOptions = {}): Pr
   if (typeof req.readableEncoding === 'string') {
     throw invalidArg('request', req, `must give bytes, but has the encoding ${show(req.readableEncoding)} set (setEncoding)`);
   }
-  const declared = req.headers['transfer-encoding'] === undefined ? req.headers['content-length'] : undefined;
-  const length = declared === undefined ? undefined : /^\d+$/.test(declared) ? Number(declared) : NaN;
-  const m: Meter = { limit, length: Number.isSafeInteger(length) ? length : undefined, received: 0 };
+  const { m, refused } = meterOf(req, limit);
   // A client gone before this call left nothing to wait for: no 'aborted' or 'close' comes again.
   // HTTP/2 ends (and dumps) such a request rather than destroying it, hence `aborted`.
   if (req.aborted || (req.destroyed && !req.readableEnded)) return Promise.reject(wentAway(m, false));
   if (req.readableEnded || req.readableFlowing === true || req.readableDidRead) {
     throw new MemsysError('ERR_MEMSYS_STATE', 'the request body is already being read, or was read');
   }
-  if (declared !== undefined && m.length === undefined) {
+  if (refused) {
     req.resume();
-    return Promise.reject(new BodyError('request.size.invalid', `the request's Content-Length ${JSON.stringify(declared)} is not a byte count`, m));
+    return Promise.reject(refused);
   }
-  if (m.length !== undefined && m.length > limit) {
-    req.resume();
-    return Promise.reject(tooLarge(m));
+  return collect(mm, req, m, sbufSize, req);
+}
+
+// The Meter of `req`'s body under `limit`, and the BodyError its Content-Length earns before a
+// byte is read: one that is not a byte count, or is past the limit (past 2^53 too: no limit
+// takes it).
+function meterOf(req: BodyRequest, limit: number): { m: Meter; refused?: BodyError } {
+  const declared = req.headers['transfer-encoding'] === undefined ? req.headers['content-length'] : undefined;
+  const m: Meter = { limit, length: undefined, received: 0 };
+  if (declared === undefined) return { m };
+  if (!/^\d+$/.test(declared)) {
+    return { m, refused: new BodyError('request.size.invalid', `the request's Content-Length ${JSON.stringify(declared)} is not a byte count`, m) };
   }
+  const length = Number(declared);
+  if (!Number.isSafeInteger(length)) {
+    return { m, refused: new BodyError('entity.too.large', `the request body is larger than its limit of ${limit} bytes: its Content-Length is ${declared}`, m) };
+  }
+  m.length = length;
+  return length > limit ? { m, refused: tooLarge(m) } : { m };
+}
+
+/** @internal A body that a framework's hook put a stream of its own in front of (Fastify's
+ * preParsing: a decoder, a meter), read from that stream under `limit`. The client's Content-Length
+ * is checked against the limit before a byte is read, as Fastify does, but not against what the
+ * stream gives, which a decoder changes. */
+export function readWrapped(mm: MMSA, req: BodyRequest, stream: Readable, opts: BodyOptions): Promise<SGL> {
+  const { limit, sbufSize } = bodyOptions(mm, opts);
+  const { m, refused } = meterOf(req, limit);
+  if (req.aborted || (req.destroyed && !req.readableEnded)) return Promise.reject(wentAway(m, false));
+  if (refused) {
+    stream.resume();
+    return Promise.reject(refused);
+  }
+  m.length = undefined;
+  return collect(mm, stream, m, sbufSize, req);
+}
+
+/** @internal Reads `stream` to its end into a new SGL of `mm` under the Meter `m` (its limit, and
+ * its length, which the end must match, if set), as readBody() does; `from` is the request whose
+ * client going away ends the read (`stream` itself, or the request a framework's hook wrapped it
+ * around). */
+export function collect(mm: MMSA, stream: Readable, m: Meter, sbufSize: number | undefined, from: BodyRequest): Promise<SGL> {
   let sgl: SGL;
   try {
     sgl = bodySGL(mm, m, sbufSize);
   } catch (e) {
-    req.resume();
+    stream.resume();
     return Promise.reject(e);
   }
   return new Promise<SGL>((resolve, reject) => {
     const fail = (e: unknown) => {
       detach();
-      req.resume();
+      stream.resume();
       sgl.free();
       reject(e);
     };
     const onData = (c: Buffer) => {
       m.received += c.length;
-      if (m.received > limit) return fail(tooLarge(m));
+      if (m.received > m.limit) return fail(tooLarge(m));
       try {
         sgl.write(c);
       } catch (e) {
@@ -160,19 +197,20 @@ export function readBody(mm: MMSA, req: BodyRequest, opts: BodyOptions = {}): Pr
       resolve(sgl);
     };
     const onClose = () => fail(wentAway(m, true));
+    // A wrapped stream's own 'close' comes after its end; of the request, only 'aborted' says that
+    // its client went away then.
+    const gone = stream === from ? ['aborted', 'close'] : ['aborted'];
     const detach = () => {
-      req.removeListener('data', onData);
-      req.removeListener('end', onEnd);
-      req.removeListener('error', fail);
-      req.removeListener('aborted', onClose);
-      req.removeListener('close', onClose);
+      stream.removeListener('data', onData);
+      stream.removeListener('end', onEnd);
+      stream.removeListener('error', fail);
+      for (const ev of gone) from.removeListener(ev, onClose);
     };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', fail);
-    req.on('aborted', onClose);
-    req.on('close', onClose);
-    req.resume(); // 'data' alone does not start a request that was paused
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('error', fail);
+    for (const ev of gone) from.on(ev, onClose);
+    stream.resume(); // 'data' alone does not start a request that was paused
   });
 }
 
@@ -303,12 +341,13 @@ export function freeOnClose(res: BodyResponse, sgl: SGL): void {
 
 /** @internal Reads `req`'s body (readBody, options already checked) and ties the SGL to `res`
  * (freed when it closes), reporting through `done` as the frameworks' callbacks want: an error
- * thrown or rejected, or the SGL. */
+ * thrown or rejected, or the SGL. A `payload` other than `req` is a stream a framework's hook put
+ * in front of it (readWrapped). */
 export function bodyFor(mm: MMSA, req: BodyRequest, res: BodyResponse | undefined, opts: BodyOptions,
-  done: (err: unknown, sgl?: SGL) => void): void {
+  done: (err: unknown, sgl?: SGL) => void, payload: Readable = req): void {
   let body;
   try {
-    body = readBody(mm, req, opts);
+    body = payload === req ? readBody(mm, req, opts) : readWrapped(mm, req, payload, opts);
   } catch (e) {
     return done(e);
   }

@@ -32,8 +32,9 @@
 //
 // Node's parser sees a Content-Length of zeros (its digits overwritten, the head's length kept) or
 // a chunked head followed by its last chunk; the request's headers are put back before the
-// server's 'request' listeners run. The request stream itself stays empty: a server that takes its
-// bodies reads them with readBody() (a `filter` leaves some to Node, read as usual).
+// server's 'request' listeners run. readBody() hands over the SGL; any other reader of the request
+// stream gets a copy of the body through it (feed), so the frameworks' own parsers work unchanged,
+// with Node's copy; a `filter` leaves some bodies to Node, read as usual.
 //
 // Node's headersTimeout and requestTimeout see a head complete at once and a request without a
 // body; they are applied here to the head as it arrives and to the body, and end as Node's own
@@ -64,8 +65,9 @@ export interface TakeOptions extends BodyOptions {
  * smaller wins); `sbufSize` is the SGL's buffer size (default: from the Content-Length). A
  * connection reads up to `readAhead` bytes of bodies no handler has asked for, then waits for one
  * to. A body no one asks for is freed when its response closes or its client goes away; one over
- * its limit is read and dropped, so the connection stays usable. The request stream of a taken
- * body is empty: read it with readBody(). A `filter` that throws has its error thrown (uncaught,
+ * its limit is read and dropped, so the connection stays usable. Other readers of a taken body's
+ * request stream (express.json(), Fastify's parsers) get a copy of its bytes once it has all
+ * arrived, and its BodyError as the stream's 'error'. A `filter` that throws has its error thrown (uncaught,
  * as a 'request' listener's) and leaves the connection to Node. Throws ERR_MEMSYS_INVALID_ARG for
  * bad arguments (a server that is not node:http's: HTTPS and HTTP/2 servers among them),
  * ERR_MEMSYS_STATE for a server whose bodies are taken already.
@@ -676,6 +678,7 @@ class Body {
       req.headers['content-length'] = this.lengthText;
     }
     setTaken(req, this);
+    feed(req, this);
     res.once('close', () => this.resClosed());
   }
 
@@ -702,6 +705,43 @@ class Body {
     if (this.state === 'refused') return Promise.reject(this.error);
     return new Promise<SGL>((resolve, reject) => { this.waiter = { resolve, reject }; });
   }
+}
+
+// A taken body's request stream. Node's parser saw no body and ends the stream at once; that end
+// is held back, and a reader other than readBody() (express.json(), Fastify's own parsers, a
+// `for await`) gets the body from the SGL once it is complete, copied out as Node would have given
+// it, with the BodyError of a body refused (its 413) as the stream's 'error'. A request no one
+// reads, or one readBody() has, ends empty, as Node dumps a request it is done with.
+type Fed = IncomingMessage & { _consuming: boolean; _dumped?: boolean; _readableState: { ended: boolean } };
+
+function feed(req: IncomingMessage, body: Body): void {
+  const r = req as Fed;
+  if (r._readableState.ended) return;
+  const push = r.push;
+  const end = () => push.call(r, null);
+  r.push = (chunk: unknown, encoding?: BufferEncoding) => chunk === null || push.call(r, chunk, encoding);
+  let reading = false;
+  r._read = () => {
+    if (reading) return;
+    reading = true;
+    r._consuming = true;
+    let sgl;
+    try {
+      if (r._dumped || body.claimed) return void end();
+      sgl = body.claim(body.conn.t.mm, Infinity);
+    } catch {
+      return void end();   // dropped: its response closed unread
+    }
+    sgl.then((b) => {
+      for (let c = b.nextChunk(); c; c = b.nextChunk()) push.call(r, Buffer.from(c));
+      b.free();
+      end();
+    }, (e: unknown) => {
+      // Node's rule for its requests: an error is emitted only where someone listens.
+      if (!r.destroyed && r.listenerCount('error') > 0) r.emit('error', e);
+      if (!r.destroyed) end();
+    });
+  };
 }
 
 // ---- the framing ---------------------------------------------------------------------------------
