@@ -246,8 +246,38 @@ test("limits: the server's limit, by Content-Length before a byte is read and by
   assert.equal([declared.code, declared.type, declared.status, declared.limit, declared.length, declared.received],
     ['ERR_MEMSYS_BODY_TOO_LARGE', 'entity.too.large', 413, 1000, 1001, 0], 'refused on its Content-Length');
   assert.equal([counted.code, counted.length], ['ERR_MEMSYS_BODY_TOO_LARGE', undefined]);
-  assert.ok(counted.received > 1000, `refused on the bytes (${counted.received})`);
+  assert.is(counted.received, 0, 'refused at the size line of its one chunk of 1001 bytes');
+  assert.match(counted.message, /0 bytes arrived, then a chunk of 1001 was declared/);
   assert.is(errors.length, 4);
+}));
+
+test('limits: a chunk declared past the limit is refused at its size line; the error counts the bytes that arrived, not the declared size', () => serving({ take: { limit: 1000 } }, async ({ port, errors }) => {
+  const c = await Raw.open(port);
+  c.send(`${head('POST', '/huge-chunk', { 'Transfer-Encoding': 'chunked' })}a\r\n0123456789\r\nffffffff\r\nabc`);
+  assert.is((await c.answer('a 413')).status, 413);
+  c.destroy();
+  const [e] = errors as BodyError[];
+  assert.equal([e.code, e.limit, e.length, e.received], ['ERR_MEMSYS_BODY_TOO_LARGE', 1000, undefined, 10]);
+  assert.match(e.message, /larger than its limit of 1000 bytes: 10 bytes arrived, then a chunk of 4294967295 was declared/);
+  await drained('a huge chunk');
+}));
+
+test("limits: readBody's lower limit, asked for while the socket's next read is already aimed into the body, still holds", () => serving({
+  take: { limit: 8 << 20 },
+  handler: async (req, res) => { await tick(150); return describe({ limit: 1000 })(req, res); },
+}, async ({ port, errors }) => {
+  const c = await Raw.open(port);
+  // One chunk of 1500 bytes: 500 arrive with the head, the rest once the handler has asked.
+  c.send(Buffer.concat([bytes(`${head('POST', '/late', { 'Transfer-Encoding': 'chunked' })}5dc\r\n`), pattern(500, 1)]));
+  await tick(400);
+  c.send(pattern(1000, 2));
+  await tick(50);
+  c.send('\r\n0\r\n\r\n');
+  assert.is((await c.answer('the answer')).status, 413);
+  c.destroy();
+  const [e] = errors as BodyError[];
+  assert.equal([e.code, e.limit], ['ERR_MEMSYS_BODY_TOO_LARGE', 1000]);
+  await drained('a limit lowered late');
 }));
 
 test("limits: readBody's own limit, lower than the server's, applies (and exactly it passes)", () => serving({ take: { limit: 1 << 20 }, handler: describe({ limit: 1000 }) }, async ({ port, errors, connections }) => {

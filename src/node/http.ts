@@ -411,8 +411,9 @@ export function wentAway(m: Meter, reading: boolean): BodyError {
 }
 
 /** @internal */
-export function tooLarge(m: Meter): BodyError {
-  const what = m.received === 0 && m.length !== undefined ? `its Content-Length is ${m.length}` : `${m.received} bytes arrived`;
+export function tooLarge(m: Meter, chunk?: number): BodyError {
+  const what = chunk !== undefined ? `${m.received} bytes arrived, then a chunk of ${chunk} was declared`
+    : m.received === 0 && m.length !== undefined ? `its Content-Length is ${m.length}` : `${m.received} bytes arrived`;
   return new BodyError('entity.too.large', `the request body is larger than its limit of ${m.limit} bytes: ${what}`, m);
 }
 

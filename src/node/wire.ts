@@ -608,9 +608,11 @@ class Body {
     this.pinned = undefined;
   }
 
-  // `n` bytes were read into room(): counted in, unless refused since (then dropped).
+  // `n` bytes were read into room(): counted in, unless refused since (then dropped). The room was
+  // aimed under the limit then; a handler may have lowered it before the read came.
   wrote(n: number): void {
     if (this.state !== 'filling') return;
+    if (this.m.received + n > this.m.limit) return void this.refuse(tooLarge({ ...this.m, received: this.m.received + n }));
     this.sgl!.commit(n);
     this.m.received += n;
   }
@@ -631,7 +633,7 @@ class Body {
   // A chunk of `size` bytes comes: false (refused) if it would pass the limit.
   expect(size: number): boolean {
     if (this.state !== 'filling') return false;
-    return this.m.received + size > this.m.limit ? this.refuse(tooLarge({ ...this.m, received: this.m.received + size })) : true;
+    return this.m.received + size > this.m.limit ? this.refuse(tooLarge(this.m, size)) : true;
   }
 
   complete(): void {
