@@ -247,9 +247,14 @@ test('http: bad arguments are typed errors that change nothing; a pool out of ro
     throwsCode(() => freeOnClose({} as ServerResponse, s), 'ERR_MEMSYS_INVALID_ARG', 'response');
     throwsCode(() => freeOnClose(fakeRes, {} as SGL), 'ERR_MEMSYS_INVALID_ARG', 'sgl', 'must be an SGL');
     for (const contentType of [7, '', 'a\nb']) throwsCode(() => sendSGL(fakeRes, s, { contentType: contentType as string }), 'ERR_MEMSYS_INVALID_ARG', 'option contentType');
-    for (const status of [99, 1000, 200.5]) throwsCode(() => sendSGL(fakeRes, s, { status }), 'ERR_MEMSYS_INVALID_ARG', 'option status');
+    for (const status of [99, 100, 101, 199, 1000, 200.5]) throwsCode(() => sendSGL(fakeRes, s, { status }), 'ERR_MEMSYS_INVALID_ARG', 'option status', '200 … 999');
     assert.ok(!s.freed, 'a refused call leaves the SGL alone');
     s.free();
+    const away = mm.newSGL();
+    away.write(pattern(10, 3));
+    const ticket = away.handoff();
+    throwsCode(() => sendSGL(fakeRes, away), 'ERR_MEMSYS_MOVED');
+    mm.receive(ticket).free();
 
     const a = await request(port, 'POST', '/x', pattern(10, 1));
     assert.is(a.status, 200);
@@ -657,7 +662,7 @@ test('express: expressBody gives req.body as an SGL, frees it when the response 
   const app = express();
   app.set('env', 'test'); // Express's error handler logs every error elsewhere
   app.post('/echo', expressBody(mm, { limit: 2 << 20 }), (req, res) => { void sendSGL(res, req.body as SGL); });
-  app.all('/type', expressBody(mm, { type: ['image/*', 'application/octet-stream'] }), (req, res) => {
+  app.all('/type', expressBody(mm, { type: ['image/*', 'application/octet-stream', 'application/*+cbor'] }), (req, res) => {
     res.json({ sgl: req.body !== undefined && typeof (req.body as SGL).nextChunk === 'function', len: (req.body as SGL | undefined)?.len ?? null });
   });
   const server = http.createServer(app);
@@ -676,6 +681,8 @@ test('express: expressBody gives req.body as an SGL, frees it when the response 
 
     assert.equal(JSON.parse(String((await request(port, 'POST', '/type', pattern(10, 1), { type: 'image/png' })).body)), { sgl: true, len: 10 });
     assert.equal(JSON.parse(String((await request(port, 'POST', '/type', pattern(10, 1), { type: 'application/json; charset=utf-8' })).body)), { sgl: false, len: null });
+    assert.equal(JSON.parse(String((await request(port, 'POST', '/type', pattern(10, 1), { type: 'application/vnd.thing+cbor' })).body)), { sgl: true, len: 10 }, 'a +suffix wildcard');
+    assert.equal(JSON.parse(String((await request(port, 'POST', '/type', pattern(10, 1), { type: 'application/cbor' })).body)), { sgl: false, len: null }, 'the suffix alone is another type');
     assert.equal(JSON.parse(String((await request(port, 'GET', '/type')).body)), { sgl: false, len: null });
     await drained('express types');
   } finally {

@@ -8,7 +8,8 @@ import { invalidArg } from '../index.js';
 import { type BodyOptions, bodyFor, bodyOptions, bodyRead, hasBody } from './http.js';
 
 /** Which requests' bodies expressBody() takes, by Content-Type: a media type
- * ('application/octet-stream'), a wildcard ('image/*', '*\/*'), a list of those, or a test. */
+ * ('application/octet-stream'), a wildcard ('image/*', '*\/*', 'application/*+cbor'), a list of
+ * those, or a test. */
 export type BodyType = string | readonly string[] | ((req: IncomingMessage) => boolean);
 
 /** Options of expressBody(). */
@@ -54,7 +55,14 @@ function typeTest(type: BodyType): (req: IncomingMessage) => boolean {
   return (req) => {
     const ct = req.headers['content-type'];
     if (ct === undefined) return false;
-    const [top, sub] = ct.split(';', 1)[0].trim().toLowerCase().split('/');
-    return want.some(([t, s]) => (t === '*' || t === top) && (s === '*' || s === sub));
+    const [top, sub = ''] = ct.split(';', 1)[0].trim().toLowerCase().split('/');
+    return want.some(([t, s]) => (t === '*' || t === top) && subtypeIs(sub, s));
   };
+}
+
+// A subtype against a wanted one: itself, '*', or '*+suffix' (RFC 6839's structured syntax
+// suffixes, as type-is takes 'application/*+json').
+function subtypeIs(sub: string, want: string): boolean {
+  if (want === '*' || want === sub) return true;
+  return want.startsWith('*+') && sub.length > want.length - 1 && sub.endsWith(want.slice(1));
 }

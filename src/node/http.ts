@@ -268,12 +268,13 @@ const sending = new WeakSet<object>();
  * call, too) or Node refused a write; it never rejects, so a handler need not await it. Unless
  * `free: false`, the SGL is freed when the response closes, either way.
  * Throws, changing nothing, ERR_MEMSYS_INVALID_ARG for bad arguments, ERR_MEMSYS_SGL_FREED for a
- * freed SGL, ERR_MEMSYS_STATE for a response already ended or being sent an SGL.
+ * freed SGL, ERR_MEMSYS_MOVED for one handed off, ERR_MEMSYS_STATE for a response already ended or
+ * being sent an SGL.
  */
 export function sendSGL(res: BodyResponse, sgl: SGL, opts: SendOptions = {}): Promise<boolean> {
   checkPair(res, sgl);
   const { free, contentType, status } = sendOptions(opts);
-  if (sgl.freed) throw new MemsysError('ERR_MEMSYS_SGL_FREED', 'sendSGL: the SGL was freed');
+  sgl.ensureOpen('sendSGL');
   if (sending.has(res)) throw new MemsysError('ERR_MEMSYS_STATE', 'sendSGL: the response is already being sent an SGL');
   if (res.writableEnded) throw new MemsysError('ERR_MEMSYS_STATE', 'sendSGL: the response was already ended');
   if (closed(res)) {
@@ -396,8 +397,9 @@ function sendOptions(opts: SendOptions): { free: boolean; contentType: string | 
   if (contentType !== undefined && (typeof contentType !== 'string' || !/^[\t\x20-\x7e\x80-\xff]+$/.test(contentType))) {
     throw invalidArg('option contentType', contentType, 'must be a header value: a non-empty string without line breaks or control characters');
   }
-  if (status !== undefined && !(Number.isInteger(status) && status >= 100 && status <= 999)) {
-    throw invalidArg('option status', status, 'must be an HTTP status code, 100 … 999');
+  // A 1xx is never the final answer (RFC 9110 15.2): Node would send it and leave the body waiting.
+  if (status !== undefined && !(Number.isInteger(status) && status >= 200 && status <= 999)) {
+    throw invalidArg('option status', status, 'must be the status code of a final answer, 200 … 999');
   }
   return { free, contentType, status };
 }

@@ -505,9 +505,15 @@ export class SGL implements AsyncIterable<Uint8Array> {
   }
 
   private writable(op: string): void {
+    this.ensureOpen(op, 'cannot write to an SGL after free()');
+  }
+
+  /** @internal Throws unless the SGL is open: ERR_MEMSYS_MOVED after handoff(), else
+   * ERR_MEMSYS_SGL_FREED, for `op`. */
+  ensureOpen(op: string, why = 'the SGL was freed'): void {
     if (this.st === OPEN) return;
     if (this.st === MOVED) throw moved();
-    throw new MemsysError('ERR_MEMSYS_SGL_FREED', `${op}: cannot write to an SGL after free()`);
+    throw new MemsysError('ERR_MEMSYS_SGL_FREED', `${op}: ${why}`);
   }
 
   // What moves the end of the written bytes waits for a read into the room: it would land after
