@@ -20,7 +20,9 @@
  * - `ERR_MEMSYS_MOVED`: an SGL or buffer used after it was handed off, or a handoff received twice;
  * - `ERR_MEMSYS_STREAM`: a stream destination that closed early;
  * - `ERR_MEMSYS_BODY_TOO_LARGE`: a request body above its limit (HTTP 413; memsys/node's readBody);
- * - `ERR_MEMSYS_BODY`: a request body cut short or unlike its Content-Length (HTTP 400);
+ * - `ERR_MEMSYS_BODY`: a request body cut short, unlike its Content-Length, or not valid data of its
+ *   Content-Encoding (HTTP 400);
+ * - `ERR_MEMSYS_BODY_ENCODING`: a request body in a Content-Encoding readBody does not decode (HTTP 415);
  * - `ERR_MEMSYS_UNSUPPORTED`: a feature this entry or platform lacks;
  * - `ERR_MEMSYS_NUMA`: a NUMA node, process or address range that cannot be placed or moved (named, with why);
  * - `ERR_MEMSYS_CORE_FETCH`: a core module that could not be fetched, or is not a memsys core;
@@ -48,6 +50,7 @@ export type MemsysErrorCode =
   | 'ERR_MEMSYS_STREAM'
   | 'ERR_MEMSYS_BODY_TOO_LARGE'
   | 'ERR_MEMSYS_BODY'
+  | 'ERR_MEMSYS_BODY_ENCODING'
   | 'ERR_MEMSYS_UNSUPPORTED'
   | 'ERR_MEMSYS_NUMA'
   | 'ERR_MEMSYS_CORE_FETCH'

@@ -230,6 +230,9 @@ test('http: bad arguments are typed errors that change nothing; a pool out of ro
     throwsCode(() => readBody(mm, {} as IncomingMessage), 'ERR_MEMSYS_INVALID_ARG', 'request');
     for (const limit of [-1, 1.5, '1mb', NaN]) throwsCode(() => readBody(mm, fake, { limit: limit as number }), 'ERR_MEMSYS_INVALID_ARG', 'option limit');
     throwsCode(() => readBody(mm, fake, null as never), 'ERR_MEMSYS_INVALID_ARG', 'options');
+    throwsCode(() => readBody(mm, fake, { inflate: 'yes' as never }), 'ERR_MEMSYS_INVALID_ARG', 'option inflate', 'boolean');
+    throwsCode(() => expressBody(mm, { inflate: 1 as never }), 'ERR_MEMSYS_INVALID_ARG', 'option inflate');
+    throwsCode(() => fastifyBody(mm, { inflate: null as never }), 'ERR_MEMSYS_INVALID_ARG', 'option inflate');
     throwsCode(() => sendSGL({} as ServerResponse, mm.newSGL()), 'ERR_MEMSYS_INVALID_ARG', 'response');
     assert.is(inUse(mm), 0);
     throwsCode(() => expressBody(mm, { type: 'octet' }), 'ERR_MEMSYS_INVALID_ARG', 'option type');

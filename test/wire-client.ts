@@ -4,7 +4,7 @@
 import * as assert from 'uvu/assert';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { type Socket, connect } from 'node:net';
-import { type BodyOptions, MMSA, type TakeOptions, hasBody, readBody, takeBodies } from '../src/node/index.js';
+import { MMSA, type ReadOptions, type TakeOptions, hasBody, readBody, takeBodies } from '../src/node/index.js';
 import { closeServer, drainer, listen, sglSha, tick } from './helpers.js';
 
 export const mm = new MMSA({ name: 'wire', arenaSize: 96 << 20, env: {}, housekeeping: false });
@@ -23,7 +23,7 @@ export interface Seen {
 
 // The default handler: reads the body with readBody (`read`, default a limit of 8 MiB) and answers
 // what it held. `?late=N` waits N ms before reading, `?delay=N` N ms before answering.
-export function describe(read: BodyOptions = { limit: 8 << 20 }): Handler {
+export function describe(read: ReadOptions = { limit: 8 << 20 }): Handler {
   return async (req, res) => {
     const q = new URL(req.url!, 'http://x').searchParams;
     if (q.has('late')) await tick(Number(q.get('late')));

@@ -18,6 +18,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
 import express from 'express';
 import Fastify from 'fastify';
 import {
@@ -621,6 +622,38 @@ test('requestTimeout: a body that stops half-way: readBody rejects, the socket i
   await drained('requestTimeout');
   c.destroy();
 }));
+
+// ---- Content-Encoding ---------------------------------------------------------------------------
+
+test('Content-Encoding: gzip, deflate and br bodies are decoded under the limit, taken or read through Node; others (and any, with inflate: false) are a 415; a bomb is a 413, corrupt data a 400', async () => {
+  const data = pattern(300_000, 9);
+  const decoding: Handler = (req, res) => describe({ limit: 1 << 20, inflate: !req.url!.startsWith('/raw') })(req, res);
+  for (const take of [false, { limit: 8 << 20 }] as const) {
+    const what = take ? 'taken' : 'read through Node';
+    await serving({ take, handler: decoding }, async ({ port, errors }) => {
+      const encoded: [string, Buffer][] = [['gzip', zlib.gzipSync(data)], ['x-gzip', zlib.gzipSync(data)], ['deflate', zlib.deflateSync(data)], ['br', zlib.brotliCompressSync(data)], ['GZip', zlib.gzipSync(data)]];
+      for (const [enc, body] of encoded) {
+        for (const isChunked of [false, true]) {
+          const a = await request(port, 'POST', '/in', body, { chunked: isChunked, headers: { 'content-encoding': enc } });
+          assert.equal([a.status, json(a.body).len, json(a.body).sha], [200, data.length, sha(data)], `${what}: ${enc}, chunked ${isChunked}`);
+        }
+      }
+      const id = await request(port, 'POST', '/in', data, { headers: { 'content-encoding': 'identity' } });
+      assert.equal([id.status, json(id.body).sha], [200, sha(data)], `${what}: identity is the bytes as sent`);
+      for (const [path, enc, body] of [['/in', 'compress', data], ['/in', 'gzip, br', zlib.brotliCompressSync(zlib.gzipSync(data))], ['/raw', 'gzip', zlib.gzipSync(data)]] as const) {
+        const r = await request(port, 'POST', path, body, { headers: { 'content-encoding': enc } });
+        assert.equal([r.status, json(r.body).code, json(r.body).type], [415, 'ERR_MEMSYS_BODY_ENCODING', 'encoding.unsupported'], `${what}: ${path} ${enc}`);
+        assert.match(json(r.body).message, new RegExp(`Content-Encoding "${enc}"`));
+      }
+      const bomb = await request(port, 'POST', '/in', zlib.gzipSync(Buffer.alloc(8 << 20)), { headers: { 'content-encoding': 'gzip' } });
+      assert.equal([bomb.status, json(bomb.body).code], [413, 'ERR_MEMSYS_BODY_TOO_LARGE'], `${what}: a body that decodes past the limit`);
+      const bad = await request(port, 'POST', '/in', Buffer.concat([zlib.gzipSync(data).subarray(0, 1000), pattern(5000, 3)]), { headers: { 'content-encoding': 'gzip' } });
+      assert.equal([bad.status, json(bad.body).code, json(bad.body).type], [400, 'ERR_MEMSYS_BODY', 'encoding.invalid'], `${what}: corrupt gzip`);
+      assert.is(errors.length, 5);
+      await drained(`Content-Encoding, ${what}`);
+    });
+  }
+});
 
 // ---- frameworks ---------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MMSA } from '../index.js';
 import { invalidArg } from '../index.js';
-import { type BodyOptions, bodyFor, bodyOptions, bodyRead, hasBody } from './http.js';
+import { type ReadOptions, bodyFor, bodyRead, hasBody, readOptions } from './http.js';
 
 /** Which requests' bodies expressBody() takes, by Content-Type: a media type
  * ('application/octet-stream'), a wildcard ('image/*', '*\/*', 'application/*+cbor'), a list of
@@ -13,7 +13,7 @@ import { type BodyOptions, bodyFor, bodyOptions, bodyRead, hasBody } from './htt
 export type BodyType = string | readonly string[] | ((req: IncomingMessage) => boolean);
 
 /** Options of expressBody(). */
-export interface ExpressBodyOptions extends BodyOptions {
+export interface ExpressBodyOptions extends ReadOptions {
   /** The bodies to take; default 'application/octet-stream', as body-parser's raw(). */
   type?: BodyType;
 }
@@ -31,7 +31,7 @@ export type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?
  * for bad arguments, ERR_MEMSYS_INVALID_SIZE for an `sbufSize` that is not a slab size.
  */
 export function expressBody(mm: MMSA, opts: ExpressBodyOptions = {}): Middleware {
-  const checked = bodyOptions(mm, opts);
+  const checked = readOptions(mm, opts);
   const accepts = typeTest(opts.type ?? 'application/octet-stream');
   return (req, res, next) => {
     const r = req as IncomingMessage & { body?: unknown };

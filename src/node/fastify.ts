@@ -7,10 +7,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { MMSA } from '../index.js';
 import { invalidArg } from '../index.js';
-import { type BodyOptions, bodyFor, bodyOptions } from './http.js';
+import { type ReadOptions, bodyFor, readOptions } from './http.js';
 
 /** Options of fastifyBody(). */
-export interface FastifyBodyOptions extends BodyOptions {
+export interface FastifyBodyOptions extends ReadOptions {
   /** The content types to parse (Fastify's addContentTypeParser: a string, a list, or '*' for
    * all the others); default 'application/octet-stream'. `limit` defaults to the route's
    * `bodyLimit` (Fastify's own default: 1 MiB). */
@@ -45,7 +45,7 @@ export type FastifyPlugin = <I>(instance: I, opts: unknown, done: (err?: Error) 
  * ERR_MEMSYS_INVALID_SIZE for an `sbufSize` that is not a slab size.
  */
 export function fastifyBody(mm: MMSA, opts: FastifyBodyOptions = {}): FastifyPlugin {
-  const { limit, sbufSize } = bodyOptions(mm, opts);
+  const { limit, sbufSize, inflate } = readOptions(mm, opts);
   const explicit = opts.limit !== undefined;
   const types = opts.contentTypes ?? 'application/octet-stream';
   const list: readonly unknown[] = Array.isArray(types) ? types : [types];
@@ -59,7 +59,7 @@ export function fastifyBody(mm: MMSA, opts: FastifyBodyOptions = {}): FastifyPlu
     });
     instance.addContentTypeParser(types, (req, payload, parsed) => {
       const bodyLimit = explicit ? limit : req.routeOptions?.bodyLimit ?? limit;
-      bodyFor(mm, req.raw, (req.raw as Tied)[kResponse], { limit: bodyLimit, sbufSize }, parsed, payload);
+      bodyFor(mm, req.raw, (req.raw as Tied)[kResponse], { limit: bodyLimit, sbufSize, inflate }, parsed, payload);
     });
     done();
   };

@@ -19,7 +19,8 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import type { Readable } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
+import zlib from 'node:zlib';
 import type { MMSA, SGL } from '../index.js';
 import { MAX_SIZE, MemsysError, MMSA as MMSAClass, SGL as SGLClass, invalidArg, show } from '../index.js';
 
@@ -41,14 +42,22 @@ export interface BodyOptions {
   sbufSize?: number;
 }
 
+/** Options of readBody() and the framework adapters' readers. */
+export interface ReadOptions extends BodyOptions {
+  /** Decode a body in a Content-Encoding of gzip, deflate or br (the limit applies to the decoded
+   * bytes, and to the encoded ones); false refuses any encoding but identity with a 415, as
+   * body-parser's `inflate: false`. Default true. */
+  inflate?: boolean;
+}
+
 /** A request body that could not be taken: `status` is the HTTP status to answer with (413 for
  * ERR_MEMSYS_BODY_TOO_LARGE, 400 for ERR_MEMSYS_BODY), as Express's and Fastify's error handlers
  * read it (`status`, `statusCode`; `expose`: the message is safe to show the client). */
 export class BodyError extends MemsysError {
   /** The HTTP status to answer with. */
-  readonly status: 400 | 413;
+  readonly status: 400 | 413 | 415;
   /** The same, under the name Fastify and Node's own code use. */
-  readonly statusCode: 400 | 413;
+  readonly statusCode: 400 | 413 | 415;
   /** The message names only sizes, so it may go to the client. */
   readonly expose = true;
   /** The limit in force, bytes. */
@@ -58,16 +67,18 @@ export class BodyError extends MemsysError {
   /** Bytes received when the body was refused. */
   readonly received: number;
   /** What body-parser's errors name it, for error handlers written against Express's readers:
-   * 'entity.too.large' (413), 'request.aborted' (the client went away), 'request.size.invalid' (a
-   * body unlike its Content-Length). */
+   * 'entity.too.large' (413), 'encoding.unsupported' (415), 'request.aborted' (the client went
+   * away), 'request.size.invalid' (a body unlike its Content-Length); and 'encoding.invalid' (a
+   * body that is not valid data of its Content-Encoding). */
   readonly type: BodyErrorType;
   /** @internal */
   constructor(type: BodyErrorType, message: string, m: Meter) {
-    const large = type === 'entity.too.large';
-    super(large ? 'ERR_MEMSYS_BODY_TOO_LARGE' : 'ERR_MEMSYS_BODY', message);
+    const [code, status] = type === 'entity.too.large' ? ['ERR_MEMSYS_BODY_TOO_LARGE', 413] as const
+      : type === 'encoding.unsupported' ? ['ERR_MEMSYS_BODY_ENCODING', 415] as const : ['ERR_MEMSYS_BODY', 400] as const;
+    super(code, message);
     this.name = 'BodyError';
     this.type = type;
-    this.status = this.statusCode = large ? 413 : 400;
+    this.status = this.statusCode = status;
     this.limit = m.limit;
     this.length = m.length;
     this.received = m.received;
@@ -75,7 +86,7 @@ export class BodyError extends MemsysError {
 }
 
 /** The kinds of BodyError, by body-parser's names. */
-export type BodyErrorType = 'entity.too.large' | 'request.aborted' | 'request.size.invalid';
+export type BodyErrorType = 'entity.too.large' | 'encoding.unsupported' | 'encoding.invalid' | 'request.aborted' | 'request.size.invalid';
 
 /** @internal What a body may still take, and what its end must match. */
 export interface Meter {
@@ -96,8 +107,10 @@ export function hasBody(req: IncomingMessage): boolean {
  * ERR_MEMSYS_BODY_TOO_LARGE (413) when the declared length or the bytes received pass `limit`,
  * ERR_MEMSYS_BODY (400) when the client goes away (before the body is read, or during it) or sends
  * other than its Content-Length; with the pool's error when it has no room (ERR_MEMSYS_BUDGET,
- * ERR_MEMSYS_OUT_OF_MEMORY); or with the request's own error. Bodies are taken as sent: a
- * Content-Encoding is not decoded. Throws, leaving the request alone, ERR_MEMSYS_INVALID_ARG for
+ * ERR_MEMSYS_OUT_OF_MEMORY); or with the request's own error. A body in a Content-Encoding of
+ * gzip, deflate or br is decoded (unless `inflate: false`), with its decoded bytes under the limit
+ * and ERR_MEMSYS_BODY (400, 'encoding.invalid') for data that does not decode; another encoding
+ * is ERR_MEMSYS_BODY_ENCODING (415). Throws, leaving the request alone, ERR_MEMSYS_INVALID_ARG for
  * bad arguments (a request with an encoding set by setEncoding() among them: its bytes would
  * arrive decoded), ERR_MEMSYS_INVALID_SIZE for an `sbufSize` that is not a slab size, and
  * ERR_MEMSYS_STATE for a body already read or being read, in part or whole. A body takeBodies()
@@ -105,11 +118,19 @@ export function hasBody(req: IncomingMessage): boolean {
  * for after its response closed, ERR_MEMSYS_STATE (rejected with the BodyError 'request.aborted'
  * when the client went away).
  */
-export function readBody(mm: MMSA, req: BodyRequest, opts: BodyOptions = {}): Promise<SGL> {
-  const { limit, sbufSize } = bodyOptions(mm, opts);
+export function readBody(mm: MMSA, req: BodyRequest, opts: ReadOptions = {}): Promise<SGL> {
+  const { limit, sbufSize, inflate } = readOptions(mm, opts);
   if (!isRequest(req)) throw invalidArg('request', req, 'must be an http.IncomingMessage or an http2.Http2ServerRequest');
   const t = takenOf(req);
-  if (t) return t.claim(mm, limit);
+  if (t) {
+    const body = t.claim(mm, limit);
+    const { decoder, refused } = encodingOf(req, { limit, length: undefined, received: 0 }, inflate);
+    if (refused) {
+      body.then((sgl) => sgl.free(), () => {});
+      return Promise.reject(refused);
+    }
+    return decoder ? body.then((sgl) => decodeSGL(mm, req, sgl, decoder, limit, sbufSize)) : body;
+  }
   if (typeof req.readableEncoding === 'string') {
     throw invalidArg('request', req, `must give bytes, but has the encoding ${show(req.readableEncoding)} set (setEncoding)`);
   }
@@ -120,11 +141,45 @@ export function readBody(mm: MMSA, req: BodyRequest, opts: BodyOptions = {}): Pr
   if (req.readableEnded || req.readableFlowing === true || req.readableDidRead) {
     throw new MemsysError('ERR_MEMSYS_STATE', 'the request body is already being read, or was read');
   }
-  if (refused) {
+  const { decoder, refused: encoding } = encodingOf(req, m, inflate);
+  if (refused || encoding) {
     req.resume();
-    return Promise.reject(refused);
+    return Promise.reject(refused ?? encoding);
   }
-  return collect(mm, req, m, sbufSize, req);
+  if (!decoder) return collect(mm, req, m, sbufSize, req);
+  // The decoded bytes have another length than the Content-Length, which only the encoded ones match.
+  const z = decoder.make();
+  req.pipe(z);
+  return collect(mm, z, { limit, length: undefined, received: 0 }, sbufSize, req, decoder.name);
+}
+
+interface Decoder { name: string; make(): Transform }
+
+// The decoders of the Content-Encodings readBody() takes (RFC 9110 8.4.1: x-gzip is gzip).
+const DECODERS = new Map<string, () => Transform>([
+  ['gzip', zlib.createGunzip], ['x-gzip', zlib.createGunzip], ['deflate', zlib.createInflate], ['br', zlib.createBrotliDecompress],
+]);
+
+// The decoder `req`'s Content-Encoding needs (none for identity), or the 415 it earns.
+function encodingOf(req: BodyRequest, m: Meter, inflate: boolean): { decoder?: Decoder; refused?: BodyError } {
+  const ce = req.headers['content-encoding'];
+  const name = ce?.trim().toLowerCase();
+  if (name === undefined || name === 'identity') return {};
+  const make = inflate ? DECODERS.get(name) : undefined;
+  if (make) return { decoder: { name, make } };
+  const why = inflate ? 'gzip, deflate, br or identity' : 'identity (inflate: false)';
+  return { refused: new BodyError('encoding.unsupported', `the request's Content-Encoding ${JSON.stringify(ce)} is not one this reader takes: ${why}`, m) };
+}
+
+// A taken body's encoded bytes, decoded into an SGL of their own (the encoded one goes back).
+function decodeSGL(mm: MMSA, req: BodyRequest, sgl: SGL, decoder: Decoder, limit: number, sbufSize: number | undefined): Promise<SGL> {
+  const z = decoder.make();
+  const out = collect(mm, z, { limit, length: undefined, received: 0 }, sbufSize, req, decoder.name);
+  for (let c = sgl.nextChunk(); c; c = sgl.nextChunk()) z.write(c);
+  z.end();
+  const done = () => sgl.free();
+  out.then(done, done);
+  return out;
 }
 
 // The Meter of `req`'s body under `limit`, and the BodyError its Content-Length earns before a
@@ -163,23 +218,35 @@ export function readWrapped(mm: MMSA, req: BodyRequest, stream: Readable, opts: 
 
 /** @internal Reads `stream` to its end into a new SGL of `mm` under the Meter `m` (its limit, and
  * its length, which the end must match, if set), as readBody() does; `from` is the request whose
- * client going away ends the read (`stream` itself, or the request a framework's hook wrapped it
- * around). */
-export function collect(mm: MMSA, stream: Readable, m: Meter, sbufSize: number | undefined, from: BodyRequest): Promise<SGL> {
+ * client going away ends the read: `stream` itself, or the request that feeds it (a decoder of
+ * the Content-Encoding `decoding`, or a stream a framework's hook put in front of it). */
+export function collect(mm: MMSA, stream: Readable, m: Meter, sbufSize: number | undefined, from: BodyRequest,
+  decoding?: string): Promise<SGL> {
+  // What is not read goes on being read and dropped, from the request itself: a stream in front of
+  // it is taken off and destroyed, so that it decodes no more.
+  const drop = () => {
+    if (stream === from) return void stream.resume();
+    from.unpipe();
+    from.resume();
+    stream.on('error', () => {});
+    stream.destroy();
+  };
   let sgl: SGL;
   try {
     sgl = bodySGL(mm, m, sbufSize);
   } catch (e) {
-    stream.resume();
+    drop();
     return Promise.reject(e);
   }
   return new Promise<SGL>((resolve, reject) => {
     const fail = (e: unknown) => {
       detach();
-      stream.resume();
+      drop();
       sgl.free();
       reject(e);
     };
+    const onError = (e: unknown) => fail(decoding === undefined ? e
+      : new BodyError('encoding.invalid', `the request body is not valid ${decoding} data: ${(e as Error).message}`, m));
     const onData = (c: Buffer) => {
       m.received += c.length;
       if (m.received > m.limit) return fail(tooLarge(m));
@@ -203,12 +270,12 @@ export function collect(mm: MMSA, stream: Readable, m: Meter, sbufSize: number |
     const detach = () => {
       stream.removeListener('data', onData);
       stream.removeListener('end', onEnd);
-      stream.removeListener('error', fail);
+      stream.removeListener('error', onError);
       for (const ev of gone) from.removeListener(ev, onClose);
     };
     stream.on('data', onData);
     stream.on('end', onEnd);
-    stream.on('error', fail);
+    stream.on('error', onError);
     for (const ev of gone) from.on(ev, onClose);
     stream.resume(); // 'data' alone does not start a request that was paused
   });
@@ -344,7 +411,7 @@ export function freeOnClose(res: BodyResponse, sgl: SGL): void {
  * (freed when it closes), reporting through `done` as the frameworks' callbacks want: an error
  * thrown or rejected, or the SGL. A `payload` other than `req` is a stream a framework's hook put
  * in front of it (readWrapped). */
-export function bodyFor(mm: MMSA, req: BodyRequest, res: BodyResponse | undefined, opts: BodyOptions,
+export function bodyFor(mm: MMSA, req: BodyRequest, res: BodyResponse | undefined, opts: ReadOptions,
   done: (err: unknown, sgl?: SGL) => void, payload: Readable = req): void {
   let body;
   try {
@@ -387,6 +454,14 @@ export function bodyOptions(mm: MMSA, opts: BodyOptions): { limit: number; sbufS
   }
   if (sbufSize !== undefined) mm.getSlab(sbufSize);
   return { limit, sbufSize };
+}
+
+/** @internal readBody()'s options, checked. */
+export function readOptions(mm: MMSA, opts: ReadOptions): Required<Pick<ReadOptions, 'limit' | 'inflate'>> & { sbufSize: number | undefined } {
+  const { limit, sbufSize } = bodyOptions(mm, opts);
+  const { inflate = true } = opts;
+  if (typeof inflate !== 'boolean') throw invalidArg('option inflate', inflate, 'must be a boolean');
+  return { limit, sbufSize, inflate };
 }
 
 function sendOptions(opts: SendOptions): { free: boolean; contentType: string | undefined; status: number | undefined } {

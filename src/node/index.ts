@@ -39,7 +39,7 @@ export type { MemoryMapping, MoveOptions, NumaMapping, NumaNode, SidecarClient, 
 export { nodePressureEvents, psiPath } from './psi.js';
 export type { PsiOptions } from './psi.js';
 export { BodyError, DEFAULT_BODY_LIMIT, freeOnClose, hasBody, readBody, sendSGL } from './http.js';
-export type { BodyErrorType, BodyOptions, BodyRequest, BodyResponse, SendOptions } from './http.js';
+export type { BodyErrorType, BodyOptions, BodyRequest, BodyResponse, ReadOptions, SendOptions } from './http.js';
 export { takeBodies } from './wire.js';
 export type { TakeOptions } from './wire.js';
 export { expressBody } from './express.js';
