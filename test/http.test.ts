@@ -693,7 +693,36 @@ test('express: expressBody gives req.body as an SGL, frees it when the response 
   }
 });
 
-test('express: a body read by an earlier reader passes through; a handler that fails after req.body is set, or a client gone before the answer, frees it', async () => {
+test('pipelining: a response queued behind a slow one, whose client leaves before it gets the socket, frees its SGL (sendSGL resolves false) and its expressBody body', async () => {
+  const outcomes: boolean[] = [];
+  const app = express();
+  app.set('env', 'test');
+  let bodies = 0;
+  app.post('/slow', (_req, res) => { setTimeout(() => res.end('late'), 400); });
+  app.post('/send', expressBody(mm), (req, res) => { void sendSGL(res, req.body as SGL).then((r) => outcomes.push(r)); });
+  app.post('/held', expressBody(mm), () => { bodies++; });   // never answers: its body waits for the response to close
+  const server = http.createServer(app);
+  const port = await listen(server);
+  try {
+    for (const path of ['/send', '/held']) {
+      const s = connect(port, '127.0.0.1');
+      s.on('error', () => {});
+      await new Promise((r) => s.once('connect', r));
+      const post = (p: string, body: string) => `POST ${p} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+      s.write(post('/slow', '') + post(path, 'x'.repeat(100_000)));
+      await until(() => inUse(mm) > 0, `${path}: the second request's body is in an SGL`);
+      await tick(50);
+      s.destroy();
+      await until(() => inUse(mm) === 0, `${path}: the queued response's SGL is freed once the client left`, 3000);
+    }
+    assert.equal(outcomes, [false], 'sendSGL resolved false: the client went away');
+    assert.is(bodies, 1);
+  } finally {
+    await closeServer(server);
+  }
+});
+
+test('express: a body read by an earlier reader passes through; a handler that fails after req.body is set, a client gone before the answer or in the middle of the body, frees it', async () => {
   const app = express();
   app.set('env', 'test');
   let inHandler: () => void = () => {};
@@ -703,6 +732,12 @@ test('express: a body read by an earlier reader passes through; a handler that f
   app.post('/throw', expressBody(mm), () => { throw new Error('the handler failed'); });
   app.post('/next', expressBody(mm), (_req, _res, next) => next(new Error('the handler failed')));
   app.post('/never', expressBody(mm), () => inHandler()); // never answers
+  const errs: unknown[] = [];
+  app.use((err: unknown, _req: IncomingMessage, res: ServerResponse, _next: unknown) => {
+    if (err instanceof BodyError) errs.push(err);
+    res.statusCode = (err as { status?: number }).status ?? 500;
+    res.end();
+  });
   const server = http.createServer(app);
   const port = await listen(server);
   try {
@@ -722,6 +757,11 @@ test('express: a body read by an earlier reader passes through; a handler that f
     assert.is(inUse(mm), 1, 'req.body holds its buffer while the handler runs');
     s.destroy();
     await drained('express: client gone before the answer');
+
+    await cutShort(port, 800_000, 300_000, '/never');
+    await until(() => errs.length === 1, 'the error handler saw the body cut short');
+    assert.equal([(errs[0] as BodyError).type, (errs[0] as BodyError).status], ['request.aborted', 400]);
+    await drained('express: client gone mid-body');
   } finally {
     await closeServer(server);
   }

@@ -19,6 +19,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Readable, Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import type { MMSA, SGL } from '../index.js';
@@ -356,7 +357,7 @@ export function sendSGL(res: BodyResponse, sgl: SGL, opts: SendOptions = {}): Pr
   }
   sending.add(res);
   return new Promise<boolean>((resolve) => {
-    res.once('close', () => {
+    whenClosed(res, () => {
       sending.delete(res);
       if (free) sgl.free();
       resolve(res.writableFinished);
@@ -434,13 +435,35 @@ function checkPair(res: BodyResponse, sgl: SGL): void {
 
 function freeAtClose(res: BodyResponse, sgl: SGL): void {
   if (closed(res) || res.writableFinished) sgl.free();
-  else res.once('close', () => sgl.free());
+  else whenClosed(res, () => sgl.free());
+}
+
+// The socket a response waits for: one queued behind earlier responses on its connection
+// (pipelining) has none of its own yet, and if the client goes away first Node drops it with the
+// connection, without a 'close'.
+function queuedOn(res: BodyResponse): Socket | undefined {
+  const r = res as { socket?: Socket | null; req?: { socket?: Socket } };
+  return r.socket === null ? r.req?.socket : undefined;
+}
+
+// Calls `f` once, when `res` closes or the connection it is queued on does.
+function whenClosed(res: BodyResponse, f: () => void): void {
+  const s = queuedOn(res);
+  const once = () => {
+    res.removeListener('close', once);
+    s?.removeListener('close', once);
+    f();
+  };
+  res.once('close', once);
+  s?.once('close', once);
 }
 
 // True once `res` has closed (its 'close' will not come again): Node's ServerResponse is destroyed
-// then; HTTP/2's compatibility response has no such flag, its stream has.
+// then, or its connection is while it waits in the queue; HTTP/2's compatibility response has no
+// such flag, its stream has.
 function closed(res: BodyResponse): boolean {
-  return (res as { destroyed?: boolean }).destroyed === true || (res as { stream?: { closed: boolean } }).stream?.closed === true;
+  return (res as { destroyed?: boolean }).destroyed === true || (res as { stream?: { closed: boolean } }).stream?.closed === true
+    || queuedOn(res)?.destroyed === true;
 }
 
 /** @internal The MMSA and options of readBody() and the adapters, checked (an `sbufSize`
