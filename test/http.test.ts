@@ -715,7 +715,19 @@ test('pipelining: a response queued behind a slow one, whose client leaves befor
       s.destroy();
       await until(() => inUse(mm) === 0, `${path}: the queued response's SGL is freed once the client left`, 3000);
     }
-    assert.equal(outcomes, [false], 'sendSGL resolved false: the client went away');
+    // Fifteen responses queued on one connection: one 'close' listener of memsys's on its socket.
+    const s = connect(port, '127.0.0.1');
+    s.on('error', () => {});
+    await new Promise((r) => s.once('connect', r));
+    const socks: Socket[] = [];
+    server.on('request', (req: IncomingMessage) => { if (!socks.includes(req.socket)) socks.push(req.socket); });
+    const one = (p: string, n: number) => `POST ${p} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: ${n}\r\n\r\n${'y'.repeat(n)}`;
+    s.write(one('/slow', 0) + Array.from({ length: 15 }, () => one('/send', 1000)).join(''));
+    await until(() => inUse(mm) === 15, 'fifteen queued responses hold their bodies');
+    assert.ok(socks[0].listenerCount('close') <= 3, `listeners on the socket: ${socks[0].listenerCount('close')}`);
+    s.destroy();
+    await until(() => inUse(mm) === 0, 'all fifteen freed when the client left', 3000);
+    assert.equal(outcomes, Array(16).fill(false), 'sendSGL resolved false: the client went away');
     assert.is(bodies, 1);
   } finally {
     await closeServer(server);

@@ -645,11 +645,20 @@ test('Content-Encoding: gzip, deflate and br bodies are decoded under the limit,
         assert.equal([r.status, json(r.body).code, json(r.body).type], [415, 'ERR_MEMSYS_BODY_ENCODING', 'encoding.unsupported'], `${what}: ${path} ${enc}`);
         assert.match(json(r.body).message, new RegExp(`Content-Encoding "${enc}"`));
       }
+      const blank = await request(port, 'POST', '/in', data, { headers: { 'content-encoding': '' } });
+      assert.equal([blank.status, json(blank.body).sha], [200, sha(data)], `${what}: an empty Content-Encoding is identity`);
+      // 2 MB of empty stored blocks: nothing decoded, the encoded bytes alone pass the limit.
+      const empty = Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]), ...Array<Buffer>(400_000).fill(Buffer.from([0, 0, 0, 0xff, 0xff])), Buffer.from([3, 0]), Buffer.alloc(8)]);
+      for (const isChunked of [false, true]) {
+        const e = await request(port, 'POST', '/in', empty, { chunked: isChunked, headers: { 'content-encoding': 'gzip' } });
+        assert.equal([e.status, json(e.body).code], [413, 'ERR_MEMSYS_BODY_TOO_LARGE'], `${what}: encoded bytes past the limit, chunked ${isChunked}`);
+      }
       const bomb = await request(port, 'POST', '/in', zlib.gzipSync(Buffer.alloc(8 << 20)), { headers: { 'content-encoding': 'gzip' } });
       assert.equal([bomb.status, json(bomb.body).code], [413, 'ERR_MEMSYS_BODY_TOO_LARGE'], `${what}: a body that decodes past the limit`);
+      assert.match(json(bomb.body).message, /once decoded \(gzip\)/);
       const bad = await request(port, 'POST', '/in', Buffer.concat([zlib.gzipSync(data).subarray(0, 1000), pattern(5000, 3)]), { headers: { 'content-encoding': 'gzip' } });
       assert.equal([bad.status, json(bad.body).code, json(bad.body).type], [400, 'ERR_MEMSYS_BODY', 'encoding.invalid'], `${what}: corrupt gzip`);
-      assert.is(errors.length, 5);
+      assert.is(errors.length, 7);
       await drained(`Content-Encoding, ${what}`);
     });
   }
@@ -741,6 +750,42 @@ test("other readers of a taken body get its bytes through the request stream: ex
   }
 });
 
+test("a refused taken body read through the request stream: a reader with an 'error' listener gets the error and no 'end'; one without sees its request aborted, never a complete body; expressBody before express.json() leaves it skipped", async () => {
+  const events: string[] = [];
+  const app = express();
+  app.set('env', 'test');
+  app.post('/listens', (req, res) => {
+    req.on('data', () => {});
+    req.on('end', () => { events.push('end'); res.end('complete'); });
+    req.on('error', (e) => { events.push(`error ${(e as BodyError).status}`); setImmediate(() => { res.statusCode = 413; res.end('refused'); }); });
+  });
+  app.post('/deaf', (req, res) => {
+    req.on('data', () => {});
+    req.on('end', () => { events.push('deaf end'); res.end('complete'); });
+    req.on('aborted', () => { events.push('deaf aborted'); });
+  });
+  app.post('/both', expressBody(mm, { type: '*/*' }), express.json({ type: '*/*' }), (req, res) => { res.json({ sgl: req.body instanceof SGL }); });
+  const server = http.createServer(app);
+  takeBodies(mm, server, { limit: 1000 });
+  const port = await listen(server);
+  try {
+    for (const isChunked of [false, true]) {
+      const a = await request(port, 'POST', '/listens', pattern(5000, 1), { chunked: isChunked });
+      assert.equal([a.status, a.body.toString()], [413, 'refused'], `chunked ${isChunked}`);
+      await tick(50);
+      assert.equal(events.splice(0), ['error 413'], "the error, and no 'end' after it");
+      const d = await request(port, 'POST', '/deaf', pattern(5000, 1), { chunked: isChunked }).then((r) => r.status, (e: Error) => e.message);
+      assert.not.equal(d, 200, `a reader without an 'error' listener is not answered as if the body were complete (${d})`);
+      assert.equal(events.splice(0), ['deaf aborted']);
+      const b = await request(port, 'POST', '/both', bytes('{"a":1}'), { chunked: isChunked, type: 'application/json' });
+      assert.equal([b.status, json(b.body)], [200, { sgl: true }], 'express.json() skips a body expressBody took, as a read one');
+      await drained(`refused through the stream, chunked ${isChunked}`);
+    }
+  } finally {
+    await closeServer(server);
+  }
+});
+
 test("Fastify 5 with taken bodies: its own JSON and text parsers get the bytes; fastifyBody reads a body a preParsing hook replaced", async () => {
   const app = Fastify({
     serverFactory: (handler) => {
@@ -755,6 +800,9 @@ test("Fastify 5 with taken bodies: its own JSON and text parsers get the bytes; 
   app.post('/passed', {
     preParsing: (_req, _reply, payload, done) => { const p = new PassThrough(); payload.pipe(p); done(null, p); },
   }, (req) => ({ sgl: req.body instanceof SGL, len: (req.body as SGL).len, sha: sglSha(req.body as SGL) }));
+  app.post('/gunzipped', {
+    preParsing: (_req, _reply, payload, done) => done(null, payload.pipe(zlib.createGunzip())),
+  }, (req) => ({ len: (req.body as SGL).len }));
   await app.listen({ port: 0, host: '127.0.0.1' });
   const port = (app.server.address() as { port: number }).port;
   try {
@@ -766,6 +814,8 @@ test("Fastify 5 with taken bodies: its own JSON and text parsers get the bytes; 
       const data = pattern(300_000, 7);
       const p = await request(port, 'POST', '/passed', data, { chunked: isChunked });
       assert.equal([p.status, json(p.body)], [200, { sgl: true, len: data.length, sha: sha(data) }], `preParsing PassThrough, chunked ${isChunked}`);
+      const corrupt = await request(port, 'POST', '/gunzipped', Buffer.concat([zlib.gzipSync(data).subarray(0, 500), pattern(3000, 4)]), { chunked: isChunked });
+      assert.is(corrupt.status, 400, `a preParsing decoder's error is the client's fault, as Fastify answers it, chunked ${isChunked}`);
       const big = await request(port, 'POST', '/passed', pattern(2 << 20, 3), { chunked: isChunked });
       assert.is(big.status, 413, `preParsing PassThrough over the bodyLimit, chunked ${isChunked}`);
       await drained(`fastify other readers, chunked ${isChunked}`);

@@ -25,7 +25,7 @@ export type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?
  * Middleware that reads a matching request body into an SGL of `mm` (readBody()) and sets
  * `req.body` to it; the SGL is freed when the response closes (take it over with
  * `mm.receive(req.body.handoff())` to keep it longer). Failures go to `next(err)` with the
- * BodyError's `status` (413, 400), which Express's error handler answers with. Requests without a
+ * BodyError's `status` (413, 415, 400), which Express's error handler answers with. Requests without a
  * body, of another type, or already parsed (`req.body` set, or the body read to its end by
  * another reader, as body-parser skips it) pass through untouched. Throws ERR_MEMSYS_INVALID_ARG
  * for bad arguments, ERR_MEMSYS_INVALID_SIZE for an `sbufSize` that is not a slab size.

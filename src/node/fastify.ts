@@ -38,8 +38,9 @@ export type FastifyPlugin = <I>(instance: I, opts: unknown, done: (err?: Error) 
  * A plugin for `fastify.register(fastifyBody(mm, opts))`: the bodies of `contentTypes` are read
  * into SGLs of `mm` (readBody()) as `request.body`, and freed when the response closes (take one
  * over with `mm.receive(request.body.handoff())` to keep it). A body a preParsing hook replaced
- * with a stream of its own (a decoder) is read from that stream, under the same limit. A BodyError's `statusCode` (413,
- * 400) is what Fastify answers with. Send an SGL with `reply.header('content-length', sgl.len)
+ * with a stream of its own (a decoder) is read from that stream as it gives it, under the same
+ * limit; what that stream fails with is a 400. A BodyError's `statusCode` (413, 415, 400) is what
+ * Fastify answers with. Send an SGL with `reply.header('content-length', sgl.len)
  * .send(sgl.toReadable())`; one that is not a request body is yours to free, when the response
  * closes with `freeOnClose(reply.raw, sgl)`. Throws ERR_MEMSYS_INVALID_ARG for bad arguments,
  * ERR_MEMSYS_INVALID_SIZE for an `sbufSize` that is not a slab size.

@@ -46,13 +46,13 @@ export interface BodyOptions {
 /** Options of readBody() and the framework adapters' readers. */
 export interface ReadOptions extends BodyOptions {
   /** Decode a body in a Content-Encoding of gzip, deflate or br (the limit applies to the decoded
-   * bytes, and to the encoded ones); false refuses any encoding but identity with a 415, as
+   * bytes, and to the encoded ones as they arrive); false refuses any encoding but identity with a 415, as
    * body-parser's `inflate: false`. Default true. */
   inflate?: boolean;
 }
 
 /** A request body that could not be taken: `status` is the HTTP status to answer with (413 for
- * ERR_MEMSYS_BODY_TOO_LARGE, 400 for ERR_MEMSYS_BODY), as Express's and Fastify's error handlers
+ * ERR_MEMSYS_BODY_TOO_LARGE, 415 for ERR_MEMSYS_BODY_ENCODING, 400 for ERR_MEMSYS_BODY), as Express's and Fastify's error handlers
  * read it (`status`, `statusCode`; `expose`: the message is safe to show the client). */
 export class BodyError extends MemsysError {
   /** The HTTP status to answer with. */
@@ -148,8 +148,13 @@ export function readBody(mm: MMSA, req: BodyRequest, opts: ReadOptions = {}): Pr
     return Promise.reject(refused ?? encoding);
   }
   if (!decoder) return collect(mm, req, m, sbufSize, req);
-  // The decoded bytes have another length than the Content-Length, which only the encoded ones match.
+  // The decoded bytes have another length than the Content-Length, which only the encoded ones
+  // match; those are held to the limit too, as they arrive (a chunked body declares none).
   const z = decoder.make();
+  req.on('data', (c: Buffer) => {
+    m.received += c.length;
+    if (m.received > limit) z.destroy(tooLarge(m));
+  });
   req.pipe(z);
   return collect(mm, z, { limit, length: undefined, received: 0 }, sbufSize, req, decoder.name);
 }
@@ -165,7 +170,7 @@ const DECODERS = new Map<string, () => Transform>([
 function encodingOf(req: BodyRequest, m: Meter, inflate: boolean): { decoder?: Decoder; refused?: BodyError } {
   const ce = req.headers['content-encoding'];
   const name = ce?.trim().toLowerCase();
-  if (name === undefined || name === 'identity') return {};
+  if (!name || name === 'identity') return {};
   const make = inflate ? DECODERS.get(name) : undefined;
   if (make) return { decoder: { name, make } };
   const why = inflate ? 'gzip, deflate, br or identity' : 'identity (inflate: false)';
@@ -214,6 +219,11 @@ export function readWrapped(mm: MMSA, req: BodyRequest, stream: Readable, opts: 
     return Promise.reject(refused);
   }
   m.length = undefined;
+  // What the hook's stream fails with (a decoder's corrupt data) is the client's: a 400, as
+  // Fastify's own body reader makes it.
+  stream.prependListener('error', (e: { statusCode?: unknown } | null) => {
+    if (typeof e === 'object' && e !== null && !(typeof e.statusCode === 'number' && e.statusCode >= 400)) e.statusCode = 400;
+  });
   return collect(mm, stream, m, sbufSize, req);
 }
 
@@ -246,11 +256,14 @@ export function collect(mm: MMSA, stream: Readable, m: Meter, sbufSize: number |
       sgl.free();
       reject(e);
     };
-    const onError = (e: unknown) => fail(decoding === undefined ? e
+    const onError = (e: unknown) => fail(decoding === undefined || e instanceof BodyError ? e
       : new BodyError('encoding.invalid', `the request body is not valid ${decoding} data: ${(e as Error).message}`, m));
     const onData = (c: Buffer) => {
       m.received += c.length;
-      if (m.received > m.limit) return fail(tooLarge(m));
+      if (m.received > m.limit) {
+        return fail(decoding === undefined ? tooLarge(m)
+          : new BodyError('entity.too.large', `the request body is larger than its limit of ${m.limit} bytes once decoded (${decoding})`, m));
+      }
       try {
         sgl.write(c);
       } catch (e) {
@@ -446,16 +459,28 @@ function queuedOn(res: BodyResponse): Socket | undefined {
   return r.socket === null ? r.req?.socket : undefined;
 }
 
-// Calls `f` once, when `res` closes or the connection it is queued on does.
+// Calls `f` once, when `res` closes or the connection it is queued on does. A connection's queued
+// responses share one listener on its socket.
+const kQueued = Symbol('memsys.queued');
+type Queuing = Socket & { [kQueued]?: Set<() => void> };
+
 function whenClosed(res: BodyResponse, f: () => void): void {
-  const s = queuedOn(res);
+  const s = queuedOn(res) as Queuing | undefined;
+  let waiting: Set<() => void> | undefined;
+  if (s) {
+    waiting = s[kQueued];
+    if (!waiting) {
+      const all = waiting = s[kQueued] = new Set();
+      s.once('close', () => { for (const g of [...all]) g(); });
+    }
+  }
   const once = () => {
     res.removeListener('close', once);
-    s?.removeListener('close', once);
+    waiting?.delete(once);
     f();
   };
   res.once('close', once);
-  s?.once('close', once);
+  waiting?.add(once);
 }
 
 // True once `res` has closed (its 'close' will not come again): Node's ServerResponse is destroyed

@@ -565,6 +565,7 @@ class Body {
   private dropped = false;             // no one claimed it before its response closed
   private readonly m: Meter;
   res: ServerResponse | undefined;
+  private endStream: (() => void) | undefined;   // ends the request stream, once readBody() has the body
 
   constructor(readonly conn: Conn, length: number | undefined, private readonly lengthText: string, limit: number) {
     this.m = { limit, length, received: 0 };
@@ -680,7 +681,7 @@ class Body {
       req.headers['content-length'] = this.lengthText;
     }
     setTaken(req, this);
-    feed(req, this);
+    this.endStream = feed(req, this);
     res.once('close', () => this.resClosed());
   }
 
@@ -703,6 +704,7 @@ class Body {
     }
     this.claimed = true;
     this.conn.settled(this);
+    this.endStream?.();
     if (this.state === 'complete') return Promise.resolve(this.handOver());
     if (this.state === 'refused') return Promise.reject(this.error);
     return new Promise<SGL>((resolve, reject) => { this.waiter = { resolve, reject }; });
@@ -711,18 +713,25 @@ class Body {
 
 // A taken body's request stream. Node's parser saw no body and ends the stream at once; that end
 // is held back, and a reader other than readBody() (express.json(), Fastify's own parsers, a
-// `for await`) gets the body from the SGL once it is complete, copied out as Node would have given
-// it, with the BodyError of a body refused (its 413) as the stream's 'error'. A request no one
-// reads, or one readBody() has, ends empty, as Node dumps a request it is done with.
+// `for await`) claims the body with its first read and gets it from the SGL once it is complete,
+// copied out as Node would have given it (all at once: it is in the pool already, under
+// takeBodies' limit). A body refused is the stream's 'error' and no 'end' follows, as in Node;
+// without a listener for it the request is aborted, as Node aborts one it cannot deliver. Once
+// readBody() has the body, or no one read it before Node dumps it, the stream ends empty. Returns
+// what ends it when readBody() claims the body.
 type Fed = IncomingMessage & { _consuming: boolean; _dumped?: boolean; _readableState: { ended: boolean } };
 
-function feed(req: IncomingMessage, body: Body): void {
+function feed(req: IncomingMessage, body: Body): () => void {
   const r = req as Fed;
-  if (r._readableState.ended) return;
+  if (r._readableState.ended) return () => {};
   const push = r.push;
-  const end = () => push.call(r, null);
   r.push = (chunk: unknown, encoding?: BufferEncoding) => chunk === null || push.call(r, chunk, encoding);
   let reading = false;
+  const end = () => {
+    reading = true;
+    r._consuming = true;
+    push.call(r, null);
+  };
   r._read = () => {
     if (reading) return;
     reading = true;
@@ -737,12 +746,21 @@ function feed(req: IncomingMessage, body: Body): void {
     sgl.then((b) => {
       for (let c = b.nextChunk(); c; c = b.nextChunk()) push.call(r, Buffer.from(c));
       b.free();
-      end();
+      push.call(r, null);
     }, (e: unknown) => {
-      // Node's rule for its requests: an error is emitted only where someone listens.
-      if (!r.destroyed && r.listenerCount('error') > 0) r.emit('error', e);
-      if (!r.destroyed) end();
+      if (r.destroyed) return;
+      if (r.listenerCount('error') === 0) return void r.destroy(e as Error);
+      // Not readable: on-finished (body-parser's dump after its error) takes it as done.
+      r.readable = false;
+      r.emit('error', e);
     });
+  };
+  // readBody() has it: the stream ends now, so that other readers see a body already read.
+  return () => {
+    if (reading) return;
+    end();
+    r.readable = false;
+    r.resume();
   };
 }
 
