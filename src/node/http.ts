@@ -277,7 +277,8 @@ export function collect(mm: MMSA, stream: Readable, m: Meter, sbufSize: number |
       detach();
       resolve(sgl);
     };
-    const onClose = () => fail(wentAway(m, true));
+    // A taken body refused ends its request as a client gone would: the refusal says why.
+    const onClose = () => fail(takenOf(from)?.refusal ?? wentAway(m, true));
     // A wrapped stream's own 'close' comes after its end; of the request, only 'aborted' says that
     // its client went away then.
     const gone = stream === from ? ['aborted', 'close'] : ['aborted'];
@@ -305,6 +306,8 @@ export function bodySGL(mm: MMSA, m: Meter, sbufSize: number | undefined): SGL {
 export interface TakenBody {
   /** readBody() has asked for it. */
   readonly claimed: boolean;
+  /** What it was refused with, if it was. */
+  readonly refusal: unknown;
   claim(mm: MMSA, limit: number): Promise<SGL>;
 }
 

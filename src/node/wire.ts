@@ -42,6 +42,7 @@
 
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
+import type { Writable } from 'node:stream';
 import type { MMSA, SGL } from '../index.js';
 import { MemsysError, invalidArg } from '../index.js';
 import { BodyError, type BodyOptions, type Meter, bodyOptions, bodySGL, setTaken, tooLarge, wentAway } from './http.js';
@@ -573,6 +574,7 @@ class Body {
   }
 
   get received(): number { return this.m.received; }
+  get refusal(): unknown { return this.state === 'refused' ? this.error : undefined; }
 
   // The SGL, once Node has seen the head (and a handler may have claimed the body under a lower
   // limit): false if the body is refused before its first byte.
@@ -715,11 +717,11 @@ class Body {
 // is held back, and a reader other than readBody() (express.json(), Fastify's own parsers, a
 // `for await`) claims the body with its first read and gets it from the SGL once it is complete,
 // copied out as Node would have given it (all at once: it is in the pool already, under
-// takeBodies' limit). A body refused is the stream's 'error' and no 'end' follows, as in Node;
-// without a listener for it the request is aborted, as Node aborts one it cannot deliver. Once
+// takeBodies' limit). A body refused destroys the request stream (not its connection): its
+// 'error' where someone listens, as Node emits a request's, then 'close', never an 'end'. Once
 // readBody() has the body, or no one read it before Node dumps it, the stream ends empty. Returns
 // what ends it when readBody() claims the body.
-type Fed = IncomingMessage & { _consuming: boolean; _dumped?: boolean; _readableState: { ended: boolean } };
+type Fed = IncomingMessage & { _consuming: boolean; _dumped?: boolean; _readableState: { ended: boolean; pipes?: Writable[] } };
 
 function feed(req: IncomingMessage, body: Body): () => void {
   const r = req as Fed;
@@ -749,10 +751,19 @@ function feed(req: IncomingMessage, body: Body): () => void {
       push.call(r, null);
     }, (e: unknown) => {
       if (r.destroyed) return;
-      if (r.listenerCount('error') === 0) return void r.destroy(e as Error);
-      // Not readable: on-finished (body-parser's dump after its error) takes it as done.
+      // Not readable: on-finished (body-parser's dump after its error) takes it as done. The error
+      // where someone listens, as Node emits a request's, before the 'aborted' of the destroy (a
+      // reader that hears that first answers a client gone). The request goes, its connection
+      // stays, as Node's own destroyer of a request does it: the rest of the body is dropped here.
       r.readable = false;
-      r.emit('error', e);
+      if (r.listenerCount('error') > 0) r.emit('error', e);
+      // A stream the request is piped into (a Fastify preParsing hook's) is told where it listens.
+      const into = [...(r._readableState.pipes ?? [])];
+      r.unpipe();
+      for (const d of into) if (d.listenerCount('error') > 0) d.destroy(e as Error);
+      if (r.destroyed) return;
+      r.socket = null as unknown as IncomingMessage['socket'];
+      r.destroy();
     });
   };
   // readBody() has it: the stream ends now, so that other readers see a body already read.
