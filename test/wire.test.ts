@@ -793,7 +793,8 @@ test("a refused taken body read through the request stream: a reader with an 'er
   }
 });
 
-test("Fastify 5 with taken bodies: its own JSON and text parsers get the bytes; fastifyBody reads a body a preParsing hook replaced", async () => {
+// A Fastify app on a server whose bodies are taken (limit 8 MiB), with fastifyBody registered.
+async function takenFastify() {
   const app = Fastify({
     serverFactory: (handler) => {
       const s = http.createServer(handler);
@@ -802,19 +803,31 @@ test("Fastify 5 with taken bodies: its own JSON and text parsers get the bytes; 
     },
   });
   await app.register(fastifyBody(mm));
+  return app;
+}
+
+async function listenFastify(app: Awaited<ReturnType<typeof takenFastify>>): Promise<number> {
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return (app.server.address() as { port: number }).port;
+}
+
+// What a route answers of the SGL it was given.
+const sglSummary = (body: unknown) => ({ sgl: body instanceof SGL, len: (body as SGL).len, sha: sglSha(body as SGL) });
+
+test("Fastify 5 with taken bodies: its own JSON and text parsers get the bytes; fastifyBody reads a body a preParsing hook replaced", async () => {
+  const app = await takenFastify();
   app.post('/json', (req) => ({ body: req.body }));
-  app.post('/sgl', (req) => ({ sgl: req.body instanceof SGL, len: (req.body as SGL).len, sha: sglSha(req.body as SGL) }));
+  app.post('/sgl', (req) => sglSummary(req.body));
   app.post('/passed', {
     preParsing: (_req, _reply, payload, done) => { const p = new PassThrough(); payload.pipe(p); done(null, p); },
-  }, (req) => ({ sgl: req.body instanceof SGL, len: (req.body as SGL).len, sha: sglSha(req.body as SGL) }));
+  }, (req) => sglSummary(req.body));
   app.post('/json-piped', {
     preParsing: (_req, _reply, payload, done) => done(null, payload.pipe(new PassThrough())),
   }, (req) => ({ body: req.body }));
   app.post('/gunzipped', {
     preParsing: (_req, _reply, payload, done) => done(null, payload.pipe(zlib.createGunzip())),
   }, (req) => ({ len: (req.body as SGL).len }));
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const port = (app.server.address() as { port: number }).port;
+  const port = await listenFastify(app);
   try {
     for (const isChunked of [false, true]) {
       const j = await request(port, 'POST', '/json', bytes('{"a":1}'), { chunked: isChunked, type: 'application/json' });
@@ -838,17 +851,9 @@ test("Fastify 5 with taken bodies: its own JSON and text parsers get the bytes; 
 });
 
 test("Fastify 5: fastifyBody on a server from serverFactory whose bodies are taken: SGLs under the route's bodyLimit, freed", async () => {
-  const app = Fastify({
-    serverFactory: (handler) => {
-      const s = http.createServer(handler);
-      takeBodies(mm, s, { limit: 8 << 20 });
-      return s;
-    },
-  });
-  await app.register(fastifyBody(mm));
-  app.post('/sum', { bodyLimit: 2 << 20 }, (req) => ({ sgl: req.body instanceof SGL, len: (req.body as SGL).len, sha: sglSha(req.body as SGL) }));
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const port = (app.server.address() as { port: number }).port;
+  const app = await takenFastify();
+  app.post('/sum', { bodyLimit: 2 << 20 }, (req) => sglSummary(req.body));
+  const port = await listenFastify(app);
   try {
     for (const isChunked of [false, true]) {
       const data = pattern(1_500_000, 13);
