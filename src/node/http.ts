@@ -96,6 +96,9 @@ export interface Meter {
   received: number;
 }
 
+// A Meter of nothing received and no length to match.
+const unread = (limit: number): Meter => ({ limit, length: undefined, received: 0 });
+
 /** True when `req` carries a body (a Content-Length or a Transfer-Encoding header), as
  * `type-is`'s hasBody decides: a GET without either has none. */
 export function hasBody(req: IncomingMessage): boolean {
@@ -125,7 +128,7 @@ export function readBody(mm: MMSA, req: BodyRequest, opts: ReadOptions = {}): Pr
   const t = takenOf(req);
   if (t) {
     const body = t.claim(mm, limit);
-    const { decoder, refused } = encodingOf(req, { limit, length: undefined, received: 0 }, inflate);
+    const { decoder, refused } = encodingOf(req, unread(limit), inflate);
     if (refused) {
       body.then((sgl) => sgl.free(), () => {});
       return Promise.reject(refused);
@@ -151,12 +154,15 @@ export function readBody(mm: MMSA, req: BodyRequest, opts: ReadOptions = {}): Pr
   // The decoded bytes have another length than the Content-Length, which only the encoded ones
   // match; those are held to the limit too, as they arrive (a chunked body declares none).
   const z = decoder.make();
-  req.on('data', (c: Buffer) => {
+  const count = (c: Buffer) => {
     m.received += c.length;
-    if (m.received > limit) z.destroy(tooLarge(m));
-  });
+    if (m.received <= limit) return;
+    req.removeListener('data', count);
+    z.destroy(tooLarge(m));
+  };
+  req.on('data', count);
   req.pipe(z);
-  return collect(mm, z, { limit, length: undefined, received: 0 }, sbufSize, req, decoder.name);
+  return collect(mm, z, unread(limit), sbufSize, req, decoder.name);
 }
 
 interface Decoder { name: string; make(): Transform }
@@ -180,7 +186,7 @@ function encodingOf(req: BodyRequest, m: Meter, inflate: boolean): { decoder?: D
 // A taken body's encoded bytes, decoded into an SGL of their own (the encoded one goes back).
 function decodeSGL(mm: MMSA, req: BodyRequest, sgl: SGL, decoder: Decoder, limit: number, sbufSize: number | undefined): Promise<SGL> {
   const z = decoder.make();
-  const out = collect(mm, z, { limit, length: undefined, received: 0 }, sbufSize, req, decoder.name);
+  const out = collect(mm, z, unread(limit), sbufSize, req, decoder.name);
   for (let c = sgl.nextChunk(); c; c = sgl.nextChunk()) z.write(c);
   z.end();
   const done = () => sgl.free();
@@ -193,7 +199,7 @@ function decodeSGL(mm: MMSA, req: BodyRequest, sgl: SGL, decoder: Decoder, limit
 // takes it).
 function meterOf(req: BodyRequest, limit: number): { m: Meter; refused?: BodyError } {
   const declared = req.headers['transfer-encoding'] === undefined ? req.headers['content-length'] : undefined;
-  const m: Meter = { limit, length: undefined, received: 0 };
+  const m = unread(limit);
   if (declared === undefined) return { m };
   if (!/^\d+$/.test(declared)) {
     return { m, refused: new BodyError('request.size.invalid', `the request's Content-Length ${JSON.stringify(declared)} is not a byte count`, m) };
