@@ -164,9 +164,11 @@ export class Housekeeper {
       for (const s of pool.slabs) released += this.reduce(s, depth);
     }
     // With a budget, what the pool holds above its target goes back now: free buffers, and as
-    // many arenas with nothing out as the excess covers, newest first.
-    const target = pool.cfg.budget?.update(pool.bytesInUseAll(), p);
-    const excess = target === undefined ? 0 : pool.arenas.held * pool.cfg.arenaSize - target;
+    // many arenas with nothing out as the excess covers, newest first. Arenas dropped already and
+    // not yet collected are not excess: they go on their own, and dropping open ones in their
+    // stead would take the pool below its target.
+    const target = pool.cfg.budget?.update(pool.bytesInUseAll() + this.cycling(), p);
+    const excess = target === undefined ? 0 : pool.arenas.list.length * pool.cfg.arenaSize - target;
     if (excess >= pool.cfg.arenaSize) for (const s of pool.slabs) released += this.reduce(s, 0);
     const flushed = this.flushIdleMagazines();
     const dropped = this.dropEmpty(now, p >= Pressure.High ? 0 : ARENA_IDLE_MS, Math.max(0, excess), pool.arenas.keepOne(stats));
@@ -225,6 +227,15 @@ export class Housekeeper {
     let n = 0;
     this.pool.arenas.eachOpen((a) => { n += a.trim(s.cls, keep); });
     if (n) this.emit('trim', { size: s.size, depth, released: n });
+    return n;
+  }
+
+  // Bytes in the magazines of classes this realm has allocated from since the last pass (after
+  // bytesInUseAll has published them): the buffers a steady stream of short requests cycles
+  // through, which a reading of what is out at one instant misses between two requests.
+  private cycling(): number {
+    let n = 0;
+    for (const s of this.pool.slabs) if (s.allocs !== s.allocsSeen) n += s.mag.length * s.size;
     return n;
   }
 

@@ -138,4 +138,31 @@ test('a reserve inside steady use does not thrash; attached realms keep to the s
     'budget.ceiling 33554432', 'at least one arena');
 });
 
+test('a steady rate whose requests are all done at each pass keeps its arena; once it stops, the pool goes to its floor', () => {
+  let t = 0;
+  const mm = new MMSA({ name: 'steady', arenaSize: 4 * MiB, housekeeping: false, now: () => t, budget: { hold: 2, shrink: 1 }, env: {} });
+  mm.init();
+  let added = 0;
+  let dropped = 0;
+  mm.addEventListener('arena-added', () => added++);
+  mm.addEventListener('arena-dropped', () => dropped++);
+  // One request per pass interval, each done before the pass reads the demand: nothing is out at
+  // any pass, yet the class cycles its buffers all the time.
+  for (let pass = 0; pass < 8; pass++) {
+    const body = Array.from({ length: 8 }, () => mm.allocSize(128 * 1024));
+    body.forEach((b) => mm.free(b));
+    t += 500;
+    const r = mm.housekeep();
+    assert.ok(r.target! >= 1 * MiB, `pass ${pass}: the target (${r.target}) counts the body the class cycles`);
+  }
+  assert.is(added, 1, 'one arena made');
+  assert.is(dropped, 0, 'and kept while requests come');
+  const bytes: number[] = [];
+  for (let pass = 0; pass < 5; pass++) { t += 500; bytes.push(mm.housekeep().bytes); }
+  // The first pass after the last request sees the class idle; hold 2 more passes, then shrink 1.
+  assert.equal(bytes, [4 * MiB, 4 * MiB, 0, 0, 0], 'the load gone, the arena goes at the hold + 1st pass');
+  assert.is(dropped, 1);
+  mm.terminate();
+});
+
 test.run();

@@ -2,11 +2,18 @@
 // sizes a guest (a Xen cloud's MOD agent; reference/sources) and Xen's self-balloon sizes it:
 // grow at once, shrink slowly, stay between a floor and a ceiling.
 //
-//   demand   = bytes in use (every realm) + reserve          never the pool's own free memory:
-//   target'  = demand                    if demand > target   a controller that counts what it
-//            = target                    for `hold` passes    holds as free grows itself without
-//            = target − (target − demand) · shrink  after     end (the article's feedback loop)
+//   demand   = bytes in use (every realm) + reserve          never the pool's own idle free
+//              + the magazines of classes allocated          memory: a controller that counts
+//                from since the last pass                    what it holds as free grows itself
+//   target'  = demand                    if demand > target   without end (the article's
+//            = target                    for `hold` passes    feedback loop)
+//            = target − (target − demand) · shrink  after
 //   target'  = clamp(target', floor, ceiling(pressure))
+//
+// The magazines of active classes are demand because a pass reads what is out at one instant: a
+// steady stream of requests each done before the next arrives reads as nothing in use, and a
+// target that followed that reading would drop the arena every request is about to map again.
+// A magazine is bounded and is flushed once its class goes idle, so this adds no feedback.
 //
 // `hold` is the anti-thrash: demand that drops and comes back within `hold` passes (a request
 // rate that oscillates) leaves the target, and so the pool's arenas, where they are.
@@ -88,7 +95,7 @@ export class BudgetController {
   }
 
   /** One pass: the new target, bytes, for `inUse` bytes in use at pressure `p` (also kept in
-   * `target`). */
+   * `target`). An MMSA's housekeeper counts the magazines of its active classes in `inUse`. */
   update(inUse: number, p: PressureLevel): number {
     const demand = inUse + this.reserve;
     let t = this.target;
